@@ -1,0 +1,172 @@
+# libzs and libswap: plain GNU make, no configure step.
+#   make                build both libraries (.so with SONAME, .a) and their .pc files
+#   make test           install missing build dependencies, build everything, run every test
+#   make demo           build a page corpus and run the main job over it
+#   make bench          run the benchmarks (figures for README.md)
+#   make install        honours PREFIX, DESTDIR, LIBDIR, INCLUDEDIR, PKGCONFIGDIR
+#   make uninstall
+
+VERSION_MAJOR := 0
+VERSION_MINOR := 1
+VERSION_PATCH := 0
+VERSION := $(VERSION_MAJOR).$(VERSION_MINOR).$(VERSION_PATCH)
+
+PREFIX ?= /usr/local
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+DESTDIR ?=
+
+CC ?= cc
+AR ?= ar
+OPT ?= -O2
+CFLAGS ?= $(OPT) -g
+WERROR ?= $(if $(CI),-Werror,)
+BASE_CFLAGS := -std=gnu11 -Wall -Wextra $(WERROR) -D_GNU_SOURCE -Iinclude -pthread
+LIB_CFLAGS := $(BASE_CFLAGS) -fPIC -fvisibility=hidden -DZS_BUILDING_LIBRARY
+
+B := build
+
+ZS_SRCS := $(wildcard libzs/*.c)
+ZS_OBJS := $(ZS_SRCS:%.c=$(B)/%.o)
+SW_SRCS := $(wildcard libswap/*.c)
+SW_OBJS := $(SW_SRCS:%.c=$(B)/%.o)
+HAVE_SWAP := $(if $(SW_SRCS),1,)
+
+ZS_SO := $(B)/libzs.so.$(VERSION)
+SW_SO := $(B)/libswap.so.$(VERSION)
+LIBS_ZS := -lpthread
+LIBS_SW := -llz4 -lzstd -lurcu-memb -lpthread
+
+LIB_TARGETS := $(ZS_SO) $(B)/libzs.so.$(VERSION_MAJOR) $(B)/libzs.so $(B)/libzs.a $(B)/libzs.pc
+ifneq ($(HAVE_SWAP),)
+LIB_TARGETS += $(SW_SO) $(B)/libswap.so.$(VERSION_MAJOR) $(B)/libswap.so $(B)/libswap.a $(B)/libswap.pc
+endif
+
+.PHONY: all deps test check demo bench install uninstall install-test clean format
+all: $(LIB_TARGETS)
+
+deps:
+	@sh scripts/deps.sh
+
+$(B)/%.o: %.c $(wildcard include/zs/*.h libzs/*.h libswap/*.h) | $(B)
+	@mkdir -p $(dir $@)
+	$(CC) $(LIB_CFLAGS) $(CFLAGS) -c $< -o $@
+
+$(B):
+	@mkdir -p $(B)
+
+$(ZS_SO): $(ZS_OBJS)
+	$(CC) -shared -Wl,-soname,libzs.so.$(VERSION_MAJOR) -o $@ $^ $(LDFLAGS) $(LIBS_ZS)
+$(B)/libzs.so.$(VERSION_MAJOR): $(ZS_SO)
+	ln -sf libzs.so.$(VERSION) $@
+$(B)/libzs.so: $(B)/libzs.so.$(VERSION_MAJOR)
+	ln -sf libzs.so.$(VERSION_MAJOR) $@
+$(B)/libzs.a: $(ZS_OBJS)
+	rm -f $@ && $(AR) rcs $@ $^
+
+$(SW_SO): $(SW_OBJS) $(B)/libzs.so
+	$(CC) -shared -Wl,-soname,libswap.so.$(VERSION_MAJOR) -o $@ $(SW_OBJS) $(LDFLAGS) -L$(B) -lzs $(LIBS_SW)
+$(B)/libswap.so.$(VERSION_MAJOR): $(SW_SO)
+	ln -sf libswap.so.$(VERSION) $@
+$(B)/libswap.so: $(B)/libswap.so.$(VERSION_MAJOR)
+	ln -sf libswap.so.$(VERSION_MAJOR) $@
+$(B)/libswap.a: $(SW_OBJS)
+	rm -f $@ && $(AR) rcs $@ $^
+
+$(B)/%.pc: pkgconfig/%.pc.in Makefile | $(B)
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
+	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(VERSION)|g' $< > $@
+
+# ---- programs linked against the freshly built shared libraries ----
+PROG_CFLAGS := $(BASE_CFLAGS) $(CFLAGS)
+PROG_LDFLAGS := -L$(B) -Wl,-rpath,$(abspath $(B))
+PROG_LIBS_ZS := -lzs -llz4 -lzstd -lpthread -lm
+PROG_LIBS_SW := -lswap -lzs -llz4 -lzstd -lurcu-memb -lpthread -lm
+
+ZS_TESTS := $(wildcard tests/test_zs_*.c)
+SW_TESTS := $(wildcard tests/test_swap_*.c)
+TEST_BINS := $(B)/tests/test_zs $(if $(HAVE_SWAP),$(if $(SW_TESTS),$(B)/tests/test_swap,),)
+
+$(B)/tests/test_zs: $(ZS_TESTS) $(wildcard tests/*.h) $(LIB_TARGETS)
+	@mkdir -p $(dir $@)
+	$(CC) $(PROG_CFLAGS) -Itests -o $@ $(ZS_TESTS) $(PROG_LDFLAGS) $(PROG_LIBS_ZS) -lcriterion
+
+$(B)/tests/test_swap: $(SW_TESTS) $(wildcard tests/*.h) $(LIB_TARGETS)
+	@mkdir -p $(dir $@)
+	$(CC) $(PROG_CFLAGS) -Itests -o $@ $(SW_TESTS) $(PROG_LDFLAGS) $(PROG_LIBS_SW) -lcriterion
+
+BENCH_SRCS := $(wildcard bench/*.c)
+BENCH_BINS := $(patsubst bench/%.c,$(B)/bench/%,$(filter-out bench/swap_%.c,$(BENCH_SRCS))) \
+	$(if $(HAVE_SWAP),$(patsubst bench/%.c,$(B)/bench/%,$(filter bench/swap_%.c,$(BENCH_SRCS))),)
+$(B)/bench/swap_%: bench/swap_%.c $(LIB_TARGETS)
+	@mkdir -p $(dir $@)
+	$(CC) $(PROG_CFLAGS) -o $@ $< $(PROG_LDFLAGS) $(PROG_LIBS_SW)
+$(B)/bench/%: bench/%.c $(LIB_TARGETS)
+	@mkdir -p $(dir $@)
+	$(CC) $(PROG_CFLAGS) -o $@ $< $(PROG_LDFLAGS) $(PROG_LIBS_ZS)
+
+EXAMPLE_SRCS := $(wildcard examples/*.c)
+EXAMPLE_BINS := $(patsubst examples/%.c,$(B)/examples/%,$(filter-out examples/swap_%.c,$(EXAMPLE_SRCS))) \
+	$(if $(HAVE_SWAP),$(patsubst examples/%.c,$(B)/examples/%,$(filter examples/swap_%.c,$(EXAMPLE_SRCS))),)
+$(B)/examples/swap_%: examples/swap_%.c $(LIB_TARGETS)
+	@mkdir -p $(dir $@)
+	$(CC) $(PROG_CFLAGS) -o $@ $< $(PROG_LDFLAGS) $(PROG_LIBS_SW)
+$(B)/examples/%: examples/%.c $(LIB_TARGETS)
+	@mkdir -p $(dir $@)
+	$(CC) $(PROG_CFLAGS) -o $@ $< $(PROG_LDFLAGS) $(PROG_LIBS_ZS)
+
+programs: $(TEST_BINS) $(BENCH_BINS) $(EXAMPLE_BINS)
+
+# ---- the two commands ----
+test: deps
+	$(MAKE) all programs
+	@set -e; for t in $(TEST_BINS); do echo "== $$t"; $$t --jobs=2; done
+	$(MAKE) install-test
+check: test
+
+CORPUS ?= $(B)/corpus-mixed-64.bin
+$(B)/corpus-mixed-%.bin: bench/make-corpus.py | $(B)
+	python3 bench/make-corpus.py $@ --mib $* --kind mixed
+
+demo: deps
+	$(MAKE) all programs $(CORPUS)
+	$(B)/examples/demo $(CORPUS)
+	@if [ -x $(B)/examples/swap_demo ]; then $(B)/examples/swap_demo $(CORPUS); fi
+
+bench: deps
+	$(MAKE) all programs $(B)/corpus-mixed-64.bin
+	@sh bench/run.sh $(B)
+
+# Install into a scratch tree, then build and run a program against it through pkg-config.
+install-test: all
+	@sh tests/install-test.sh
+
+install: all
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/zs $(DESTDIR)$(PKGCONFIGDIR)
+	install -m 644 include/zs/zsmalloc.h $(DESTDIR)$(INCLUDEDIR)/zs/
+	install -m 755 $(ZS_SO) $(DESTDIR)$(LIBDIR)/
+	ln -sf libzs.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libzs.so.$(VERSION_MAJOR)
+	ln -sf libzs.so.$(VERSION_MAJOR) $(DESTDIR)$(LIBDIR)/libzs.so
+	install -m 644 $(B)/libzs.a $(DESTDIR)$(LIBDIR)/
+	install -m 644 $(B)/libzs.pc $(DESTDIR)$(PKGCONFIGDIR)/
+ifneq ($(HAVE_SWAP),)
+	install -m 644 include/zs/swap.h $(DESTDIR)$(INCLUDEDIR)/zs/
+	install -m 755 $(SW_SO) $(DESTDIR)$(LIBDIR)/
+	ln -sf libswap.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libswap.so.$(VERSION_MAJOR)
+	ln -sf libswap.so.$(VERSION_MAJOR) $(DESTDIR)$(LIBDIR)/libswap.so
+	install -m 644 $(B)/libswap.a $(DESTDIR)$(LIBDIR)/
+	install -m 644 $(B)/libswap.pc $(DESTDIR)$(PKGCONFIGDIR)/
+endif
+
+uninstall:
+	rm -f $(DESTDIR)$(INCLUDEDIR)/zs/zsmalloc.h $(DESTDIR)$(INCLUDEDIR)/zs/swap.h
+	-rmdir $(DESTDIR)$(INCLUDEDIR)/zs 2>/dev/null
+	rm -f $(DESTDIR)$(LIBDIR)/libzs.so* $(DESTDIR)$(LIBDIR)/libzs.a $(DESTDIR)$(PKGCONFIGDIR)/libzs.pc
+	rm -f $(DESTDIR)$(LIBDIR)/libswap.so* $(DESTDIR)$(LIBDIR)/libswap.a $(DESTDIR)$(PKGCONFIGDIR)/libswap.pc
+
+format:
+	clang-format -i include/zs/*.h libzs/*.[ch] $(wildcard libswap/*.[ch]) tests/*.[ch] bench/*.c examples/*.c
+
+clean:
+	rm -rf $(B)

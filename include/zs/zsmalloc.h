@@ -1,0 +1,216 @@
+/*
+ * libzs: a userspace compressed-memory allocator modelled on the Linux kernel's zsmalloc.
+ *
+ * A pool stores objects of 1..ZS_MAX_ALLOC_SIZE bytes (typically compressed 4 KiB pages) packed
+ * tightly into "zspages": runs of 1..16 contiguous 4 KiB pages carved into equal slots of one
+ * size class.  Objects are named by opaque handles that survive compaction.  Memory is taken
+ * from the OS in large reserved mappings; pages become resident only when an object reaches
+ * them and are given back (madvise) as soon as no object needs them.
+ *
+ * Threading: every function may be called concurrently on one pool from any number of threads,
+ * except zs_destroy_pool(), which must not race with anything else on that pool.
+ *
+ * Errors: functions returning int return 0 or a negative errno; functions returning a handle or
+ * pointer return 0/NULL and set errno.  A handle that is not live in this pool (freed, never
+ * issued, or from another pool) is always detected and rejected without touching the pool.
+ */
+#ifndef ZS_ZSMALLOC_H
+#define ZS_ZSMALLOC_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__) && defined(ZS_BUILDING_LIBRARY)
+#define ZS_API __attribute__((visibility("default")))
+#else
+#define ZS_API
+#endif
+
+#define ZS_VERSION_MAJOR 0
+#define ZS_VERSION_MINOR 1
+#define ZS_VERSION_PATCH 0
+
+#define ZS_MIN_ALLOC_SIZE 32
+#define ZS_MAX_ALLOC_SIZE 4096
+#define ZS_SIZE_CLASS_DELTA 8
+/* Number of size classes before merging: 32, 40, ..., 4096. */
+#define ZS_SIZE_CLASSES ((ZS_MAX_ALLOC_SIZE - ZS_MIN_ALLOC_SIZE) / ZS_SIZE_CLASS_DELTA + 1)
+/* Longest zspage a pool may be configured with, in 4 KiB pages. */
+#define ZS_MAX_PAGES_PER_ZSPAGE 16
+
+enum zs_mapmode {
+	ZS_MM_RW, /* read and write the object */
+	ZS_MM_RO, /* read only */
+	ZS_MM_WO, /* write only (contents on map are unspecified) */
+};
+
+struct zs_pool;
+
+struct zs_pool_stats {
+	unsigned long pages_compacted; /* pages freed by compaction so far */
+	unsigned long pages_used;      /* pages held by zspages now (== zs_get_total_pages) */
+	unsigned long pages_peak;      /* the most pages_used has been */
+	unsigned long objs_allocated;  /* object slots in all zspages */
+	unsigned long objs_used;       /* live objects */
+	unsigned long bytes_used;      /* sum of the requested sizes of live objects */
+	unsigned long meta_bytes;      /* metadata outside zspages: handles, descriptors */
+};
+
+/* Pool options for zs_create_pool_opts(); zero every field you do not set. */
+struct zs_pool_opts {
+	/* Longest zspage, 1..ZS_MAX_PAGES_PER_ZSPAGE pages; 0 picks ZS_DEFAULT_PAGES_PER_ZSPAGE. */
+	unsigned int max_pages_per_zspage;
+	/* Compact automatically (from zs_free) once the pool's freeable pages reach this many;
+	 * 0 disables automatic compaction. */
+	unsigned long auto_compact_pages;
+	/* Cross-class packing: an object may be placed in (or moved by compaction into) a slot up
+	 * to this many bytes larger than its own class when that avoids a partly used page.
+	 * 0 picks ZS_DEFAULT_PACK_BYTES; see ZS_POOL_NO_PACK to turn it off. */
+	unsigned int pack_bytes;
+	/* ZS_POOL_* flags. */
+	unsigned int flags;
+};
+
+#define ZS_DEFAULT_PAGES_PER_ZSPAGE 8
+#define ZS_DEFAULT_PACK_BYTES 64
+#define ZS_POOL_NO_PACK 0x1u /* never place an object outside its own size class */
+
+/* Ratio buckets of the per-class statistics, as the kernel's debugfs "classes" file shows them:
+ * [0] empty zspages, [1] 0-9% in use ... [10] 90-99%, [11] full. */
+#define ZS_NR_RATIO_BUCKETS 12
+
+struct zs_class_stats {
+	unsigned int index;            /* class index (size = 32 + 8 * index) */
+	unsigned int size;             /* slot size in bytes */
+	unsigned int pages_per_zspage; /* chain length */
+	unsigned int objs_per_zspage;  /* slots per zspage */
+	unsigned long zspages[ZS_NR_RATIO_BUCKETS]; /* zspages per in-use ratio bucket */
+	unsigned long obj_allocated;   /* slots in this class's zspages */
+	unsigned long obj_used;        /* live objects in them */
+	unsigned long pages_used;      /* resident pages of this class */
+	unsigned long freeable;        /* pages compaction could free in this class */
+};
+
+/*
+ * zs_create_pool - create an empty pool with default options.
+ * @name: a label shown in statistics (copied; may be NULL).
+ * @return the pool, or NULL with errno ENOMEM.
+ */
+ZS_API struct zs_pool *zs_create_pool(const char *name);
+
+/*
+ * zs_create_pool_opts - create an empty pool.
+ * @opts: options (NULL means all defaults).
+ * @return the pool, or NULL with errno EINVAL (max_pages_per_zspage > 16, pack_bytes > 4096,
+ *         unknown flags) or ENOMEM.
+ */
+ZS_API struct zs_pool *zs_create_pool_opts(const char *name, const struct zs_pool_opts *opts);
+
+/*
+ * zs_destroy_pool - free a pool, every object still in it, and all its memory.
+ * The caller must ensure no other call on this pool is running or will run.  NULL is ignored.
+ */
+ZS_API void zs_destroy_pool(struct zs_pool *pool);
+
+/* zs_pool_name - the name given at creation ("" if none). */
+ZS_API const char *zs_pool_name(struct zs_pool *pool);
+
+/*
+ * zs_malloc - allocate an object of @size bytes.
+ * @return a handle (never 0), or 0 with errno EINVAL (size 0 or > ZS_MAX_ALLOC_SIZE, or a NULL
+ *         pool) or ENOMEM (the OS or the pool's address space is exhausted).
+ * The object's contents are unspecified until written through zs_map_object()/zs_obj_write().
+ */
+ZS_API unsigned long zs_malloc(struct zs_pool *pool, size_t size);
+
+/*
+ * zs_free - free the object named by @handle.
+ * @return 0, or -EINVAL if @handle is not a live handle of this pool (the pool is unchanged).
+ * Freeing an object that is mapped is a caller bug; it is not detected.
+ */
+ZS_API int zs_free(struct zs_pool *pool, unsigned long handle);
+
+/*
+ * zs_map_object - get a direct pointer to the object's bytes.
+ * The object is not moved by compaction until zs_unmap_object(); any number of objects may be
+ * mapped at once from any threads, and one object may be mapped several times (each map needs
+ * its own unmap).  @mm is advisory (zspages are contiguous, so no copy is ever made).
+ * @return the pointer, or NULL with errno EINVAL for a handle that is not live or a bad @mm.
+ */
+ZS_API void *zs_map_object(struct zs_pool *pool, unsigned long handle, enum zs_mapmode mm);
+
+/* zs_unmap_object - end a zs_map_object() of @handle.  A handle that is not live is ignored. */
+ZS_API void zs_unmap_object(struct zs_pool *pool, unsigned long handle);
+
+/*
+ * zs_obj_read_begin - start reading the object: returns a pointer to its bytes, valid until
+ * zs_obj_read_end().  @local_copy is accepted for compatibility with the kernel's API and never
+ * written, since objects never straddle discontiguous memory here.
+ * @return the pointer, or NULL with errno EINVAL for a handle that is not live.
+ */
+ZS_API void *zs_obj_read_begin(struct zs_pool *pool, unsigned long handle, void *local_copy);
+
+/* zs_obj_read_end - end a zs_obj_read_begin(); @handle_mem is the pointer it returned. */
+ZS_API void zs_obj_read_end(struct zs_pool *pool, unsigned long handle, void *handle_mem);
+
+/*
+ * zs_obj_write - copy @mem_len bytes from @handle_mem into the object.
+ * @return 0, or -EINVAL for a handle that is not live or @mem_len larger than the object's
+ *         allocated size.
+ */
+ZS_API int zs_obj_write(struct zs_pool *pool, unsigned long handle, const void *handle_mem,
+			size_t mem_len);
+
+/* zs_obj_size - the size requested when the object was allocated, or 0 with errno EINVAL. */
+ZS_API size_t zs_obj_size(struct zs_pool *pool, unsigned long handle);
+
+/*
+ * zs_huge_class_size - objects of this size or larger take a page of their own.
+ * A zram-like user stores a page raw (4096 bytes) when it does not compress below this.
+ */
+ZS_API size_t zs_huge_class_size(struct zs_pool *pool);
+
+/* zs_lookup_class_index - the physical size class an object of @size goes to, or -EINVAL. */
+ZS_API int zs_lookup_class_index(struct zs_pool *pool, size_t size);
+
+/* zs_get_total_pages - pages held by the pool's zspages now. */
+ZS_API unsigned long zs_get_total_pages(struct zs_pool *pool);
+
+/*
+ * zs_compact - move objects out of sparse zspages into fuller ones, per class and (unless
+ * ZS_POOL_NO_PACK) across neighbouring classes, and give the emptied pages back to the OS.
+ * Safe while other threads allocate, free and map; concurrent compactions are serialised.
+ * Mapped objects are not moved.
+ * @return the number of pages freed.
+ */
+ZS_API unsigned long zs_compact(struct zs_pool *pool);
+
+/* zs_pool_stats - fill @stats with a snapshot of the pool's counters. */
+ZS_API void zs_pool_stats(struct zs_pool *pool, struct zs_pool_stats *stats);
+
+/* zs_nr_classes - the number of physical (merged) size classes; indexes are 0..count-1. */
+ZS_API unsigned int zs_nr_classes(struct zs_pool *pool);
+
+/*
+ * zs_class_stats - statistics of the @nth physical class (0 <= nth < zs_nr_classes()).
+ * @return 0, or -EINVAL if @nth is out of range or an argument is NULL.
+ */
+ZS_API int zs_class_stats(struct zs_pool *pool, unsigned int nth, struct zs_class_stats *out);
+
+/*
+ * zs_dump_classes - write the per-class table in the layout of the kernel's debugfs
+ * zsmalloc/<pool>/classes file (class, size, ratio buckets 10%..100%, obj_allocated, obj_used,
+ * pages_used, pages_per_zspage, freeable), followed by a Total line.
+ * @return 0, or -EINVAL for a NULL argument, or -EIO if writing failed.
+ */
+ZS_API int zs_dump_classes(struct zs_pool *pool, FILE *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ZS_ZSMALLOC_H */

@@ -1,0 +1,105 @@
+/*
+ * stats.c - statistics: the pool's counters, per-class figures, and the text table in the
+ * layout of the kernel's debugfs zsmalloc "classes" file.  Read-only: takes each class's lock
+ * only to walk its fullness lists.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "zs_internal.h"
+
+ZS_API void zs_pool_stats(struct zs_pool *pool, struct zs_pool_stats *stats)
+{
+	if (!pool || !stats)
+		return;
+	*stats = (struct zs_pool_stats){0};
+	for (uint32_t i = 0; i < pool->nr_classes; i++) {
+		struct size_class *c = &pool->classes[i];
+
+		stats->objs_allocated += cnt_get(c->zspages) * c->objs_per_zspage;
+		stats->objs_used += cnt_get(c->obj_used);
+		stats->bytes_used += cnt_get(c->bytes_used);
+	}
+	stats->pages_used = atomic_load(&pool->pages_total);
+	stats->pages_peak = atomic_load(&pool->pages_peak);
+	stats->pages_compacted = atomic_load(&pool->pages_compacted);
+	/* Handle table and zspage table pages touched so far, plus heap descriptors. */
+	pthread_mutex_lock(&pool->vm.lock);
+	size_t ids = pool->vm.id_top;
+	size_t runs = 0;
+	for (int p = 0; p <= ZS_MAX_PAGES_PER_ZSPAGE; p++)
+		runs += pool->vm.free_runs[p].cap * sizeof(char *);
+	pthread_mutex_unlock(&pool->vm.lock);
+	size_t ztab = ids * (sizeof(struct ztab_ent) + sizeof(uint32_t));
+	if (getenv("ZS_DEBUG_META"))
+		fprintf(stderr, "meta: htab %lu desc %lu runs %zu ztab %zu ids %zu sizeof class %zu pool %zu\n",
+			atomic_load(&pool->htab_bytes), atomic_load(&pool->desc_bytes), runs, ztab, ids,
+			sizeof(struct size_class), sizeof(struct zs_pool));
+	stats->meta_bytes = atomic_load(&pool->htab_bytes) + atomic_load(&pool->desc_bytes) + runs +
+			    ((ztab + ZS_PAGE_SIZE - 1) & ~(ZS_PAGE_SIZE - 1));
+}
+
+ZS_API unsigned int zs_nr_classes(struct zs_pool *pool)
+{
+	return pool ? pool->nr_classes : 0;
+}
+
+ZS_API int zs_class_stats(struct zs_pool *pool, unsigned int nth, struct zs_class_stats *out)
+{
+	if (!pool || !out || nth >= pool->nr_classes)
+		return -EINVAL;
+	struct size_class *c = &pool->classes[nth];
+
+	*out = (struct zs_class_stats){
+		.index = c->index,
+		.size = c->size,
+		.pages_per_zspage = c->pages_per_zspage,
+		.objs_per_zspage = c->objs_per_zspage,
+	};
+	pthread_mutex_lock(&c->lock);
+	for (int g = 0; g < ZS_NR_RATIO_BUCKETS; g++)
+		for (struct zspage *z = c->fullness_list[g]; z; z = z->next)
+			out->zspages[g]++;
+	out->obj_allocated = cnt_get(c->zspages) * c->objs_per_zspage;
+	out->obj_used = cnt_get(c->obj_used);
+	out->pages_used = cnt_get(c->pages_used);
+	out->freeable = class_freeable(c);
+	pthread_mutex_unlock(&c->lock);
+	return 0;
+}
+
+ZS_API int zs_dump_classes(struct zs_pool *pool, FILE *out)
+{
+	static const char *const ratio[] = { "10%", "20%", "30%", "40%", "50%", "60%",
+					     "70%", "80%", "90%", "99%", "100%" };
+	unsigned long tot[ZS_NR_RATIO_BUCKETS] = {0}, alloc = 0, used = 0, pages = 0, freeable = 0;
+
+	if (!pool || !out)
+		return -EINVAL;
+	fprintf(out, " %5s %5s", "class", "size");
+	for (int i = 0; i < 11; i++)
+		fprintf(out, " %9s", ratio[i]);
+	fprintf(out, " %13s %10s %10s %16s %8s\n", "obj_allocated", "obj_used", "pages_used",
+		"pages_per_zspage", "freeable");
+	for (unsigned int n = 0; n < pool->nr_classes; n++) {
+		struct zs_class_stats cs;
+
+		zs_class_stats(pool, n, &cs);
+		fprintf(out, " %5u %5u", cs.index, cs.size);
+		for (int g = 1; g < ZS_NR_RATIO_BUCKETS; g++) {
+			fprintf(out, " %9lu", cs.zspages[g]);
+			tot[g] += cs.zspages[g];
+		}
+		fprintf(out, " %13lu %10lu %10lu %16u %8lu\n", cs.obj_allocated, cs.obj_used,
+			cs.pages_used, cs.pages_per_zspage, cs.freeable);
+		alloc += cs.obj_allocated;
+		used += cs.obj_used;
+		pages += cs.pages_used;
+		freeable += cs.freeable;
+	}
+	fprintf(out, "\n %5s %5s", "Total", "");
+	for (int g = 1; g < ZS_NR_RATIO_BUCKETS; g++)
+		fprintf(out, " %9lu", tot[g]);
+	fprintf(out, " %13lu %10lu %10lu %16s %8lu\n", alloc, used, pages, "", freeable);
+	return ferror(out) ? -EIO : 0;
+}

@@ -1,0 +1,400 @@
+/*
+ * zsmalloc.c - the pool and its hot paths: create/destroy, zs_malloc, zs_free, and the
+ * lock-free mapping calls.  Slots, zspages and accounting are in zspage.c; compaction in
+ * compact.c; the class table in size_class.c; the handle table in handle.c.
+ */
+#include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "zs_internal.h"
+
+/*
+ * Default chain limit.  Measured on the 64 MiB mixed corpus (bench/zs_bench): with lazily
+ * populated zspages, longer chains only lower tail waste and raise the huge threshold; the
+ * cost left is descriptor size and the objects a class's last zspage strands after frees.
+ * See README.md for the figures behind the choice.
+ */
+static atomic_uint pool_counter;
+
+static uint16_t new_pool_tag(void)
+{
+	struct timespec ts;
+	uint32_t x;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	x = (uint32_t)ts.tv_nsec ^ (uint32_t)(uintptr_t)&ts ^
+	    atomic_fetch_add(&pool_counter, 0x9e37) * 0x2545f491u;
+	x ^= x >> 16;
+	x *= 0x7feb352du;
+	x ^= x >> 15;
+	/* Tag 0 never occurs, so a plain small integer is never mistaken for a handle. */
+	return (uint16_t)(x % 0xffff) + 1;
+}
+
+ZS_API struct zs_pool *zs_create_pool_opts(const char *name, const struct zs_pool_opts *opts)
+{
+	struct zs_pool_opts o = opts ? *opts : (struct zs_pool_opts){0};
+	struct zs_pool *pool;
+
+	if (o.max_pages_per_zspage > ZS_MAX_PAGES_PER_ZSPAGE || o.pack_bytes > ZS_MAX_ALLOC_SIZE ||
+	    (o.flags & ~ZS_POOL_NO_PACK)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	pool = calloc(1, sizeof(*pool));
+	if (!pool)
+		goto nomem;
+	pool->name = strdup(name ? name : "");
+	if (!pool->name)
+		goto nomem;
+	pool->tag = new_pool_tag();
+	pool->max_pages = o.max_pages_per_zspage ? o.max_pages_per_zspage : ZS_DEFAULT_PAGES_PER_ZSPAGE;
+	pool->pack_bytes = (o.flags & ZS_POOL_NO_PACK) ? 0 :
+			   o.pack_bytes ? o.pack_bytes : ZS_DEFAULT_PACK_BYTES;
+	pool->auto_compact_pages = o.auto_compact_pages;
+	if (zs_build_classes(pool))
+		goto nomem;
+	if (handle_table_init(pool))
+		goto nomem;
+	pool->ztab = zs_os_reserve((size_t)ZS_MAX_ZSPAGES * sizeof(struct ztab_ent));
+	pool->vm.id_next = zs_os_reserve((size_t)ZS_MAX_ZSPAGES * sizeof(uint32_t));
+	if (!pool->ztab || !pool->vm.id_next)
+		goto nomem;
+	pthread_mutex_init(&pool->vm.lock, NULL);
+	pool->vm.id_top = 1; /* id 0 means "none" */
+	pthread_mutex_init(&pool->compact_lock, NULL);
+	atomic_store(&pool->desc_bytes, sizeof(*pool) + sizeof(struct size_class) * pool->nr_classes);
+	return pool;
+nomem:
+	if (pool) {
+		if (pool->htab)
+			handle_table_fini(pool);
+		zs_os_unreserve(pool->ztab, (size_t)ZS_MAX_ZSPAGES * sizeof(struct ztab_ent));
+		zs_os_unreserve(pool->vm.id_next, (size_t)ZS_MAX_ZSPAGES * sizeof(uint32_t));
+		free(pool->classes);
+		free(pool->name);
+		free(pool);
+	}
+	errno = ENOMEM;
+	return NULL;
+}
+
+ZS_API struct zs_pool *zs_create_pool(const char *name)
+{
+	return zs_create_pool_opts(name, NULL);
+}
+
+ZS_API void zs_destroy_pool(struct zs_pool *pool)
+{
+	if (!pool)
+		return;
+	for (uint32_t i = 0; i < pool->nr_classes; i++) {
+		struct size_class *class = &pool->classes[i];
+
+		for (int g = 0; g < ZS_NR_RATIO_BUCKETS; g++) {
+			struct zspage *z = class->fullness_list[g], *next;
+			for (; z; z = next) {
+				next = z->next;
+				free(z);
+			}
+		}
+		pthread_mutex_destroy(&class->lock);
+	}
+	for (unsigned int a = 0; a < pool->vm.nr_arenas; a++)
+		zs_os_unreserve(pool->vm.arena[a], ZS_ARENA_PAGES << ZS_PAGE_SHIFT);
+	for (int p = 0; p <= ZS_MAX_PAGES_PER_ZSPAGE; p++)
+		free(pool->vm.free_runs[p].v);
+	handle_table_fini(pool);
+	zs_os_unreserve(pool->ztab, (size_t)ZS_MAX_ZSPAGES * sizeof(struct ztab_ent));
+	zs_os_unreserve(pool->vm.id_next, (size_t)ZS_MAX_ZSPAGES * sizeof(uint32_t));
+	pthread_mutex_destroy(&pool->vm.lock);
+	pthread_mutex_destroy(&pool->compact_lock);
+	free(pool->classes);
+	free(pool->name);
+	free(pool);
+}
+
+ZS_API const char *zs_pool_name(struct zs_pool *pool)
+{
+	return pool ? pool->name : "";
+}
+
+/*
+ * Cross-class packing at allocation: when @class would have to make a new page resident,
+ * look for an already resident free slot in a slightly larger class.  Called with
+ * class->lock held; takes the larger classes' locks (allowed by the lock order) with trylock,
+ * since a busy neighbour is not worth waiting for.  Returns the zspage, with its class locked,
+ * or NULL.
+ */
+static struct zspage *spill_target(struct zs_pool *pool, struct size_class *class)
+{
+	struct size_class *end = pool->classes + pool->nr_classes;
+
+	for (struct size_class *c = class + 1; c < end && !c->huge; c++) {
+		if (c->size - class->size > pool->pack_bytes)
+			break;
+		if (!(c->list_mask & ~(1U << ZS_FULL)) || pthread_mutex_trylock(&c->lock))
+			continue;
+		uint32_t mask = c->list_mask & ~(1U << ZS_FULL) & ~(1U << ZS_EMPTY);
+		while (mask) {
+			uint32_t g = 31 - __builtin_clz(mask);
+			for (struct zspage *z = c->fullness_list[g]; z; z = z->next)
+				if (zspage_free_slot_resident(z))
+					return z;
+			mask &= ~(1U << g);
+		}
+		pthread_mutex_unlock(&c->lock);
+	}
+	return NULL;
+}
+
+/* Place handle index @hidx of @size bytes into a slot of @z, publish it, return the handle. */
+static unsigned long place_object(struct zs_pool *pool, struct zspage *z, uint32_t hidx,
+				  size_t size)
+{
+	struct size_class *class = z->class;
+	uint32_t slot = zspage_alloc_slot(pool, z, hidx);
+	uint64_t old = atomic_load_explicit(&pool->htab[hidx], memory_order_relaxed);
+
+	cnt_add(class->obj_used, 1);
+	cnt_add(class->bytes_used, size);
+	uint32_t gen = he_gen(old) + 1;
+
+	atomic_store_explicit(&pool->htab[hidx], he_make(z->id, slot, size, gen),
+			      memory_order_release);
+	return handle_make(pool->tag, gen, hidx);
+}
+
+ZS_API unsigned long zs_malloc(struct zs_pool *pool, size_t size)
+{
+	if (!pool || size == 0 || size > ZS_MAX_ALLOC_SIZE) {
+		errno = EINVAL;
+		return 0;
+	}
+	struct size_class *class = pool->class_of[size_to_index(size)];
+	struct zspage *z;
+	unsigned long handle;
+	uint32_t hidx;
+
+	pthread_mutex_lock(&class->lock);
+	if (!handle_get(pool, class, &hidx))
+		goto nomem;
+	z = class_fullest(class, NULL);
+	if (!(z && zspage_free_slot_resident(z)) && pool->pack_bytes && !class->huge) {
+		struct zspage *other = spill_target(pool, class);
+		if (other) {
+			handle = place_object(pool, other, hidx, size);
+			pthread_mutex_unlock(&other->class->lock);
+			goto done;
+		}
+	}
+	if (!z) {
+		z = zspage_create(pool, class);
+		if (!z) {
+			handle_put(pool, class, hidx);
+			goto nomem;
+		}
+	}
+	handle = place_object(pool, z, hidx, size);
+done:
+	pthread_mutex_unlock(&class->lock);
+	return handle;
+nomem:
+	pthread_mutex_unlock(&class->lock);
+	errno = ENOMEM;
+	return 0;
+}
+
+/*
+ * Lock the class that owns the live object @handle, with its entry re-read under the lock.
+ * The object cannot move or be freed by anyone else while the lock is held.
+ */
+static struct size_class *lock_owner(struct zs_pool *pool, unsigned long handle, uint64_t *entry)
+{
+	for (;;) {
+		uint64_t e;
+
+		if (!handle_lookup(pool, handle, &e))
+			return NULL;
+		struct ztab_ent *t = &pool->ztab[he_id(e)];
+		struct size_class *class = &pool->classes[atomic_load(&t->class_idx)];
+
+		pthread_mutex_lock(&class->lock);
+		uint64_t now = atomic_load_explicit(&pool->htab[handle_idx(handle)], memory_order_acquire);
+		struct zspage *z = atomic_load_explicit(&t->zs, memory_order_acquire);
+		if (now == e && z && z->class == class) {
+			*entry = e;
+			return class;
+		}
+		pthread_mutex_unlock(&class->lock);
+	}
+}
+
+static void maybe_auto_compact(struct zs_pool *pool, struct size_class *class)
+{
+	if (!pool->auto_compact_pages || ++class->frees_since_check < 256)
+		return;
+	class->frees_since_check = 0;
+	unsigned long freeable = 0;
+	for (uint32_t i = 0; i < pool->nr_classes; i++)
+		freeable += class_freeable(&pool->classes[i]);
+	if (freeable < pool->auto_compact_pages)
+		return;
+	/* Never wait behind a running compaction: it is doing the same job. */
+	pthread_mutex_unlock(&class->lock);
+	if (!pthread_mutex_trylock(&pool->compact_lock)) {
+		zs_compact_locked(pool);
+		pthread_mutex_unlock(&pool->compact_lock);
+	}
+	pthread_mutex_lock(&class->lock);
+}
+
+ZS_API int zs_free(struct zs_pool *pool, unsigned long handle)
+{
+	uint64_t e;
+
+	if (!pool)
+		return -EINVAL;
+	struct size_class *class = lock_owner(pool, handle, &e);
+	if (!class)
+		return -EINVAL;
+	uint32_t hidx = handle_idx(handle);
+	struct zspage *z = atomic_load_explicit(&pool->ztab[he_id(e)].zs, memory_order_relaxed);
+
+	atomic_store_explicit(&pool->htab[hidx], he_make_free(he_gen(e), 0), memory_order_release);
+	zspage_free_slot(z, he_slot(e));
+	cnt_add(class->obj_used, -1);
+	cnt_add(class->bytes_used, -(long)he_size(e));
+	handle_put(pool, class, hidx);
+	if (z->inuse == 0)
+		zspage_destroy(pool, z);
+	maybe_auto_compact(pool, class);
+	pthread_mutex_unlock(&class->lock);
+	return 0;
+}
+
+/*
+ * Pin the zspage holding @handle's object against moves and frees, and return the object's
+ * address.  See the design note in zs_internal.h for why pin-then-check-busy is safe.
+ */
+static char *pin_object(struct zs_pool *pool, unsigned long handle, uint64_t *entry)
+{
+	for (unsigned int spins = 0;; spins++) {
+		uint64_t e;
+
+		if (!handle_lookup(pool, handle, &e))
+			return NULL;
+		struct ztab_ent *t = &pool->ztab[he_id(e)];
+		atomic_fetch_add(&t->pins, 1);
+		if (!atomic_load(&t->busy) &&
+		    atomic_load(&pool->htab[handle_idx(handle)]) == e) {
+			struct zspage *z = atomic_load_explicit(&t->zs, memory_order_acquire);
+			if (z) {
+				*entry = e;
+				return z->base + (size_t)he_slot(e) * z->class->size;
+			}
+		}
+		atomic_fetch_sub(&t->pins, 1);
+		if (spins > 64)
+			sched_yield();
+	}
+}
+
+static void unpin_object(struct zs_pool *pool, unsigned long handle)
+{
+	uint64_t e;
+
+	if (!handle_lookup(pool, handle, &e))
+		return;
+	struct ztab_ent *t = &pool->ztab[he_id(e)];
+	unsigned int pins = atomic_load(&t->pins);
+	/* An unmap without a map must not wrap the count and pin the zspage forever. */
+	while (pins && !atomic_compare_exchange_weak(&t->pins, &pins, pins - 1))
+		;
+}
+
+ZS_API void *zs_map_object(struct zs_pool *pool, unsigned long handle, enum zs_mapmode mm)
+{
+	uint64_t e;
+
+	if (!pool || (unsigned int)mm > ZS_MM_WO) {
+		errno = EINVAL;
+		return NULL;
+	}
+	return pin_object(pool, handle, &e);
+}
+
+ZS_API void zs_unmap_object(struct zs_pool *pool, unsigned long handle)
+{
+	if (pool)
+		unpin_object(pool, handle);
+}
+
+ZS_API void *zs_obj_read_begin(struct zs_pool *pool, unsigned long handle, void *local_copy)
+{
+	uint64_t e;
+
+	(void)local_copy;
+	if (!pool) {
+		errno = EINVAL;
+		return NULL;
+	}
+	return pin_object(pool, handle, &e);
+}
+
+ZS_API void zs_obj_read_end(struct zs_pool *pool, unsigned long handle, void *handle_mem)
+{
+	(void)handle_mem;
+	if (pool)
+		unpin_object(pool, handle);
+}
+
+ZS_API int zs_obj_write(struct zs_pool *pool, unsigned long handle, const void *handle_mem,
+			size_t mem_len)
+{
+	uint64_t e;
+
+	if (!pool || (!handle_mem && mem_len))
+		return -EINVAL;
+	char *p = pin_object(pool, handle, &e);
+	if (!p)
+		return -EINVAL;
+	int ret = 0;
+	if (mem_len > he_size(e))
+		ret = -EINVAL;
+	else
+		memcpy(p, handle_mem, mem_len);
+	atomic_fetch_sub(&pool->ztab[he_id(e)].pins, 1);
+	return ret;
+}
+
+ZS_API size_t zs_obj_size(struct zs_pool *pool, unsigned long handle)
+{
+	uint64_t e;
+
+	if (!pool) {
+		errno = EINVAL;
+		return 0;
+	}
+	return handle_lookup(pool, handle, &e) ? he_size(e) : 0;
+}
+
+ZS_API size_t zs_huge_class_size(struct zs_pool *pool)
+{
+	return pool ? pool->huge_class_size : 0;
+}
+
+ZS_API int zs_lookup_class_index(struct zs_pool *pool, size_t size)
+{
+	if (!pool || size == 0 || size > ZS_MAX_ALLOC_SIZE)
+		return -EINVAL;
+	return (int)pool->class_of[size_to_index(size)]->index;
+}
+
+ZS_API unsigned long zs_get_total_pages(struct zs_pool *pool)
+{
+	return pool ? atomic_load_explicit(&pool->pages_total, memory_order_relaxed) : 0;
+}
