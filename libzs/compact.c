@@ -1,23 +1,31 @@
 /*
  * compact.c - compaction: move objects out of sparse zspages so whole zspages and zspage tails
- * can be given back.  Two passes:
+ * can be given back.  For each class, largest first:
  *
- *  1. Per class, as the kernel does: take the emptiest zspage as source and the fullest as
- *     destination, move objects (highest slot first, into the lowest free slot) until one is
- *     empty or the other full, free emptied zspages.  Afterwards each class has at most one
- *     partly used zspage, and every zspage's pages past its last live object are released.
- *  2. Cross-class packing (unless the pool has ZS_POOL_NO_PACK): each class still ends in a
- *     partly used page, and with hundreds of classes in use those pages are most of the waste
- *     of a pool that has shrunk.  Walking from the largest class down, the objects on a class's
- *     last page move into free, already resident slots of classes at most pack_bytes larger
- *     (a few bytes of slack each), when all of them fit, and the page is released.
+ *  1. As the kernel does: the emptiest zspage is the source, the fullest the destination;
+ *     objects move (highest slot first, into the lowest free slot) until one is empty or the
+ *     other full; emptied zspages are freed.  Afterwards a class has one partly used zspage.
+ *  2. Partly used zspages slide their objects down to their lowest free slots and give back
+ *     the pages past the last one.
+ *  3. Cross-class packing (unless ZS_POOL_NO_PACK): a class still ends in a partly used page,
+ *     and with hundreds of classes in use those pages are most of the waste of a pool that
+ *     has shrunk.  The objects on that page move into free, already resident slots of classes
+ *     at most pack_bytes larger (a few bytes of slack each) when all of them fit, and the page
+ *     is released.  Larger classes are done first, so their last pages are final by then.
+ *  4. Zspages are renumbered to the lowest free ids, so the descriptor table's tail can be
+ *     given back once every class is done.
  *
- * Mapped objects never move: a source zspage is marked busy and skipped if pinned (see the
- * protocol in zs_internal.h).  Caller holds pool->compact_lock; class locks are taken here in
- * the documented order (source class first, then larger receiver classes upward).
+ * Descriptors keep no slot-to-handle map (it would cost 4 bytes a slot for the pool's whole
+ * life), so compaction builds one: a single scan of the handle table, bucketed by class, and a
+ * hash per class while that class is worked on.  An object allocated after the scan is simply
+ * unknown: it is not moved, and its zspage is left alone.  The temporary memory is 8 bytes per
+ * live object plus the hash of one class, mapped for the pass and unmapped after it.
+ *
+ * Mapped objects never move: a source zspage is claimed busy and skipped if pinned (see the
+ * protocol in zs_internal.h).  Caller holds pool->compact_lock; class locks are taken in the
+ * documented order (a class, then larger receiver classes upward).
  */
 #include <string.h>
-#include <stdlib.h>
 
 #include "zs_internal.h"
 
@@ -33,154 +41,317 @@ static unsigned long min_pages(const struct size_class *class, unsigned long n)
 /* Pages compaction could free in @class; a snapshot, may be read without the lock. */
 unsigned long class_freeable(struct size_class *class)
 {
+	if (class->huge)
+		return 0;
 	unsigned long used = cnt_get(class->pages_used);
 	unsigned long need = min_pages(class, cnt_get(class->obj_used));
 
 	return used > need ? used - need : 0;
 }
 
-/* Mark @z busy for moving; false if a mapper holds it (then it must be left alone). */
-static bool claim_source(struct zs_pool *pool, struct zspage *z)
-{
-	struct ztab_ent *t = &pool->ztab[z->id];
+/* ---- the reverse map ---- */
 
-	atomic_store(&t->busy, 1);
-	if (atomic_load(&t->pins)) {
-		atomic_store(&t->busy, 0);
+/* One scanned object: (zspage id << 11 | slot) << 28 | handle index. */
+#define RM_HIDX_BITS 28
+static inline uint64_t rm_pack(uint32_t id, uint32_t slot, uint32_t hidx)
+{
+	return ((uint64_t)id << HE_SLOT_BITS | slot) << RM_HIDX_BITS | hidx;
+}
+
+struct rmap_scan {
+	uint64_t *objs;   /* bucketed by class */
+	size_t *start;    /* bucket of class nth: objs[start[nth] .. start[nth + 1]) */
+	size_t bytes;
+};
+
+struct rmap {
+	uint64_t *keys; /* (id << 11 | slot) + 1; 0 = empty */
+	uint32_t *vals; /* handle index; 0 = no longer there */
+	size_t mask, used, bytes;
+};
+
+static void *tmp_alloc(size_t bytes)
+{
+	return zs_os_reserve((bytes + ZS_PAGE_SIZE - 1) & ~(ZS_PAGE_SIZE - 1));
+}
+
+static void tmp_free(void *p, size_t bytes)
+{
+	zs_os_unreserve(p, (bytes + ZS_PAGE_SIZE - 1) & ~(ZS_PAGE_SIZE - 1));
+}
+
+static bool scan_handles(struct zs_pool *pool, struct rmap_scan *sc)
+{
+	uint32_t top = __atomic_load_n(&pool->htab_top, __ATOMIC_ACQUIRE), n = pool->nr_classes;
+	size_t *count = tmp_alloc((n + 1) * sizeof(size_t) * 2), total = 0;
+
+	if (!count)
 		return false;
+	size_t *fill = count + n + 1;
+	for (uint32_t i = 1; i < top; i++) {
+		uint64_t e = atomic_load_explicit(&pool->htab[i], memory_order_acquire);
+		if (!he_live(e) || he_huge(e))
+			continue;
+		uint16_t nth = atomic_load_explicit(&zspage_of(pool, he_id(e))->class_nth,
+						    memory_order_relaxed);
+		if (nth != ZS_NO_CLASS) {
+			count[nth]++;
+			total++;
+		}
+	}
+	/* Room for objects allocated while we scan again: they are merely unknown if dropped. */
+	sc->bytes = (total + 1) * sizeof(uint64_t);
+	sc->objs = tmp_alloc(sc->bytes);
+	if (!sc->objs) {
+		tmp_free(count, (n + 1) * sizeof(size_t) * 2);
+		return false;
+	}
+	size_t at = 0;
+	for (uint32_t c = 0; c < n; c++) {
+		fill[c] = at;
+		at += count[c];
+		count[c] = fill[c];
+	}
+	count[n] = at;
+	for (uint32_t i = 1; i < top; i++) {
+		uint64_t e = atomic_load_explicit(&pool->htab[i], memory_order_acquire);
+		if (!he_live(e) || he_huge(e))
+			continue;
+		uint16_t nth = atomic_load_explicit(&zspage_of(pool, he_id(e))->class_nth,
+						    memory_order_relaxed);
+		if (nth != ZS_NO_CLASS && fill[nth] < count[nth + 1])
+			sc->objs[fill[nth]++] = rm_pack(he_id(e), he_slot(e), i);
+	}
+	/* Buckets that came up short end early: mark the gap empty. */
+	for (uint32_t c = 0; c < n; c++)
+		for (size_t k = fill[c]; k < count[c + 1]; k++)
+			sc->objs[k] = 0;
+	sc->start = count;
+	return true;
+}
+
+static void scan_free(struct zs_pool *pool, struct rmap_scan *sc)
+{
+	tmp_free(sc->objs, sc->bytes);
+	tmp_free(sc->start, (pool->nr_classes + 1) * sizeof(size_t) * 2);
+}
+
+static inline size_t rm_hash(uint64_t key)
+{
+	key *= 0x9e3779b97f4a7c15ULL;
+	return (size_t)(key >> 32);
+}
+
+static bool rmap_set(struct rmap *rm, uint32_t id, uint32_t slot, uint32_t hidx)
+{
+	uint64_t key = ((uint64_t)id << HE_SLOT_BITS | slot) + 1;
+
+	for (size_t i = rm_hash(key) & rm->mask;; i = (i + 1) & rm->mask) {
+		if (rm->keys[i] == key) {
+			rm->vals[i] = hidx;
+			return true;
+		}
+		if (!rm->keys[i]) {
+			/* Keep the table at most 3/4 full; past that, new keys are just unknown. */
+			if (rm->used * 4 >= (rm->mask + 1) * 3)
+				return false;
+			rm->keys[i] = key;
+			rm->vals[i] = hidx;
+			rm->used++;
+			return true;
+		}
+	}
+}
+
+static uint32_t rmap_get(struct rmap *rm, uint32_t id, uint32_t slot)
+{
+	uint64_t key = ((uint64_t)id << HE_SLOT_BITS | slot) + 1;
+
+	for (size_t i = rm_hash(key) & rm->mask;; i = (i + 1) & rm->mask) {
+		if (rm->keys[i] == key)
+			return rm->vals[i];
+		if (!rm->keys[i])
+			return 0;
+	}
+}
+
+static bool rmap_build(struct rmap *rm, const uint64_t *objs, size_t n)
+{
+	size_t cap = 64;
+
+	while (cap < n * 2 + 64)
+		cap <<= 1;
+	rm->bytes = cap * (sizeof(uint64_t) + sizeof(uint32_t));
+	rm->keys = tmp_alloc(rm->bytes);
+	if (!rm->keys)
+		return false;
+	rm->vals = (uint32_t *)(rm->keys + cap);
+	rm->mask = cap - 1;
+	rm->used = 0;
+	for (size_t k = 0; k < n; k++) {
+		uint64_t o = objs[k];
+		if (o)
+			rmap_set(rm, (uint32_t)(o >> (RM_HIDX_BITS + HE_SLOT_BITS)),
+				 (uint32_t)(o >> RM_HIDX_BITS) & ((1U << HE_SLOT_BITS) - 1),
+				 (uint32_t)(o & ((1U << RM_HIDX_BITS) - 1)));
 	}
 	return true;
 }
 
-static void release_source(struct zs_pool *pool, struct zspage *z)
+/* The handle index of the object in @slot of @z, checked against the live entry; 0 if unknown. */
+static uint32_t slot_owner(struct zs_pool *pool, struct rmap *rm, struct zspage *z, uint32_t slot)
 {
-	atomic_store(&pool->ztab[z->id].busy, 0);
+	uint32_t id = zspage_id(pool, z), hidx = rmap_get(rm, id, slot);
+
+	if (!hidx)
+		return 0;
+	uint64_t e = atomic_load_explicit(&pool->htab[hidx], memory_order_relaxed);
+	if (!he_live(e) || he_huge(e) || he_id(e) != id || he_slot(e) != slot)
+		return 0;
+	return hidx;
 }
 
-/* Move the object in @slot of @src into the lowest free slot of @dst. */
-static void move_object(struct zs_pool *pool, struct zspage *src, uint32_t slot, struct zspage *dst)
+/* ---- moving ---- */
+
+/* Move handle @hidx from @slot of @src into the lowest free slot of @dst. */
+static void move_object(struct zs_pool *pool, struct rmap *rm, struct size_class *sc,
+			struct zspage *src, uint32_t slot, struct size_class *dc,
+			struct zspage *dst, uint32_t hidx)
 {
-	uint32_t hidx = src->backref[slot];
 	uint64_t e = atomic_load_explicit(&pool->htab[hidx], memory_order_relaxed);
 	uint32_t size = he_size(e);
-	uint32_t dslot = zspage_alloc_slot(pool, dst, hidx);
+	uint32_t dslot = zspage_alloc_slot(pool, dc, dst);
 
-	memcpy(dst->base + (size_t)dslot * dst->class->size,
-	       src->base + (size_t)slot * src->class->size, size);
-	atomic_store_explicit(&pool->htab[hidx], he_make(dst->id, dslot, size, he_gen(e)),
+	memcpy(dst->base + (size_t)dslot * dc->size, src->base + (size_t)slot * sc->size, size);
+	atomic_store_explicit(&pool->htab[hidx], he_make(zspage_id(pool, dst), dslot, size, he_gen(e)),
 			      memory_order_release);
-	zspage_free_slot(src, slot);
-	if (src->class != dst->class) {
-		cnt_add(src->class->obj_used, -1);
-		cnt_add(src->class->bytes_used, -(long)size);
-		cnt_add(dst->class->obj_used, 1);
-		cnt_add(dst->class->bytes_used, size);
+	zspage_free_slot(pool, sc, src, slot);
+	if (sc != dc) {
+		cnt_add(sc->obj_used, -1);
+		cnt_add(sc->bytes_used, -(long)size);
+		cnt_add(dc->obj_used, 1);
+		cnt_add(dc->bytes_used, size);
+	} else {
+		rmap_set(rm, zspage_id(pool, dst), dslot, hidx);
 	}
 }
+
+#define for_each_zspage(pool, class, g, z, nextid)                                          \
+	for (uint32_t _id = (class)->fullness_list[g];                                         \
+	     _id && ((z) = zspage_of(pool, _id), (nextid) = (z)->next, 1); _id = (nextid))
 
 /* The emptiest zspage with objects that no mapper holds, claimed busy; NULL if none. */
 static struct zspage *pick_source(struct zs_pool *pool, struct size_class *class)
 {
+	struct zspage *z;
+	uint32_t next;
+
 	for (uint32_t g = 1; g < ZS_FULL; g++)
-		for (struct zspage *z = class->fullness_list[g]; z; z = z->next)
-			if (claim_source(pool, z))
+		for_each_zspage(pool, class, g, z, next)
+			if (!z->skip && zspage_claim(z))
 				return z;
 	return NULL;
 }
 
-static unsigned long free_empty_zspages(struct zs_pool *pool, struct size_class *class)
+static unsigned long destroy_if_empty(struct zs_pool *pool, struct zspage *z)
 {
-	unsigned long freed = 0;
-	struct zspage *z = class->fullness_list[ZS_EMPTY], *next;
+	uint32_t pages = z->populated;
 
-	for (; z; z = next) {
-		uint32_t pages = z->populated;
-
-		next = z->next;
-		if (zspage_destroy(pool, z))
-			freed += pages;
-	}
-	return freed;
+	return !z->inuse && zspage_destroy(pool, z) ? pages : 0;
 }
 
-/* Pass 1 for one class; caller holds class->lock. */
-static unsigned long compact_class(struct zs_pool *pool, struct size_class *class)
+/* Steps 1 and 2 for one class; caller holds class->lock. */
+static unsigned long compact_class(struct zs_pool *pool, struct size_class *class, struct rmap *rm)
 {
-	unsigned long freed = free_empty_zspages(pool, class);
+	unsigned long freed = 0;
+	struct zspage *z;
+	uint32_t next, objs = class->objs_per_zspage;
+
+	for_each_zspage(pool, class, ZS_EMPTY, z, next)
+		freed += destroy_if_empty(pool, z);
+	for (uint32_t g = 1; g < ZS_FULL; g++)
+		for_each_zspage(pool, class, g, z, next)
+			z->skip = 0;
 
 	while (class_freeable(class)) {
 		struct zspage *src = pick_source(pool, class);
 		if (!src)
 			break;
-		struct zspage *dst = class_fullest(class, src);
+		struct zspage *dst = class_fullest(pool, class, src);
 		if (!dst || !dst->inuse) {
-			release_source(pool, src);
+			zspage_unclaim(src);
 			break;
 		}
-		for (uint32_t s = class->objs_per_zspage; s-- > 0 && src->inuse &&
-							  dst->inuse < class->objs_per_zspage;)
-			if (src->backref[s])
-				move_object(pool, src, s, dst);
-		release_source(pool, src);
-		if (!src->inuse) {
-			uint32_t pages = src->populated;
-			if (zspage_destroy(pool, src))
-				freed += pages;
+		for (uint32_t s = objs; s-- > 0 && src->inuse && dst->inuse < objs;) {
+			uint32_t hidx;
+			if (slot_used(src, s) && (hidx = slot_owner(pool, rm, src, s)))
+				move_object(pool, rm, class, src, s, class, dst, hidx);
+		}
+		/* Objects we do not know of keep it here: do not pick it again. */
+		if (src->inuse && dst->inuse < objs)
+			src->skip = 1;
+		zspage_unclaim(src);
+		freed += destroy_if_empty(pool, src);
+	}
+
+	for (uint32_t g = 1; g < ZS_FULL; g++) {
+		for_each_zspage(pool, class, g, z, next) {
+			if (!zspage_claim(z))
+				continue;
+			for (uint32_t s = objs; s-- > z->first_free;) {
+				uint32_t hidx;
+				if (slot_used(z, s) && (hidx = slot_owner(pool, rm, z, s)))
+					move_object(pool, rm, class, z, s, class, z, hidx);
+			}
+			freed += zspage_trim(pool, class, z);
+			zspage_unclaim(z);
 		}
 	}
-	/*
-	 * What is left partly used: slide its objects down into its own lowest free slots, so
-	 * they sit at the front, then give back the pages past the last one.
-	 */
-	for (uint32_t g = 1; g < ZS_FULL; g++)
-		for (struct zspage *z = class->fullness_list[g]; z; z = z->next)
-			if (claim_source(pool, z)) {
-				for (uint32_t s = class->objs_per_zspage; s-- > z->first_free;)
-					if (z->backref[s])
-						move_object(pool, z, s, z);
-				freed += zspage_trim(pool, z);
-				release_source(pool, z);
-			}
 	return freed;
 }
 
-/* ---- pass 2: cross-class packing ---- */
+/* ---- step 3: cross-class packing ---- */
 
 #define PACK_MAX_SLOTS 160 /* > the most objects one page can touch (4096 / 32 + 1) */
 
 struct pack_slot {
+	struct size_class *class;
 	struct zspage *z;
-	uint32_t slot;
 };
 
 /* Resident free slots of @class, in the order zspage_alloc_slot will hand them out. */
-static uint32_t collect_resident_free(struct size_class *class, struct pack_slot *out,
-				      uint32_t n, uint32_t max)
+static uint32_t collect_resident_free(struct zs_pool *pool, struct size_class *class,
+				      struct pack_slot *out, uint32_t n, uint32_t max)
 {
+	struct zspage *z;
+	uint32_t next;
+
 	for (uint32_t g = ZS_FULL - 1; g >= 1 && n < max; g--) {
-		for (struct zspage *z = class->fullness_list[g]; z && n < max; z = z->next) {
+		for_each_zspage(pool, class, g, z, next) {
 			for (uint32_t s = z->first_free; s < class->objs_per_zspage && n < max; s++) {
 				if (pages_for_slot(class, s) > z->populated)
 					break;
-				if (!z->backref[s])
-					out[n++] = (struct pack_slot){ z, s };
+				if (!slot_used(z, s))
+					out[n++] = (struct pack_slot){ class, z };
 			}
+			if (n >= max)
+				break;
 		}
 	}
 	return n;
 }
 
 /*
- * Move every object touching the last resident page of @z (class @class, locked) into the
- * free resident slots of the receiver classes [@class+1, @last] (locked), if all fit within
- * the pool's packing distance of their own size class.  Returns pages released.
+ * Move every object touching the last resident page of @z into the free resident slots of the
+ * receiver classes (@class, @last] (locked), if all fit within the pool's packing distance of
+ * their own size class.  Returns pages released.
  */
-static unsigned long pack_last_page(struct zs_pool *pool, struct zspage *z,
+static unsigned long pack_last_page(struct zs_pool *pool, struct rmap *rm,
+				    struct size_class *class, struct zspage *z,
 				    struct size_class *last)
 {
-	struct size_class *class = z->class;
 	struct pack_slot free_slots[PACK_MAX_SLOTS];
-	uint32_t tail[PACK_MAX_SLOTS], nt = 0, nf = 0;
+	uint32_t tail[PACK_MAX_SLOTS], hidx[PACK_MAX_SLOTS], nt = 0, nf = 0;
 
 	if (!z->populated)
 		return 0;
@@ -188,38 +359,41 @@ static unsigned long pack_last_page(struct zs_pool *pool, struct zspage *z,
 	for (uint32_t s = page_start / class->size; s < class->objs_per_zspage; s++) {
 		if ((size_t)s * class->size >= page_start + ZS_PAGE_SIZE)
 			break;
-		if (z->backref[s])
-			tail[nt++] = s;
+		if (!slot_used(z, s))
+			continue;
+		if (!(hidx[nt] = slot_owner(pool, rm, z, s)))
+			return 0;
+		tail[nt++] = s;
 	}
 	if (!nt)
-		return zspage_trim(pool, z);
+		return zspage_trim(pool, class, z);
 	for (struct size_class *r = class + 1; r <= last && nf < nt; r++)
-		nf = collect_resident_free(r, free_slots, nf, nt);
+		nf = collect_resident_free(pool, r, free_slots, nf, nt);
 	if (nf < nt)
 		return 0;
 	/* Every object must stay within pack_bytes of its own class. */
 	for (uint32_t i = 0; i < nt; i++) {
-		uint64_t e = atomic_load_explicit(&pool->htab[z->backref[tail[i]]], memory_order_relaxed);
+		uint64_t e = atomic_load_explicit(&pool->htab[hidx[i]], memory_order_relaxed);
 		uint32_t own = pool->class_of[size_to_index(he_size(e))]->size;
-		if (free_slots[i].z->class->size - own > pool->pack_bytes)
+		if (free_slots[i].class->size - own > pool->pack_bytes)
 			return 0;
 	}
-	if (!claim_source(pool, z))
+	if (!zspage_claim(z))
 		return 0;
 	for (uint32_t i = 0; i < nt; i++)
-		move_object(pool, z, tail[i], free_slots[i].z);
-	release_source(pool, z);
-	if (!z->inuse) {
-		uint32_t pages = z->populated;
-		return zspage_destroy(pool, z) ? pages : 0;
-	}
-	return zspage_trim(pool, z);
+		move_object(pool, rm, class, z, tail[i], free_slots[i].class, free_slots[i].z, hidx[i]);
+	zspage_unclaim(z);
+	if (!z->inuse)
+		return destroy_if_empty(pool, z);
+	return zspage_trim(pool, class, z);
 }
 
-static unsigned long pack_class(struct zs_pool *pool, struct size_class *class)
+static unsigned long pack_class(struct zs_pool *pool, struct size_class *class, struct rmap *rm)
 {
 	struct size_class *end = pool->classes + pool->nr_classes, *last = class;
 	unsigned long freed = 0;
+	struct zspage *z;
+	uint32_t next;
 
 	while (last + 1 < end && !last[1].huge && last[1].size - class->size <= pool->pack_bytes)
 		last++;
@@ -228,15 +402,13 @@ static unsigned long pack_class(struct zs_pool *pool, struct size_class *class)
 	for (struct size_class *r = class + 1; r <= last; r++)
 		pthread_mutex_lock(&r->lock);
 	for (uint32_t g = ZS_FULL - 1; g >= 1; g--) {
-		struct zspage *z = class->fullness_list[g], *next;
-		for (; z; z = next) {
-			next = z->next;
+		for_each_zspage(pool, class, g, z, next) {
 			/* Page by page from the end, while the receivers have room. */
 			for (;;) {
 				uint32_t before = z->populated;
-				unsigned long got = pack_last_page(pool, z, last);
+				unsigned long got = pack_last_page(pool, rm, class, z, last);
 				freed += got;
-				if (!got || got >= before || z->populated == 0)
+				if (!got || got >= before)
 					break;
 			}
 		}
@@ -246,28 +418,82 @@ static unsigned long pack_class(struct zs_pool *pool, struct size_class *class)
 	return freed;
 }
 
+/* ---- step 4: renumbering ---- */
+
+static void renumber_class(struct zs_pool *pool, struct size_class *class, struct rmap *rm)
+{
+	uint32_t owners[ZS_MAX_PAGES_PER_ZSPAGE * ZS_PAGE_SIZE / ZS_MIN_ALLOC_SIZE];
+	struct zspage *z;
+	uint32_t next;
+
+	for (uint32_t g = 0; g < ZS_NR_RATIO_BUCKETS; g++) {
+		for_each_zspage(pool, class, g, z, next) {
+			uint32_t id = zspage_id(pool, z), n = 0;
+			bool known = true;
+
+			for (uint32_t s = 0; s < class->objs_per_zspage && known; s++)
+				if (slot_used(z, s) && !(owners[n++] = slot_owner(pool, rm, z, s)))
+					known = false;
+			if (!known)
+				continue;
+			uint32_t nid = vm_get_id(pool, id);
+			if (!nid)
+				continue;
+			if (!zspage_claim(z)) {
+				vm_put_id(pool, nid);
+				continue;
+			}
+			struct zspage *to = zspage_of(pool, nid);
+			zspage_list_del(pool, class, z);
+			to->base = z->base;
+			to->inuse = z->inuse;
+			to->first_free = z->first_free;
+			to->populated = z->populated;
+			to->fullness = z->fullness;
+			to->skip = 0;
+			to->ext_map = z->ext_map;
+			memcpy(to->map, z->map, sizeof(z->map));
+			zspage_list_add(pool, class, to);
+			atomic_store_explicit(&to->class_nth, class->nth, memory_order_release);
+			for (uint32_t i = 0; i < n; i++) {
+				uint32_t h = owners[i];
+				uint64_t e = atomic_load_explicit(&pool->htab[h], memory_order_relaxed);
+				atomic_store_explicit(&pool->htab[h],
+						      he_make(nid, he_slot(e), he_size(e), he_gen(e)),
+						      memory_order_release);
+				rmap_set(rm, nid, he_slot(e), h);
+			}
+			z->ext_map = NULL;
+			atomic_store_explicit(&z->class_nth, ZS_NO_CLASS, memory_order_release);
+			zspage_unclaim(z);
+			vm_put_id(pool, id);
+		}
+	}
+}
+
 unsigned long zs_compact_locked(struct zs_pool *pool)
 {
 	unsigned long freed = 0;
+	struct rmap_scan sc;
 
-	for (uint32_t i = 0; i < pool->nr_classes; i++) {
+	if (!scan_handles(pool, &sc))
+		return 0;
+	for (uint32_t i = pool->nr_classes; i-- > 0;) {
 		struct size_class *class = &pool->classes[i];
+		struct rmap rm;
 
+		if (class->huge || !rmap_build(&rm, sc.objs + sc.start[i], sc.start[i + 1] - sc.start[i]))
+			continue;
 		pthread_mutex_lock(&class->lock);
-		freed += compact_class(pool, class);
+		freed += compact_class(pool, class, &rm);
+		if (pool->pack_bytes)
+			freed += pack_class(pool, class, &rm);
+		renumber_class(pool, class, &rm);
 		pthread_mutex_unlock(&class->lock);
+		tmp_free(rm.keys, rm.bytes);
 	}
-	if (pool->pack_bytes && !getenv("ZS_NOPASS2")) {
-		for (uint32_t i = pool->nr_classes; i-- > 0;) {
-			struct size_class *class = &pool->classes[i];
-
-			if (class->huge)
-				continue;
-			pthread_mutex_lock(&class->lock);
-			freed += pack_class(pool, class);
-			pthread_mutex_unlock(&class->lock);
-		}
-	}
+	scan_free(pool, &sc);
+	vm_shrink_ids(pool);
 	atomic_fetch_add_explicit(&pool->pages_compacted, freed, memory_order_relaxed);
 	return freed;
 }

@@ -47,9 +47,6 @@ static void refill_magazine(struct zs_pool *pool, struct size_class *class)
 			idx = pool->htab_top;
 			/* A fresh entry reads as zero: free, generation 0. */
 			__atomic_store_n(&pool->htab_top, idx + 1, __ATOMIC_RELEASE);
-			size_t bytes = ((size_t)(idx + 1) * sizeof(uint64_t) + ZS_PAGE_SIZE - 1) &
-				       ~(ZS_PAGE_SIZE - 1);
-			atomic_store_explicit(&pool->htab_bytes, bytes, memory_order_relaxed);
 		}
 		class->mag[class->mag_n++] = idx;
 	}
@@ -108,4 +105,12 @@ bool handle_lookup(struct zs_pool *pool, unsigned long handle, uint64_t *entry)
 bad:
 	errno = EINVAL;
 	return false;
+}
+
+/* Resident bytes of the handle table: every entry ever handed out stays resident. */
+unsigned long handle_table_bytes(struct zs_pool *pool)
+{
+	size_t top = __atomic_load_n(&pool->htab_top, __ATOMIC_RELAXED);
+
+	return (top * sizeof(uint64_t) + ZS_PAGE_SIZE - 1) & ~(ZS_PAGE_SIZE - 1);
 }

@@ -4,7 +4,6 @@
  * only to walk its fullness lists.
  */
 #include <errno.h>
-#include <stdlib.h>
 
 #include "zs_internal.h"
 
@@ -23,20 +22,14 @@ ZS_API void zs_pool_stats(struct zs_pool *pool, struct zs_pool_stats *stats)
 	stats->pages_used = atomic_load(&pool->pages_total);
 	stats->pages_peak = atomic_load(&pool->pages_peak);
 	stats->pages_compacted = atomic_load(&pool->pages_compacted);
-	/* Handle table and zspage table pages touched so far, plus heap descriptors. */
+	/* Handle table, descriptor table and id bitmap as far as resident, plus heap metadata. */
 	pthread_mutex_lock(&pool->vm.lock);
 	size_t ids = pool->vm.id_top;
-	size_t runs = 0;
-	for (int p = 0; p <= ZS_MAX_PAGES_PER_ZSPAGE; p++)
-		runs += pool->vm.free_runs[p].cap * sizeof(char *);
 	pthread_mutex_unlock(&pool->vm.lock);
-	size_t ztab = ids * (sizeof(struct ztab_ent) + sizeof(uint32_t));
-	if (getenv("ZS_DEBUG_META"))
-		fprintf(stderr, "meta: htab %lu desc %lu runs %zu ztab %zu ids %zu sizeof class %zu pool %zu\n",
-			atomic_load(&pool->htab_bytes), atomic_load(&pool->desc_bytes), runs, ztab, ids,
-			sizeof(struct size_class), sizeof(struct zs_pool));
-	stats->meta_bytes = atomic_load(&pool->htab_bytes) + atomic_load(&pool->desc_bytes) + runs +
-			    ((ztab + ZS_PAGE_SIZE - 1) & ~(ZS_PAGE_SIZE - 1));
+	size_t desc = ids * sizeof(struct zspage), bits = (ids + 7) / 8;
+	stats->meta_bytes = handle_table_bytes(pool) + atomic_load(&pool->heap_bytes) +
+			    ((desc + ZS_PAGE_SIZE - 1) & ~(ZS_PAGE_SIZE - 1)) +
+			    ((bits + ZS_PAGE_SIZE - 1) & ~(ZS_PAGE_SIZE - 1));
 }
 
 ZS_API unsigned int zs_nr_classes(struct zs_pool *pool)
@@ -58,8 +51,10 @@ ZS_API int zs_class_stats(struct zs_pool *pool, unsigned int nth, struct zs_clas
 	};
 	pthread_mutex_lock(&c->lock);
 	for (int g = 0; g < ZS_NR_RATIO_BUCKETS; g++)
-		for (struct zspage *z = c->fullness_list[g]; z; z = z->next)
+		for (uint32_t id = c->fullness_list[g]; id; id = pool->zspages[id].next)
 			out->zspages[g]++;
+	if (c->huge)
+		out->zspages[ZS_FULL] = cnt_get(c->zspages);
 	out->obj_allocated = cnt_get(c->zspages) * c->objs_per_zspage;
 	out->obj_used = cnt_get(c->obj_used);
 	out->pages_used = cnt_get(c->pages_used);

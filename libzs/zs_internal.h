@@ -20,10 +20,12 @@
  * Handles: a handle is (pool tag << 48 | generation << 32 | index).  The index names an entry
  * of the pool's handle table; a live entry holds the object's zspage id, slot, requested size
  * and generation in one 64-bit word, so one atomic store moves an object.  A zspage id names
- * an entry of the zspage table (ztab), which is never freed while the pool lives: lookups
- * and pins go through it, so a reader can never touch freed descriptor memory.  Each zspage
- * keeps, per slot, the index of the handle living there (backref), which is what compaction
- * needs to move an object and update its handle.
+ * a 64-byte descriptor in the zspage table, which is one reservation that lives as long as the
+ * pool: lock-free readers may pin any id without ever touching freed memory.  A descriptor
+ * keeps an allocation bitmap, not a slot-to-handle map; compaction, which needs that map,
+ * builds it by scanning the handle table (see compact.c).  Ids are handed out lowest first and
+ * compaction renumbers zspages downward, so the table's resident part follows the live zspages.
+ * Huge objects (one per page) never move: their entry holds the page itself, no descriptor.
  *
  * Mapping and moving: zs_map_object takes no lock.  It pins the zspage (ztab->pins), then
  * checks that no mover is busy on it and that the handle still points where it read.  A mover
@@ -61,100 +63,122 @@ enum zs_fullness {
 };
 
 /*
- * Handle table entries.  Live: bit 63 set, then generation (16 bits), requested size - 1
- * (12 bits), slot (11 bits: 16 pages / 32 bytes = 2048 slots at most) and zspage id (24 bits).
- * Free: bit 63 clear, generation kept (so the next owner's generation differs), and in the
- * low 32 bits the next index of the global free list.
+ * Handle table entries (64 bits).
+ *   live, in a zspage: LIVE | gen (15) | size - 1 (12) | slot (11) | zspage id (24)
+ *   live, huge:        LIVE | HUGE | gen (15) | size - 1 (12) | page number (35)
+ *   free:              gen (15) | next free index (32)
+ * The generation survives a free, so the next owner of the index gets a different one.
  */
 #define HE_LIVE (1ULL << 63)
+#define HE_HUGE (1ULL << 62)
 #define HE_ID_BITS 24
 #define HE_SLOT_BITS 11
+#define HE_LOC_BITS (HE_ID_BITS + HE_SLOT_BITS)
 #define HE_SIZE_BITS 12
-#define HE_GEN_SHIFT (HE_ID_BITS + HE_SLOT_BITS + HE_SIZE_BITS)
+#define HE_GEN_SHIFT (HE_LOC_BITS + HE_SIZE_BITS)
+#define HE_GEN_MASK 0x7fffU
 #define ZS_MAX_ZSPAGES (1U << HE_ID_BITS)
 #define ZS_MAX_HANDLES (1U << 28) /* 2 GiB of reserved table; 268M live objects */
 
 static inline uint64_t he_make(uint32_t id, uint32_t slot, uint32_t size, uint32_t gen)
 {
-	return HE_LIVE | (uint64_t)(gen & 0xffff) << HE_GEN_SHIFT |
-	       (uint64_t)(size - 1) << (HE_ID_BITS + HE_SLOT_BITS) | (uint64_t)slot << HE_ID_BITS | id;
+	return HE_LIVE | (uint64_t)(gen & HE_GEN_MASK) << HE_GEN_SHIFT |
+	       (uint64_t)(size - 1) << HE_LOC_BITS | (uint64_t)slot << HE_ID_BITS | id;
+}
+static inline uint64_t he_make_huge(uint32_t page, uint32_t size, uint32_t gen)
+{
+	return HE_LIVE | HE_HUGE | (uint64_t)(gen & HE_GEN_MASK) << HE_GEN_SHIFT |
+	       (uint64_t)(size - 1) << HE_LOC_BITS | page;
 }
 static inline bool he_live(uint64_t e) { return e & HE_LIVE; }
+static inline bool he_huge(uint64_t e) { return e & HE_HUGE; }
 static inline uint32_t he_id(uint64_t e) { return e & (ZS_MAX_ZSPAGES - 1); }
+static inline uint32_t he_page(uint64_t e) { return (uint32_t)(e & ((1ULL << HE_LOC_BITS) - 1)); }
 static inline uint32_t he_slot(uint64_t e) { return (e >> HE_ID_BITS) & ((1U << HE_SLOT_BITS) - 1); }
 static inline uint32_t he_size(uint64_t e)
 {
-	return ((e >> (HE_ID_BITS + HE_SLOT_BITS)) & ((1U << HE_SIZE_BITS) - 1)) + 1;
+	return ((e >> HE_LOC_BITS) & ((1U << HE_SIZE_BITS) - 1)) + 1;
 }
-static inline uint32_t he_gen(uint64_t e) { return (e >> HE_GEN_SHIFT) & 0xffff; }
+static inline uint32_t he_gen(uint64_t e) { return (e >> HE_GEN_SHIFT) & HE_GEN_MASK; }
 static inline uint64_t he_make_free(uint32_t gen, uint32_t next)
 {
-	return (uint64_t)(gen & 0xffff) << HE_GEN_SHIFT | next;
+	return (uint64_t)(gen & HE_GEN_MASK) << HE_GEN_SHIFT | next;
 }
 static inline uint32_t he_next(uint64_t e) { return (uint32_t)e; }
 
-/* Handle values handed to users. */
+/* Handle values handed to users: tag (16) | generation (16) | index (32). */
 static inline unsigned long handle_make(uint16_t tag, uint32_t gen, uint32_t idx)
 {
-	return (unsigned long)tag << 48 | (unsigned long)(gen & 0xffff) << 32 | idx;
+	return (unsigned long)tag << 48 | (unsigned long)gen << 32 | idx;
 }
 static inline uint16_t handle_tag(unsigned long h) { return h >> 48; }
 static inline uint32_t handle_gen(unsigned long h) { return (h >> 32) & 0xffff; }
 static inline uint32_t handle_idx(unsigned long h) { return (uint32_t)h; }
 
-struct size_class;
+/*
+ * A zspage descriptor: entry [id] of pool->zspages.  Readers without a lock touch only pins,
+ * busy, class_nth and base, and only after pinning (see the design note above).
+ */
+#define ZS_INLINE_SLOTS 192
+#define ZS_NO_CLASS 0xffff
 
-/* A zspage descriptor: malloc'd, owned by its class, freed when the zspage is. */
 struct zspage {
-	struct zspage *prev, *next; /* on its class's fullness list */
-	struct size_class *class;
-	char *base;                 /* first byte of the run of pages */
-	uint32_t id;                /* index in pool->ztab */
-	uint16_t inuse;             /* live objects */
-	uint16_t first_free;        /* lowest free slot; == objs_per_zspage when full */
-	uint8_t populated;          /* resident prefix, in pages */
-	uint8_t fullness;           /* which list it is on */
-	uint32_t backref[];         /* handle index living in each slot, 0 = free */
+	atomic_uint pins;             /* mappers using objects of this zspage now */
+	_Atomic uint16_t busy;        /* a mover is working on it */
+	_Atomic uint16_t class_nth;   /* physical class owning it; ZS_NO_CLASS while free */
+	uint32_t prev, next;          /* fullness list links, by id (0 ends the list) */
+	char *base;                   /* first byte of its run of pages */
+	uint16_t inuse;               /* live objects */
+	uint16_t first_free;          /* lowest free slot; == objs_per_zspage when full */
+	uint8_t populated;            /* resident prefix, in pages */
+	uint8_t fullness;             /* which list it is on */
+	uint8_t skip;                 /* compaction: leave alone in this pass */
+	uint8_t pad;
+	uint64_t *ext_map;            /* allocation bitmap when objs > ZS_INLINE_SLOTS */
+	uint64_t map[3];              /* inline allocation bitmap */
 };
+_Static_assert(sizeof(struct zspage) == 64, "a zspage descriptor is one cache line");
 
-/* The zspage table: stable memory, so lock-free readers may pin an id at any time. */
-struct ztab_ent {
-	_Atomic(struct zspage *) zs; /* NULL while the id is free */
-	atomic_uint pins;            /* mappers using objects of this zspage now */
-	_Atomic uint16_t busy;       /* a mover is working on it */
-	_Atomic uint16_t class_idx;  /* physical class owning it */
-};
+static inline uint64_t *zspage_map(struct zspage *z)
+{
+	return z->ext_map ? z->ext_map : z->map;
+}
+static inline bool slot_used(struct zspage *z, uint32_t s)
+{
+	return zspage_map(z)[s >> 6] >> (s & 63) & 1;
+}
 
 /* Handle indexes a class keeps at hand, so the common path needs no shared lock. */
-#define ZS_MAG_SIZE 64
+#define ZS_MAG_SIZE 16
 
 struct size_class {
 	pthread_mutex_t lock;
-	struct zspage *fullness_list[ZS_NR_RATIO_BUCKETS];
+	uint32_t fullness_list[ZS_NR_RATIO_BUCKETS]; /* list heads, by zspage id */
 	uint32_t list_mask; /* bit g set when fullness_list[g] is not empty */
 	uint32_t size;      /* slot size */
-	uint32_t objs_per_zspage;
-	uint32_t pages_per_zspage;
-	uint32_t index;     /* logical index (size - 32) / 8 */
-	uint32_t nth;       /* position among physical classes */
+	uint16_t objs_per_zspage;
+	uint8_t pages_per_zspage;
 	bool huge;
+	uint16_t index;     /* logical index (size - 32) / 8 */
+	uint16_t nth;       /* position among physical classes */
+	uint32_t mag_n;
+	uint32_t frees_since_check;
 	/* Counters: written under lock, read lock-free (relaxed) by statistics. */
-	atomic_ulong zspages;
+	atomic_ulong zspages; /* huge class: objects (one page each) */
 	atomic_ulong obj_used;
 	atomic_ulong pages_used;
 	atomic_ulong bytes_used;
-	unsigned long frees_since_check;
-	uint32_t mag_n;
 	uint32_t mag[ZS_MAG_SIZE];
 } __attribute__((aligned(64)));
 
-/* Page runs by length, for reuse of freed address space. */
+/* Page runs by length, for reuse of freed address space; runs are page numbers. */
 struct run_stack {
-	char **v;
+	uint32_t *v;
 	size_t n, cap;
 };
 
-#define ZS_ARENA_PAGES (1UL << 18) /* 1 GiB of address space per reservation */
+#define ZS_ARENA_SHIFT 18 /* 1 GiB of address space per reservation */
+#define ZS_ARENA_PAGES (1UL << ZS_ARENA_SHIFT)
 #define ZS_MAX_ARENAS 128
 
 struct zs_vm {
@@ -163,9 +187,9 @@ struct zs_vm {
 	unsigned int nr_arenas;
 	size_t bump; /* pages handed out of the newest arena */
 	struct run_stack free_runs[ZS_MAX_PAGES_PER_ZSPAGE + 1];
-	uint32_t id_top;    /* ids below this have been used */
-	uint32_t id_free;   /* free-id list through ztab (0 = empty; id 0 is never used) */
-	uint32_t *id_next;  /* next links of the free-id list (parallel to ztab) */
+	uint64_t *id_bits;  /* bit set: id in use (id 0 is always set) */
+	uint32_t id_top;    /* ids at or above are unused and their descriptors not resident */
+	uint32_t id_low;    /* no free id below this */
 };
 
 struct zs_pool {
@@ -183,21 +207,38 @@ struct zs_pool {
 	pthread_mutex_t handle_lock;
 	uint32_t htab_top;      /* indexes below this have been handed out once */
 	uint32_t hfree;         /* global free list head (0 = empty) */
-	atomic_ulong htab_bytes;
 
-	struct ztab_ent *ztab;  /* reserved for ZS_MAX_ZSPAGES */
+	struct zspage *zspages; /* descriptors, reserved for ZS_MAX_ZSPAGES */
 	struct zs_vm vm;
 
 	pthread_mutex_t compact_lock;
 	atomic_ulong pages_total;
 	atomic_ulong pages_peak;
 	atomic_ulong pages_compacted;
-	atomic_ulong desc_bytes; /* zspage descriptors and other heap metadata */
+	atomic_ulong heap_bytes; /* metadata on the heap: pool, classes, big bitmaps, run stacks */
 };
 
 /* Relaxed counter updates: the writer holds the class lock, readers only want a snapshot. */
 #define cnt_add(c, v) atomic_store_explicit(&(c), atomic_load_explicit(&(c), memory_order_relaxed) + (v), memory_order_relaxed)
 #define cnt_get(c) atomic_load_explicit(&(c), memory_order_relaxed)
+
+static inline struct zspage *zspage_of(struct zs_pool *pool, uint32_t id)
+{
+	return &pool->zspages[id];
+}
+static inline uint32_t zspage_id(struct zs_pool *pool, struct zspage *z)
+{
+	return (uint32_t)(z - pool->zspages);
+}
+static inline struct size_class *zspage_class(struct zs_pool *pool, struct zspage *z)
+{
+	return &pool->classes[atomic_load_explicit(&z->class_nth, memory_order_relaxed)];
+}
+static inline char *page_addr(struct zs_pool *pool, uint32_t page)
+{
+	return pool->vm.arena[page >> ZS_ARENA_SHIFT] +
+	       ((size_t)(page & (ZS_ARENA_PAGES - 1)) << ZS_PAGE_SHIFT);
+}
 
 /* os.c: the only file that talks to the kernel about memory. */
 void *zs_os_reserve(size_t bytes);
@@ -230,23 +271,34 @@ static inline uint32_t fullness_of(const struct size_class *class, uint32_t inus
 	return 1 + inuse * 10 / class->objs_per_zspage;
 }
 
-/* zspage.c: zspage life cycle and slots; caller holds class->lock. */
-struct zspage *zspage_create(struct zs_pool *pool, struct size_class *class);
-bool zspage_destroy(struct zs_pool *pool, struct zspage *zspage);
-void zspage_set_fullness(struct size_class *class, struct zspage *zspage);
-uint32_t zspage_alloc_slot(struct zs_pool *pool, struct zspage *zspage, uint32_t hidx);
-void zspage_free_slot(struct zspage *zspage, uint32_t slot);
-unsigned long zspage_trim(struct zs_pool *pool, struct zspage *zspage);
-struct zspage *class_fullest(struct size_class *class, struct zspage *except);
-void pool_pages_add(struct zs_pool *pool, struct size_class *class, long delta);
-
-/* Is the lowest free slot of @zspage already resident? */
-static inline bool zspage_free_slot_resident(const struct zspage *zspage)
+/* Is the lowest free slot of @z already resident? */
+static inline bool zspage_free_slot_resident(const struct size_class *class, const struct zspage *z)
 {
-	const struct size_class *class = zspage->class;
-	return zspage->first_free < class->objs_per_zspage &&
-	       pages_for_slot(class, zspage->first_free) <= zspage->populated;
+	return z->first_free < class->objs_per_zspage &&
+	       pages_for_slot(class, z->first_free) <= z->populated;
 }
+
+/* zspage.c: address space, ids, zspage life cycle, slots; caller holds the class lock. */
+uint32_t vm_get_run(struct zs_pool *pool, uint32_t pages);
+void vm_put_run(struct zs_pool *pool, uint32_t page, uint32_t pages);
+uint32_t vm_lowest_free_id(struct zs_pool *pool);
+uint32_t vm_get_id(struct zs_pool *pool, uint32_t below);
+void vm_put_id(struct zs_pool *pool, uint32_t id);
+unsigned long vm_shrink_ids(struct zs_pool *pool);
+void pool_pages_add(struct zs_pool *pool, struct size_class *class, long delta);
+struct zspage *zspage_create(struct zs_pool *pool, struct size_class *class);
+bool zspage_destroy(struct zs_pool *pool, struct zspage *z);
+void zspage_list_del(struct zs_pool *pool, struct size_class *class, struct zspage *z);
+void zspage_list_add(struct zs_pool *pool, struct size_class *class, struct zspage *z);
+void zspage_set_fullness(struct zs_pool *pool, struct size_class *class, struct zspage *z);
+uint32_t zspage_alloc_slot(struct zs_pool *pool, struct size_class *class, struct zspage *z);
+void zspage_free_slot(struct zs_pool *pool, struct size_class *class, struct zspage *z,
+		      uint32_t slot);
+unsigned long zspage_trim(struct zs_pool *pool, struct size_class *class, struct zspage *z);
+struct zspage *class_fullest(struct zs_pool *pool, struct size_class *class,
+			     struct zspage *except);
+bool zspage_claim(struct zspage *z);
+void zspage_unclaim(struct zspage *z);
 
 /* handle.c */
 int handle_table_init(struct zs_pool *pool);
@@ -254,6 +306,7 @@ void handle_table_fini(struct zs_pool *pool);
 bool handle_get(struct zs_pool *pool, struct size_class *class, uint32_t *idx);
 void handle_put(struct zs_pool *pool, struct size_class *class, uint32_t idx);
 bool handle_lookup(struct zs_pool *pool, unsigned long handle, uint64_t *entry);
+unsigned long handle_table_bytes(struct zs_pool *pool);
 
 /* compact.c */
 unsigned long zs_compact_locked(struct zs_pool *pool);

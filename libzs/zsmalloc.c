@@ -34,6 +34,21 @@ static uint16_t new_pool_tag(void)
 	return (uint16_t)(x % 0xffff) + 1;
 }
 
+static void pool_free(struct zs_pool *pool)
+{
+	if (pool->htab)
+		handle_table_fini(pool);
+	for (unsigned int a = 0; a < pool->vm.nr_arenas; a++)
+		zs_os_unreserve(pool->vm.arena[a], ZS_ARENA_PAGES << ZS_PAGE_SHIFT);
+	for (int p = 0; p <= ZS_MAX_PAGES_PER_ZSPAGE; p++)
+		free(pool->vm.free_runs[p].v);
+	zs_os_unreserve(pool->zspages, (size_t)ZS_MAX_ZSPAGES * sizeof(struct zspage));
+	zs_os_unreserve(pool->vm.id_bits, ZS_MAX_ZSPAGES / 8);
+	free(pool->classes);
+	free(pool->name);
+	free(pool);
+}
+
 ZS_API struct zs_pool *zs_create_pool_opts(const char *name, const struct zs_pool_opts *opts)
 {
 	struct zs_pool_opts o = opts ? *opts : (struct zs_pool_opts){0};
@@ -59,25 +74,20 @@ ZS_API struct zs_pool *zs_create_pool_opts(const char *name, const struct zs_poo
 		goto nomem;
 	if (handle_table_init(pool))
 		goto nomem;
-	pool->ztab = zs_os_reserve((size_t)ZS_MAX_ZSPAGES * sizeof(struct ztab_ent));
-	pool->vm.id_next = zs_os_reserve((size_t)ZS_MAX_ZSPAGES * sizeof(uint32_t));
-	if (!pool->ztab || !pool->vm.id_next)
+	pool->zspages = zs_os_reserve((size_t)ZS_MAX_ZSPAGES * sizeof(struct zspage));
+	pool->vm.id_bits = zs_os_reserve(ZS_MAX_ZSPAGES / 8);
+	if (!pool->zspages || !pool->vm.id_bits)
 		goto nomem;
 	pthread_mutex_init(&pool->vm.lock, NULL);
-	pool->vm.id_top = 1; /* id 0 means "none" */
+	pool->vm.id_bits[0] = 1; /* id 0 means "none" */
+	pool->vm.id_top = 1;
+	pool->vm.id_low = 1;
 	pthread_mutex_init(&pool->compact_lock, NULL);
-	atomic_store(&pool->desc_bytes, sizeof(*pool) + sizeof(struct size_class) * pool->nr_classes);
+	atomic_store(&pool->heap_bytes, sizeof(*pool) + sizeof(struct size_class) * pool->nr_classes);
 	return pool;
 nomem:
-	if (pool) {
-		if (pool->htab)
-			handle_table_fini(pool);
-		zs_os_unreserve(pool->ztab, (size_t)ZS_MAX_ZSPAGES * sizeof(struct ztab_ent));
-		zs_os_unreserve(pool->vm.id_next, (size_t)ZS_MAX_ZSPAGES * sizeof(uint32_t));
-		free(pool->classes);
-		free(pool->name);
-		free(pool);
-	}
+	if (pool)
+		pool_free(pool);
 	errno = ENOMEM;
 	return NULL;
 }
@@ -91,30 +101,14 @@ ZS_API void zs_destroy_pool(struct zs_pool *pool)
 {
 	if (!pool)
 		return;
-	for (uint32_t i = 0; i < pool->nr_classes; i++) {
-		struct size_class *class = &pool->classes[i];
-
-		for (int g = 0; g < ZS_NR_RATIO_BUCKETS; g++) {
-			struct zspage *z = class->fullness_list[g], *next;
-			for (; z; z = next) {
-				next = z->next;
-				free(z);
-			}
-		}
-		pthread_mutex_destroy(&class->lock);
-	}
-	for (unsigned int a = 0; a < pool->vm.nr_arenas; a++)
-		zs_os_unreserve(pool->vm.arena[a], ZS_ARENA_PAGES << ZS_PAGE_SHIFT);
-	for (int p = 0; p <= ZS_MAX_PAGES_PER_ZSPAGE; p++)
-		free(pool->vm.free_runs[p].v);
-	handle_table_fini(pool);
-	zs_os_unreserve(pool->ztab, (size_t)ZS_MAX_ZSPAGES * sizeof(struct ztab_ent));
-	zs_os_unreserve(pool->vm.id_next, (size_t)ZS_MAX_ZSPAGES * sizeof(uint32_t));
+	for (uint32_t id = 1; id < pool->vm.id_top; id++)
+		free(pool->zspages[id].ext_map);
+	for (uint32_t i = 0; i < pool->nr_classes; i++)
+		pthread_mutex_destroy(&pool->classes[i].lock);
+	pthread_mutex_destroy(&pool->handle_lock);
 	pthread_mutex_destroy(&pool->vm.lock);
 	pthread_mutex_destroy(&pool->compact_lock);
-	free(pool->classes);
-	free(pool->name);
-	free(pool);
+	pool_free(pool);
 }
 
 ZS_API const char *zs_pool_name(struct zs_pool *pool)
@@ -126,24 +120,30 @@ ZS_API const char *zs_pool_name(struct zs_pool *pool)
  * Cross-class packing at allocation: when @class would have to make a new page resident,
  * look for an already resident free slot in a slightly larger class.  Called with
  * class->lock held; takes the larger classes' locks (allowed by the lock order) with trylock,
- * since a busy neighbour is not worth waiting for.  Returns the zspage, with its class locked,
- * or NULL.
+ * since a busy neighbour is not worth waiting for.  Returns the zspage with its class locked
+ * (*@owner), or NULL.
  */
-static struct zspage *spill_target(struct zs_pool *pool, struct size_class *class)
+static struct zspage *spill_target(struct zs_pool *pool, struct size_class *class,
+				   struct size_class **owner)
 {
 	struct size_class *end = pool->classes + pool->nr_classes;
 
 	for (struct size_class *c = class + 1; c < end && !c->huge; c++) {
 		if (c->size - class->size > pool->pack_bytes)
 			break;
-		if (!(c->list_mask & ~(1U << ZS_FULL)) || pthread_mutex_trylock(&c->lock))
-			continue;
 		uint32_t mask = c->list_mask & ~(1U << ZS_FULL) & ~(1U << ZS_EMPTY);
+		if (!mask || pthread_mutex_trylock(&c->lock))
+			continue;
+		mask = c->list_mask & ~(1U << ZS_FULL) & ~(1U << ZS_EMPTY);
 		while (mask) {
 			uint32_t g = 31 - __builtin_clz(mask);
-			for (struct zspage *z = c->fullness_list[g]; z; z = z->next)
-				if (zspage_free_slot_resident(z))
+			for (uint32_t id = c->fullness_list[g]; id; id = zspage_of(pool, id)->next) {
+				struct zspage *z = zspage_of(pool, id);
+				if (zspage_free_slot_resident(c, z)) {
+					*owner = c;
 					return z;
+				}
+			}
 			mask &= ~(1U << g);
 		}
 		pthread_mutex_unlock(&c->lock);
@@ -152,19 +152,36 @@ static struct zspage *spill_target(struct zs_pool *pool, struct size_class *clas
 }
 
 /* Place handle index @hidx of @size bytes into a slot of @z, publish it, return the handle. */
-static unsigned long place_object(struct zs_pool *pool, struct zspage *z, uint32_t hidx,
-				  size_t size)
+static unsigned long place_object(struct zs_pool *pool, struct size_class *class,
+				  struct zspage *z, uint32_t hidx, size_t size)
 {
-	struct size_class *class = z->class;
-	uint32_t slot = zspage_alloc_slot(pool, z, hidx);
+	uint32_t slot = zspage_alloc_slot(pool, class, z);
 	uint64_t old = atomic_load_explicit(&pool->htab[hidx], memory_order_relaxed);
+	uint32_t gen = (he_gen(old) + 1) & HE_GEN_MASK;
 
 	cnt_add(class->obj_used, 1);
 	cnt_add(class->bytes_used, size);
-	uint32_t gen = he_gen(old) + 1;
-
-	atomic_store_explicit(&pool->htab[hidx], he_make(z->id, slot, size, gen),
+	atomic_store_explicit(&pool->htab[hidx], he_make(zspage_id(pool, z), slot, size, gen),
 			      memory_order_release);
+	return handle_make(pool->tag, gen, hidx);
+}
+
+/* A huge object takes a page of its own, named by the entry itself. */
+static unsigned long place_huge(struct zs_pool *pool, struct size_class *class, uint32_t hidx,
+				size_t size)
+{
+	uint32_t page = vm_get_run(pool, 1);
+
+	if (page == UINT32_MAX)
+		return 0;
+	uint64_t old = atomic_load_explicit(&pool->htab[hidx], memory_order_relaxed);
+	uint32_t gen = (he_gen(old) + 1) & HE_GEN_MASK;
+
+	cnt_add(class->zspages, 1);
+	cnt_add(class->obj_used, 1);
+	cnt_add(class->bytes_used, size);
+	pool_pages_add(pool, class, 1);
+	atomic_store_explicit(&pool->htab[hidx], he_make_huge(page, size, gen), memory_order_release);
 	return handle_make(pool->tag, gen, hidx);
 }
 
@@ -174,38 +191,38 @@ ZS_API unsigned long zs_malloc(struct zs_pool *pool, size_t size)
 		errno = EINVAL;
 		return 0;
 	}
-	struct size_class *class = pool->class_of[size_to_index(size)];
+	struct size_class *class = pool->class_of[size_to_index(size)], *owner;
+	unsigned long handle = 0;
 	struct zspage *z;
-	unsigned long handle;
-	uint32_t hidx;
+	uint32_t hidx = 0;
 
 	pthread_mutex_lock(&class->lock);
 	if (!handle_get(pool, class, &hidx))
-		goto nomem;
-	z = class_fullest(class, NULL);
-	if (!(z && zspage_free_slot_resident(z)) && pool->pack_bytes && !class->huge) {
-		struct zspage *other = spill_target(pool, class);
+		goto out;
+	if (class->huge) {
+		handle = place_huge(pool, class, hidx, size);
+		goto out;
+	}
+	z = class_fullest(pool, class, NULL);
+	if (!(z && zspage_free_slot_resident(class, z)) && pool->pack_bytes) {
+		struct zspage *other = spill_target(pool, class, &owner);
 		if (other) {
-			handle = place_object(pool, other, hidx, size);
-			pthread_mutex_unlock(&other->class->lock);
-			goto done;
+			handle = place_object(pool, owner, other, hidx, size);
+			pthread_mutex_unlock(&owner->lock);
+			goto out;
 		}
 	}
-	if (!z) {
+	if (!z)
 		z = zspage_create(pool, class);
-		if (!z) {
-			handle_put(pool, class, hidx);
-			goto nomem;
-		}
-	}
-	handle = place_object(pool, z, hidx, size);
-done:
+	if (z)
+		handle = place_object(pool, class, z, hidx, size);
+out:
+	if (!handle && hidx)
+		handle_put(pool, class, hidx);
 	pthread_mutex_unlock(&class->lock);
+	if (!handle)
+		errno = ENOMEM;
 	return handle;
-nomem:
-	pthread_mutex_unlock(&class->lock);
-	errno = ENOMEM;
-	return 0;
 }
 
 /*
@@ -215,17 +232,23 @@ nomem:
 static struct size_class *lock_owner(struct zs_pool *pool, unsigned long handle, uint64_t *entry)
 {
 	for (;;) {
+		struct size_class *class;
 		uint64_t e;
 
 		if (!handle_lookup(pool, handle, &e))
 			return NULL;
-		struct ztab_ent *t = &pool->ztab[he_id(e)];
-		struct size_class *class = &pool->classes[atomic_load(&t->class_idx)];
-
+		if (he_huge(e)) {
+			class = pool->class_of[size_to_index(he_size(e))];
+		} else {
+			uint16_t nth = atomic_load(&zspage_of(pool, he_id(e))->class_nth);
+			if (nth == ZS_NO_CLASS)
+				continue; /* moved away and freed meanwhile: look again */
+			class = &pool->classes[nth];
+		}
 		pthread_mutex_lock(&class->lock);
 		uint64_t now = atomic_load_explicit(&pool->htab[handle_idx(handle)], memory_order_acquire);
-		struct zspage *z = atomic_load_explicit(&t->zs, memory_order_acquire);
-		if (now == e && z && z->class == class) {
+		if (now == e && (he_huge(e) ||
+				 atomic_load(&zspage_of(pool, he_id(e))->class_nth) == class->nth)) {
 			*entry = e;
 			return class;
 		}
@@ -262,15 +285,23 @@ ZS_API int zs_free(struct zs_pool *pool, unsigned long handle)
 	if (!class)
 		return -EINVAL;
 	uint32_t hidx = handle_idx(handle);
-	struct zspage *z = atomic_load_explicit(&pool->ztab[he_id(e)].zs, memory_order_relaxed);
 
 	atomic_store_explicit(&pool->htab[hidx], he_make_free(he_gen(e), 0), memory_order_release);
-	zspage_free_slot(z, he_slot(e));
 	cnt_add(class->obj_used, -1);
 	cnt_add(class->bytes_used, -(long)he_size(e));
 	handle_put(pool, class, hidx);
-	if (z->inuse == 0)
-		zspage_destroy(pool, z);
+	if (he_huge(e)) {
+		zs_os_release(page_addr(pool, he_page(e)), ZS_PAGE_SIZE);
+		vm_put_run(pool, he_page(e), 1);
+		cnt_add(class->zspages, -1);
+		pool_pages_add(pool, class, -1);
+	} else {
+		struct zspage *z = zspage_of(pool, he_id(e));
+
+		zspage_free_slot(pool, class, z, he_slot(e));
+		if (z->inuse == 0)
+			zspage_destroy(pool, z);
+	}
 	maybe_auto_compact(pool, class);
 	pthread_mutex_unlock(&class->lock);
 	return 0;
@@ -278,7 +309,8 @@ ZS_API int zs_free(struct zs_pool *pool, unsigned long handle)
 
 /*
  * Pin the zspage holding @handle's object against moves and frees, and return the object's
- * address.  See the design note in zs_internal.h for why pin-then-check-busy is safe.
+ * address.  See the design note in zs_internal.h for why pin-then-check-busy is safe.  Huge
+ * objects never move, so they need no pin.
  */
 static char *pin_object(struct zs_pool *pool, unsigned long handle, uint64_t *entry)
 {
@@ -287,33 +319,39 @@ static char *pin_object(struct zs_pool *pool, unsigned long handle, uint64_t *en
 
 		if (!handle_lookup(pool, handle, &e))
 			return NULL;
-		struct ztab_ent *t = &pool->ztab[he_id(e)];
-		atomic_fetch_add(&t->pins, 1);
-		if (!atomic_load(&t->busy) &&
-		    atomic_load(&pool->htab[handle_idx(handle)]) == e) {
-			struct zspage *z = atomic_load_explicit(&t->zs, memory_order_acquire);
-			if (z) {
-				*entry = e;
-				return z->base + (size_t)he_slot(e) * z->class->size;
-			}
+		*entry = e;
+		if (he_huge(e))
+			return page_addr(pool, he_page(e));
+		struct zspage *z = zspage_of(pool, he_id(e));
+		atomic_fetch_add(&z->pins, 1);
+		if (!atomic_load(&z->busy) && atomic_load(&pool->htab[handle_idx(handle)]) == e) {
+			uint16_t nth = atomic_load_explicit(&z->class_nth, memory_order_acquire);
+			if (nth != ZS_NO_CLASS)
+				return z->base + (size_t)he_slot(e) * pool->classes[nth].size;
 		}
-		atomic_fetch_sub(&t->pins, 1);
+		atomic_fetch_sub(&z->pins, 1);
 		if (spins > 64)
 			sched_yield();
 	}
+}
+
+static void unpin_entry(struct zs_pool *pool, uint64_t e)
+{
+	if (he_huge(e))
+		return;
+	struct zspage *z = zspage_of(pool, he_id(e));
+	unsigned int pins = atomic_load(&z->pins);
+	/* An unmap without a map must not wrap the count and pin the zspage forever. */
+	while (pins && !atomic_compare_exchange_weak(&z->pins, &pins, pins - 1))
+		;
 }
 
 static void unpin_object(struct zs_pool *pool, unsigned long handle)
 {
 	uint64_t e;
 
-	if (!handle_lookup(pool, handle, &e))
-		return;
-	struct ztab_ent *t = &pool->ztab[he_id(e)];
-	unsigned int pins = atomic_load(&t->pins);
-	/* An unmap without a map must not wrap the count and pin the zspage forever. */
-	while (pins && !atomic_compare_exchange_weak(&t->pins, &pins, pins - 1))
-		;
+	if (handle_lookup(pool, handle, &e))
+		unpin_entry(pool, e);
 }
 
 ZS_API void *zs_map_object(struct zs_pool *pool, unsigned long handle, enum zs_mapmode mm)
@@ -367,7 +405,7 @@ ZS_API int zs_obj_write(struct zs_pool *pool, unsigned long handle, const void *
 		ret = -EINVAL;
 	else
 		memcpy(p, handle_mem, mem_len);
-	atomic_fetch_sub(&pool->ztab[he_id(e)].pins, 1);
+	unpin_entry(pool, e);
 	return ret;
 }
 

@@ -1,7 +1,7 @@
 /*
- * zspage.c - a zspage's life: its address range and id, its slots, its fullness list, and the
- * accounting of its resident pages.  Caller holds the owning class's lock throughout; this
- * file takes pool->vm.lock (a leaf) for address space and ids and nothing else.
+ * zspage.c - a zspage's life: its address range and id, its slots and allocation bitmap, its
+ * fullness list, and the accounting of its resident pages.  Caller holds the owning class's
+ * lock throughout; this file takes pool->vm.lock (a leaf) for address space and ids.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -9,61 +9,140 @@
 
 #include "zs_internal.h"
 
-/* ---- address space and ids (pool->vm.lock) ---- */
+/* ---- address space (pool->vm.lock) ---- */
 
-static bool run_push(struct run_stack *st, char *run)
+static bool run_push(struct zs_pool *pool, struct run_stack *st, uint32_t page)
 {
 	if (st->n == st->cap) {
-		size_t cap = st->cap ? st->cap * 2 : 64;
-		char **v = realloc(st->v, cap * sizeof(*v));
+		size_t cap = st->cap ? st->cap * 2 : 256;
+		uint32_t *v = realloc(st->v, cap * sizeof(*v));
 
 		if (!v)
 			return false;
+		atomic_fetch_add(&pool->heap_bytes, (cap - st->cap) * sizeof(*v));
 		st->v = v;
 		st->cap = cap;
 	}
-	st->v[st->n++] = run;
+	st->v[st->n++] = page;
 	return true;
 }
 
-static char *vm_get_run(struct zs_vm *vm, uint32_t pages)
+/* A run of @pages pages, as the page number of its first page; UINT32_MAX if none. */
+uint32_t vm_get_run(struct zs_pool *pool, uint32_t pages)
 {
+	struct zs_vm *vm = &pool->vm;
 	struct run_stack *st = &vm->free_runs[pages];
+	uint32_t page = UINT32_MAX;
 
-	if (st->n)
-		return st->v[--st->n];
+	pthread_mutex_lock(&vm->lock);
+	if (st->n) {
+		page = st->v[--st->n];
+		goto out;
+	}
 	if (!vm->nr_arenas || vm->bump + pages > ZS_ARENA_PAGES) {
 		if (vm->nr_arenas == ZS_MAX_ARENAS)
-			return NULL;
+			goto out;
 		char *a = zs_os_reserve(ZS_ARENA_PAGES << ZS_PAGE_SHIFT);
 		if (!a)
-			return NULL;
-		/* Keep what is left of the old arena as single pages for 1-page zspages. */
+			goto out;
+		/* What is left of the old arena serves 1-page runs. */
 		if (vm->nr_arenas) {
-			char *old = vm->arena[vm->nr_arenas - 1];
-			while (vm->bump < ZS_ARENA_PAGES &&
-			       run_push(&vm->free_runs[1], old + (vm->bump << ZS_PAGE_SHIFT)))
+			uint32_t base = (vm->nr_arenas - 1) << ZS_ARENA_SHIFT;
+			while (vm->bump < ZS_ARENA_PAGES && run_push(pool, &vm->free_runs[1], base + vm->bump))
 				vm->bump++;
 		}
 		vm->arena[vm->nr_arenas++] = a;
 		vm->bump = 0;
 	}
-	char *run = vm->arena[vm->nr_arenas - 1] + (vm->bump << ZS_PAGE_SHIFT);
+	page = ((vm->nr_arenas - 1) << ZS_ARENA_SHIFT) + vm->bump;
 	vm->bump += pages;
-	return run;
+out:
+	pthread_mutex_unlock(&vm->lock);
+	return page;
 }
 
-static uint32_t vm_get_id(struct zs_vm *vm)
+/* Return a run whose pages are no longer resident. */
+void vm_put_run(struct zs_pool *pool, uint32_t page, uint32_t pages)
 {
-	uint32_t id = vm->id_free;
+	pthread_mutex_lock(&pool->vm.lock);
+	/* Without memory for the bookkeeping the range is simply never reused. */
+	run_push(pool, &pool->vm.free_runs[pages], page);
+	pthread_mutex_unlock(&pool->vm.lock);
+}
 
-	if (id) {
-		vm->id_free = vm->id_next[id];
-		return id;
+/* ---- zspage ids (pool->vm.lock): lowest free first, so live ids stay dense ---- */
+
+static uint32_t find_free_id(struct zs_vm *vm)
+{
+	for (uint32_t w = vm->id_low >> 6; (w << 6) < ZS_MAX_ZSPAGES; w++) {
+		if (~vm->id_bits[w]) {
+			uint32_t id = (w << 6) + __builtin_ctzll(~vm->id_bits[w]);
+			vm->id_low = id;
+			return id;
+		}
 	}
-	if (vm->id_top >= ZS_MAX_ZSPAGES)
-		return 0;
-	return vm->id_top++;
+	return 0;
+}
+
+uint32_t vm_lowest_free_id(struct zs_pool *pool)
+{
+	pthread_mutex_lock(&pool->vm.lock);
+	uint32_t id = find_free_id(&pool->vm);
+	pthread_mutex_unlock(&pool->vm.lock);
+	return id;
+}
+
+/* Take the lowest free id if it is below @below; 0 if none. */
+uint32_t vm_get_id(struct zs_pool *pool, uint32_t below)
+{
+	struct zs_vm *vm = &pool->vm;
+
+	pthread_mutex_lock(&vm->lock);
+	uint32_t id = find_free_id(vm);
+	if (id && id < below) {
+		vm->id_bits[id >> 6] |= 1ULL << (id & 63);
+		if (id >= vm->id_top)
+			vm->id_top = id + 1;
+	} else {
+		id = 0;
+	}
+	pthread_mutex_unlock(&vm->lock);
+	return id;
+}
+
+void vm_put_id(struct zs_pool *pool, uint32_t id)
+{
+	struct zs_vm *vm = &pool->vm;
+
+	pthread_mutex_lock(&vm->lock);
+	vm->id_bits[id >> 6] &= ~(1ULL << (id & 63));
+	if (id < vm->id_low)
+		vm->id_low = id;
+	pthread_mutex_unlock(&vm->lock);
+}
+
+/*
+ * Give back the descriptor pages above the highest id in use.  Called by compaction (which
+ * holds compact_lock) after renumbering.  Returns descriptor bytes released.
+ */
+unsigned long vm_shrink_ids(struct zs_pool *pool)
+{
+	struct zs_vm *vm = &pool->vm;
+	unsigned long released = 0;
+
+	pthread_mutex_lock(&vm->lock);
+	uint32_t top = vm->id_top;
+	while (top > 1 && !(vm->id_bits[(top - 1) >> 6] >> ((top - 1) & 63) & 1))
+		top--;
+	size_t keep = ((size_t)top * sizeof(struct zspage) + ZS_PAGE_SIZE - 1) & ~(ZS_PAGE_SIZE - 1);
+	size_t had = ((size_t)vm->id_top * sizeof(struct zspage) + ZS_PAGE_SIZE - 1) & ~(ZS_PAGE_SIZE - 1);
+	if (had > keep) {
+		zs_os_release((char *)pool->zspages + keep, had - keep);
+		released = had - keep;
+	}
+	vm->id_top = top;
+	pthread_mutex_unlock(&vm->lock);
+	return released;
 }
 
 /* ---- resident page accounting ---- */
@@ -81,186 +160,216 @@ void pool_pages_add(struct zs_pool *pool, struct size_class *class, long delta)
 		;
 }
 
-static size_t zspage_desc_bytes(const struct size_class *class)
-{
-	/* What malloc really spends: the chunk header and 16-byte rounding. */
-	size_t n = sizeof(struct zspage) + class->objs_per_zspage * sizeof(uint32_t) + 8;
-	return (n + 15) & ~(size_t)15;
-}
-
 /* ---- fullness lists ---- */
 
-static void list_del(struct size_class *class, struct zspage *z)
+void zspage_list_del(struct zs_pool *pool, struct size_class *class, struct zspage *z)
 {
 	if (z->prev)
-		z->prev->next = z->next;
+		zspage_of(pool, z->prev)->next = z->next;
 	else
 		class->fullness_list[z->fullness] = z->next;
 	if (z->next)
-		z->next->prev = z->prev;
+		zspage_of(pool, z->next)->prev = z->prev;
 	if (!class->fullness_list[z->fullness])
 		class->list_mask &= ~(1U << z->fullness);
 }
 
-static void list_add(struct size_class *class, struct zspage *z)
+void zspage_list_add(struct zs_pool *pool, struct size_class *class, struct zspage *z)
 {
-	struct zspage *head = class->fullness_list[z->fullness];
+	uint32_t id = zspage_id(pool, z), head = class->fullness_list[z->fullness];
 
-	z->prev = NULL;
+	z->prev = 0;
 	z->next = head;
 	if (head)
-		head->prev = z;
-	class->fullness_list[z->fullness] = z;
+		zspage_of(pool, head)->prev = id;
+	class->fullness_list[z->fullness] = id;
 	class->list_mask |= 1U << z->fullness;
 }
 
-void zspage_set_fullness(struct size_class *class, struct zspage *z)
+void zspage_set_fullness(struct zs_pool *pool, struct size_class *class, struct zspage *z)
 {
 	uint32_t g = fullness_of(class, z->inuse);
 
 	if (g == z->fullness)
 		return;
-	list_del(class, z);
+	zspage_list_del(pool, class, z);
 	z->fullness = g;
-	list_add(class, z);
+	zspage_list_add(pool, class, z);
 }
 
 /* The fullest zspage that still has a free slot, other than @except; NULL if none. */
-struct zspage *class_fullest(struct size_class *class, struct zspage *except)
+struct zspage *class_fullest(struct zs_pool *pool, struct size_class *class, struct zspage *except)
 {
 	uint32_t mask = class->list_mask & ~(1U << ZS_FULL);
 
 	while (mask) {
 		uint32_t g = 31 - __builtin_clz(mask);
 
-		for (struct zspage *z = class->fullness_list[g]; z; z = z->next)
-			if (z != except)
-				return z;
+		for (uint32_t id = class->fullness_list[g]; id; id = zspage_of(pool, id)->next)
+			if (zspage_of(pool, id) != except)
+				return zspage_of(pool, id);
 		mask &= ~(1U << g);
 	}
 	return NULL;
 }
 
+/* ---- movers' claim on a zspage (see the pin protocol in zs_internal.h) ---- */
+
+bool zspage_claim(struct zspage *z)
+{
+	atomic_store(&z->busy, 1);
+	if (atomic_load(&z->pins)) {
+		atomic_store(&z->busy, 0);
+		return false;
+	}
+	return true;
+}
+
+void zspage_unclaim(struct zspage *z)
+{
+	atomic_store(&z->busy, 0);
+}
+
 /* ---- life cycle ---- */
+
+static size_t ext_map_bytes(const struct size_class *class)
+{
+	return class->objs_per_zspage > ZS_INLINE_SLOTS ? (class->objs_per_zspage + 63) / 64 * 8 : 0;
+}
 
 struct zspage *zspage_create(struct zs_pool *pool, struct size_class *class)
 {
-	struct zspage *z = malloc(sizeof(*z) + class->objs_per_zspage * sizeof(uint32_t));
+	uint64_t *ext = NULL;
+	size_t ext_bytes = ext_map_bytes(class);
 
-	if (!z)
+	if (ext_bytes && !(ext = calloc(1, ext_bytes)))
 		return NULL;
-	pthread_mutex_lock(&pool->vm.lock);
-	z->base = vm_get_run(&pool->vm, class->pages_per_zspage);
-	z->id = z->base ? vm_get_id(&pool->vm) : 0;
-	if (z->base && !z->id)
-		run_push(&pool->vm.free_runs[class->pages_per_zspage], z->base);
-	pthread_mutex_unlock(&pool->vm.lock);
-	if (!z->id) {
-		free(z);
-		return NULL;
+	uint32_t page = vm_get_run(pool, class->pages_per_zspage);
+	if (page == UINT32_MAX)
+		goto fail;
+	uint32_t id = vm_get_id(pool, ZS_MAX_ZSPAGES);
+	if (!id) {
+		vm_put_run(pool, page, class->pages_per_zspage);
+		goto fail;
 	}
-	memset(z->backref, 0, class->objs_per_zspage * sizeof(uint32_t));
-	z->class = class;
+	struct zspage *z = zspage_of(pool, id);
+	/* pins and busy are left as they are: a stale reader may still hold a pin on this id. */
+	z->base = page_addr(pool, page);
 	z->inuse = 0;
 	z->first_free = 0;
 	z->populated = 0;
 	z->fullness = ZS_EMPTY;
-	list_add(class, z);
-
-	struct ztab_ent *t = &pool->ztab[z->id];
-	atomic_store(&t->class_idx, (uint16_t)class->nth);
-	atomic_store(&t->busy, 0);
-	atomic_store_explicit(&t->zs, z, memory_order_release);
-
+	z->skip = 0;
+	z->ext_map = ext;
+	memset(z->map, 0, sizeof(z->map));
+	zspage_list_add(pool, class, z);
+	atomic_store_explicit(&z->class_nth, class->nth, memory_order_release);
 	cnt_add(class->zspages, 1);
-	atomic_fetch_add_explicit(&pool->desc_bytes, zspage_desc_bytes(class), memory_order_relaxed);
+	if (ext_bytes)
+		atomic_fetch_add(&pool->heap_bytes, ext_bytes);
 	return z;
+fail:
+	free(ext);
+	return NULL;
+}
+
+/* Page number of the first page of @z's run. */
+static uint32_t zspage_page(struct zs_pool *pool, struct zspage *z)
+{
+	for (uint32_t a = 0; a < pool->vm.nr_arenas; a++) {
+		char *base = pool->vm.arena[a];
+		if (z->base >= base && z->base < base + (ZS_ARENA_PAGES << ZS_PAGE_SHIFT))
+			return (a << ZS_ARENA_SHIFT) + (uint32_t)((z->base - base) >> ZS_PAGE_SHIFT);
+	}
+	return UINT32_MAX;
 }
 
 /*
  * Free an empty zspage and give its pages back.  Fails (returns false, nothing changed) while
- * a mapper holds a pin on it: a mapper that raced with the object's free may still be
- * looking at the memory, so it stays on the empty list until compaction or reuse.
+ * a mapper holds a pin: one that raced with the object's free may still be looking at the
+ * memory, so the zspage stays on the empty list until compaction or reuse.
  */
 bool zspage_destroy(struct zs_pool *pool, struct zspage *z)
 {
-	struct size_class *class = z->class;
-	struct ztab_ent *t = &pool->ztab[z->id];
+	struct size_class *class = zspage_class(pool, z);
 
-	atomic_store(&t->busy, 1);
-	if (atomic_load(&t->pins)) {
-		atomic_store(&t->busy, 0);
+	if (!zspage_claim(z))
 		return false;
-	}
-	list_del(class, z);
+	zspage_list_del(pool, class, z);
 	zs_os_release(z->base, (size_t)z->populated << ZS_PAGE_SHIFT);
 	if (z->populated)
 		pool_pages_add(pool, class, -(long)z->populated);
-	atomic_store_explicit(&t->zs, NULL, memory_order_release);
-	atomic_store(&t->busy, 0);
-
-	pthread_mutex_lock(&pool->vm.lock);
-	pool->vm.id_next[z->id] = pool->vm.id_free;
-	pool->vm.id_free = z->id;
-	if (!run_push(&pool->vm.free_runs[class->pages_per_zspage], z->base)) {
-		/* Out of memory for the bookkeeping: the range is leaked, never reused. */
+	uint32_t page = zspage_page(pool, z);
+	atomic_store_explicit(&z->class_nth, ZS_NO_CLASS, memory_order_release);
+	if (z->ext_map) {
+		free(z->ext_map);
+		z->ext_map = NULL;
+		atomic_fetch_sub(&pool->heap_bytes, ext_map_bytes(class));
 	}
-	pthread_mutex_unlock(&pool->vm.lock);
-
+	zspage_unclaim(z);
+	vm_put_run(pool, page, class->pages_per_zspage);
+	vm_put_id(pool, zspage_id(pool, z));
 	cnt_add(class->zspages, -1);
-	atomic_fetch_sub_explicit(&pool->desc_bytes, zspage_desc_bytes(class), memory_order_relaxed);
-	free(z);
 	return true;
 }
 
 /* ---- slots ---- */
 
-/* Take the lowest free slot for handle index @hidx; the zspage must not be full. */
-uint32_t zspage_alloc_slot(struct zs_pool *pool, struct zspage *z, uint32_t hidx)
+static uint32_t next_free_slot(struct zspage *z, uint32_t from, uint32_t objs)
 {
-	struct size_class *class = z->class;
+	uint64_t *map = zspage_map(z);
+
+	for (uint32_t w = from >> 6; (w << 6) < objs; w++) {
+		uint64_t free = ~map[w];
+		if (w == from >> 6)
+			free &= ~0ULL << (from & 63);
+		if (free) {
+			uint32_t s = (w << 6) + __builtin_ctzll(free);
+			return s < objs ? s : objs;
+		}
+	}
+	return objs;
+}
+
+/* Take the lowest free slot; the zspage must not be full. */
+uint32_t zspage_alloc_slot(struct zs_pool *pool, struct size_class *class, struct zspage *z)
+{
 	uint32_t slot = z->first_free, objs = class->objs_per_zspage;
 	uint32_t need = pages_for_slot(class, slot);
 
-	z->backref[slot] = hidx;
+	zspage_map(z)[slot >> 6] |= 1ULL << (slot & 63);
 	z->inuse++;
 	if (need > z->populated) {
 		pool_pages_add(pool, class, need - z->populated);
 		z->populated = need;
 	}
-	uint32_t next = slot + 1;
-	if (z->inuse == objs)
-		next = objs;
-	else
-		while (next < objs && z->backref[next])
-			next++;
-	z->first_free = next;
-	zspage_set_fullness(class, z);
+	z->first_free = z->inuse == objs ? objs : next_free_slot(z, slot + 1, objs);
+	zspage_set_fullness(pool, class, z);
 	return slot;
 }
 
-void zspage_free_slot(struct zspage *z, uint32_t slot)
+void zspage_free_slot(struct zs_pool *pool, struct size_class *class, struct zspage *z,
+		      uint32_t slot)
 {
-	z->backref[slot] = 0;
+	zspage_map(z)[slot >> 6] &= ~(1ULL << (slot & 63));
 	z->inuse--;
 	if (slot < z->first_free)
 		z->first_free = slot;
-	zspage_set_fullness(z->class, z);
+	zspage_set_fullness(pool, class, z);
 }
 
 /*
- * Give back the pages past the last live object.  Returns the pages released.  The caller
- * must ensure no mapper can be reading those pages; they hold no live object, so only a
- * mapper of a freed object (a caller bug) could.
+ * Give back the pages past the last live object.  Returns the pages released.  Those pages
+ * hold no live object, so no correct mapper can be reading them.
  */
-unsigned long zspage_trim(struct zs_pool *pool, struct zspage *z)
+unsigned long zspage_trim(struct zs_pool *pool, struct size_class *class, struct zspage *z)
 {
-	struct size_class *class = z->class;
+	uint64_t *map = zspage_map(z);
 	uint32_t need = 0;
 
-	for (uint32_t s = class->objs_per_zspage; s-- > 0;) {
-		if (z->backref[s]) {
-			need = pages_for_slot(class, s);
+	for (uint32_t w = (class->objs_per_zspage + 63) / 64; w-- > 0;) {
+		if (map[w]) {
+			need = pages_for_slot(class, (w << 6) + 63 - __builtin_clzll(map[w]));
 			break;
 		}
 	}
