@@ -174,10 +174,24 @@ void zspage_list_del(struct zs_pool *pool, struct size_class *class, struct zspa
 		class->list_mask &= ~(1U << z->fullness);
 }
 
+/*
+ * Insert @z into its fullness list.  Allocation takes the head of the fullest list, so keep
+ * the head the fuller one: a zspage with fewer objects than the head goes second.
+ */
 void zspage_list_add(struct zs_pool *pool, struct size_class *class, struct zspage *z)
 {
 	uint32_t id = zspage_id(pool, z), head = class->fullness_list[z->fullness];
 
+	if (head && zspage_of(pool, head)->inuse > z->inuse) {
+		struct zspage *h = zspage_of(pool, head);
+
+		z->prev = head;
+		z->next = h->next;
+		if (h->next)
+			zspage_of(pool, h->next)->prev = id;
+		h->next = id;
+		return;
+	}
 	z->prev = 0;
 	z->next = head;
 	if (head)
@@ -190,8 +204,14 @@ void zspage_set_fullness(struct zs_pool *pool, struct size_class *class, struct 
 {
 	uint32_t g = fullness_of(class, z->inuse);
 
-	if (g == z->fullness)
+	if (g == z->fullness) {
+		/* A head that lost an object steps behind a fuller second. */
+		if (!z->prev && z->next && zspage_of(pool, z->next)->inuse > z->inuse) {
+			zspage_list_del(pool, class, z);
+			zspage_list_add(pool, class, z);
+		}
 		return;
+	}
 	zspage_list_del(pool, class, z);
 	z->fullness = g;
 	zspage_list_add(pool, class, z);
