@@ -74,9 +74,11 @@ $(B)/libswap.so: $(B)/libswap.so.$(VERSION_MAJOR)
 $(B)/libswap.a: $(SW_OBJS)
 	rm -f $@ && $(AR) rcs $@ $^
 
+# .pc files are made again at install time, so they always carry the PREFIX installed to.
+PC_SED = sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
+	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(VERSION)|g'
 $(B)/%.pc: pkgconfig/%.pc.in Makefile | $(B)
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
-	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(VERSION)|g' $< > $@
+	$(PC_SED) $< > $@
 
 # ---- programs linked against the freshly built shared libraries ----
 PROG_CFLAGS := $(BASE_CFLAGS) $(CFLAGS)
@@ -149,14 +151,14 @@ install: all
 	ln -sf libzs.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libzs.so.$(VERSION_MAJOR)
 	ln -sf libzs.so.$(VERSION_MAJOR) $(DESTDIR)$(LIBDIR)/libzs.so
 	install -m 644 $(B)/libzs.a $(DESTDIR)$(LIBDIR)/
-	install -m 644 $(B)/libzs.pc $(DESTDIR)$(PKGCONFIGDIR)/
+	$(PC_SED) pkgconfig/libzs.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/libzs.pc
 ifneq ($(HAVE_SWAP),)
 	install -m 644 include/zs/swap.h $(DESTDIR)$(INCLUDEDIR)/zs/
 	install -m 755 $(SW_SO) $(DESTDIR)$(LIBDIR)/
 	ln -sf libswap.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libswap.so.$(VERSION_MAJOR)
 	ln -sf libswap.so.$(VERSION_MAJOR) $(DESTDIR)$(LIBDIR)/libswap.so
 	install -m 644 $(B)/libswap.a $(DESTDIR)$(LIBDIR)/
-	install -m 644 $(B)/libswap.pc $(DESTDIR)$(PKGCONFIGDIR)/
+	$(PC_SED) pkgconfig/libswap.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/libswap.pc
 endif
 
 uninstall:

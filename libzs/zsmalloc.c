@@ -290,7 +290,12 @@ ZS_API int zs_free(struct zs_pool *pool, unsigned long handle)
 	atomic_store_explicit(&pool->htab[hidx], he_make_free(he_gen(e), 0), memory_order_release);
 	cnt_add(class->obj_used, -1);
 	cnt_add(class->bytes_used, -(long)he_size(e));
-	handle_put(pool, class, hidx);
+	/*
+	 * An index whose generation is spent is retired, never issued again: so no handle value
+	 * is ever valid twice, at the cost of 8 bytes per 32767 reuses of one index.
+	 */
+	if (he_gen(e) != HE_GEN_MASK)
+		handle_put(pool, class, hidx);
 	if (he_huge(e)) {
 		zs_os_release(page_addr(pool, he_page(e)), ZS_PAGE_SIZE);
 		vm_put_run(pool, he_page(e), 1);
