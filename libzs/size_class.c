@@ -44,15 +44,14 @@ int zs_build_classes(struct zs_pool *pool)
 		zs_class_geometry(ZS_MIN_ALLOC_SIZE + i * ZS_SIZE_CLASS_DELTA, pool->max_pages,
 				  &pages[i], &objs[i]);
 
-	/* Walk down from the largest class; a class like the one above joins it. */
+	/* Walk down from the largest class; a class like the physical one above joins it. */
+	int above = -1;
 	for (int i = ZS_SIZE_CLASSES - 1; i >= 0; i--) {
-		if (i < ZS_SIZE_CLASSES - 1 && pages[i] == pages[phys_of[i + 1]] &&
-		    objs[i] == objs[phys_of[i + 1]]) {
-			phys_of[i] = phys_of[i + 1];
-		} else {
-			phys_of[i] = i;
+		if (above < 0 || pages[i] != pages[above] || objs[i] != objs[above]) {
+			above = i;
 			nr++;
 		}
+		phys_of[i] = above;
 	}
 
 	pool->classes = aligned_alloc(64, sizeof(struct size_class) * nr);

@@ -132,7 +132,9 @@ static struct zspage *spill_target(struct zs_pool *pool, struct size_class *clas
 	for (struct size_class *c = class + 1; c < end && !c->huge; c++) {
 		if (c->size - class->size > reach)
 			break;
-		uint32_t mask = c->list_mask & ~(1U << ZS_FULL) & ~(1U << ZS_EMPTY);
+		/* An unlocked peek, only to skip classes with nothing to offer. */
+		uint32_t mask = __atomic_load_n(&c->list_mask, __ATOMIC_RELAXED) &
+				~(1U << ZS_FULL) & ~(1U << ZS_EMPTY);
 		if (!mask || pthread_mutex_trylock(&c->lock))
 			continue;
 		mask = c->list_mask & ~(1U << ZS_FULL) & ~(1U << ZS_EMPTY);
