@@ -84,7 +84,7 @@ $(B)/%.pc: pkgconfig/%.pc.in Makefile | $(B)
 PROG_CFLAGS := $(BASE_CFLAGS) $(CFLAGS)
 PROG_LDFLAGS := -L$(B) -Wl,-rpath,$(abspath $(B))
 PROG_LIBS_ZS := -lzs -llz4 -lzstd -lpthread -lm
-PROG_LIBS_SW := -lswap -lzs -llz4 -lzstd -lurcu-memb -lpthread -lm
+PROG_LIBS_SW := -Wl,--no-as-needed -lswap -lzs -llz4 -lzstd -lurcu-memb -lpthread -lm
 
 ZS_TESTS := $(wildcard tests/test_zs_*.c)
 SW_TESTS := $(wildcard tests/test_swap_*.c)

@@ -162,6 +162,12 @@ void pool_pages_add(struct zs_pool *pool, struct size_class *class, long delta)
 
 /* ---- fullness lists ---- */
 
+/* Written under the class lock; allocation spill peeks at it without the lock. */
+static inline void set_list_mask(struct size_class *class, uint32_t mask)
+{
+	__atomic_store_n(&class->list_mask, mask, __ATOMIC_RELAXED);
+}
+
 void zspage_list_del(struct zs_pool *pool, struct size_class *class, struct zspage *z)
 {
 	if (z->prev)
@@ -171,7 +177,7 @@ void zspage_list_del(struct zs_pool *pool, struct size_class *class, struct zspa
 	if (z->next)
 		zspage_of(pool, z->next)->prev = z->prev;
 	if (!class->fullness_list[z->fullness])
-		class->list_mask &= ~(1U << z->fullness);
+		set_list_mask(class, class->list_mask & ~(1U << z->fullness));
 }
 
 /*
@@ -197,7 +203,7 @@ void zspage_list_add(struct zs_pool *pool, struct size_class *class, struct zspa
 	if (head)
 		zspage_of(pool, head)->prev = id;
 	class->fullness_list[z->fullness] = id;
-	class->list_mask |= 1U << z->fullness;
+	set_list_mask(class, class->list_mask | 1U << z->fullness);
 }
 
 void zspage_set_fullness(struct zs_pool *pool, struct size_class *class, struct zspage *z)
