@@ -413,8 +413,10 @@ static unsigned long pack_class(struct zs_pool *pool, struct size_class *class, 
 			}
 		}
 	}
-	for (struct size_class *r = last; r > class; r--)
+	for (struct size_class *r = last; r > class; r--) {
+		class_track_freeable(pool, r);
 		pthread_mutex_unlock(&r->lock);
+	}
 	return freed;
 }
 
@@ -489,6 +491,7 @@ unsigned long zs_compact_locked(struct zs_pool *pool)
 		if (pool->pack_bytes)
 			freed += pack_class(pool, class, &rm);
 		renumber_class(pool, class, &rm);
+		class_track_freeable(pool, class);
 		pthread_mutex_unlock(&class->lock);
 		tmp_free(rm.keys, rm.bytes);
 	}

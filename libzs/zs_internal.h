@@ -162,7 +162,7 @@ struct size_class {
 	uint16_t index;     /* logical index (size - 32) / 8 */
 	uint16_t nth;       /* position among physical classes */
 	uint32_t mag_n;
-	uint32_t frees_since_check;
+	unsigned long freeable_seen; /* this class's share of pool->freeable_total */
 	/* Counters: written under lock, read lock-free (relaxed) by statistics. */
 	atomic_ulong zspages; /* huge class: objects (one page each) */
 	atomic_ulong obj_used;
@@ -216,6 +216,7 @@ struct zs_pool {
 	atomic_ulong pages_peak;
 	atomic_ulong pages_compacted;
 	atomic_ulong heap_bytes; /* metadata on the heap: pool, classes, big bitmaps, run stacks */
+	atomic_ulong freeable_total; /* running sum of class_freeable(), for auto compaction */
 };
 
 /* Relaxed counter updates: the writer holds the class lock, readers only want a snapshot. */
@@ -311,5 +312,6 @@ unsigned long handle_table_bytes(struct zs_pool *pool);
 /* compact.c */
 unsigned long zs_compact_locked(struct zs_pool *pool);
 unsigned long class_freeable(struct size_class *class);
+void class_track_freeable(struct zs_pool *pool, struct size_class *class);
 
 #endif /* ZS_INTERNAL_H */

@@ -11,25 +11,44 @@
 
 #include "zs_internal.h"
 
-static atomic_uint pool_counter;
+/*
+ * Pool tags: every live pool has its own, so a handle of one pool can never name an object of
+ * another.  Tags start at a random point, so handles differ between runs too.
+ */
+static pthread_mutex_t tag_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t tags_in_use[65536 / 64];
 
-static uint16_t new_pool_tag(void)
+static uint16_t tag_get(void)
 {
 	struct timespec ts;
-	uint32_t x;
+	uint32_t x, tag = 0;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	x = (uint32_t)ts.tv_nsec ^ (uint32_t)(uintptr_t)&ts ^
-	    atomic_fetch_add(&pool_counter, 0x9e37) * 0x2545f491u;
-	x ^= x >> 16;
-	x *= 0x7feb352du;
-	x ^= x >> 15;
-	/* Tag 0 never occurs, so a plain small integer is never mistaken for a handle. */
-	return (uint16_t)(x % 0xffff) + 1;
+	x = (uint32_t)ts.tv_nsec * 0x9e3779b1u ^ (uint32_t)(uintptr_t)&ts;
+	pthread_mutex_lock(&tag_lock);
+	for (uint32_t i = 0; i < 65535; i++) {
+		uint32_t t = (x + i) % 65535 + 1; /* tag 0 is never used */
+		if (!(tags_in_use[t >> 6] >> (t & 63) & 1)) {
+			tags_in_use[t >> 6] |= 1ULL << (t & 63);
+			tag = t;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&tag_lock);
+	return (uint16_t)tag;
+}
+
+static void tag_put(uint16_t tag)
+{
+	pthread_mutex_lock(&tag_lock);
+	tags_in_use[tag >> 6] &= ~(1ULL << (tag & 63));
+	pthread_mutex_unlock(&tag_lock);
 }
 
 static void pool_free(struct zs_pool *pool)
 {
+	if (pool->tag)
+		tag_put(pool->tag);
 	if (pool->htab)
 		handle_table_fini(pool);
 	for (unsigned int a = 0; a < pool->vm.nr_arenas; a++)
@@ -59,7 +78,9 @@ ZS_API struct zs_pool *zs_create_pool_opts(const char *name, const struct zs_poo
 	pool->name = strdup(name ? name : "");
 	if (!pool->name)
 		goto nomem;
-	pool->tag = new_pool_tag();
+	pool->tag = tag_get();
+	if (!pool->tag)
+		goto nomem; /* 65535 pools alive at once */
 	pool->max_pages = o.max_pages_per_zspage ? o.max_pages_per_zspage : ZS_DEFAULT_PAGES_PER_ZSPAGE;
 	pool->pack_bytes = (o.flags & ZS_POOL_NO_PACK) ? 0 :
 			   o.pack_bytes ? o.pack_bytes : ZS_DEFAULT_PACK_BYTES;
@@ -211,6 +232,7 @@ ZS_API unsigned long zs_malloc(struct zs_pool *pool, size_t size)
 		struct zspage *other = spill_target(pool, class, &owner);
 		if (other) {
 			handle = place_object(pool, owner, other, hidx, size);
+			class_track_freeable(pool, owner);
 			pthread_mutex_unlock(&owner->lock);
 			goto out;
 		}
@@ -222,6 +244,7 @@ ZS_API unsigned long zs_malloc(struct zs_pool *pool, size_t size)
 out:
 	if (!handle && hidx)
 		handle_put(pool, class, hidx);
+	class_track_freeable(pool, class);
 	pthread_mutex_unlock(&class->lock);
 	if (!handle)
 		errno = ENOMEM;
@@ -259,15 +282,30 @@ static struct size_class *lock_owner(struct zs_pool *pool, unsigned long handle,
 	}
 }
 
+/*
+ * Automatic compaction keeps a running total of the pool's freeable pages: each class adds
+ * the change of its own figure after every allocation and free (only when the option is on).
+ * Caller holds class->lock.
+ */
+void class_track_freeable(struct zs_pool *pool, struct size_class *class)
+{
+	if (!pool->auto_compact_pages)
+		return;
+	unsigned long now = class_freeable(class);
+	if (now != class->freeable_seen) {
+		atomic_fetch_add_explicit(&pool->freeable_total, now - class->freeable_seen,
+					  memory_order_relaxed);
+		class->freeable_seen = now;
+	}
+}
+
 static void maybe_auto_compact(struct zs_pool *pool, struct size_class *class)
 {
-	if (!pool->auto_compact_pages || ++class->frees_since_check < 256)
+	if (!pool->auto_compact_pages)
 		return;
-	class->frees_since_check = 0;
-	unsigned long freeable = 0;
-	for (uint32_t i = 0; i < pool->nr_classes; i++)
-		freeable += class_freeable(&pool->classes[i]);
-	if (freeable < pool->auto_compact_pages)
+	class_track_freeable(pool, class);
+	if (atomic_load_explicit(&pool->freeable_total, memory_order_relaxed) <
+	    pool->auto_compact_pages)
 		return;
 	/* Never wait behind a running compaction: it is doing the same job. */
 	pthread_mutex_unlock(&class->lock);

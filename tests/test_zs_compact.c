@@ -1,0 +1,439 @@
+/*
+ * Compaction.
+ *  - Handles survive it: allocate many, free 3/4 at random, zs_compact() frees pages,
+ *    pages_used drops (by no more than was freed), pages_compacted grows by exactly the
+ *    returned count, every survivor still maps to its stamped data and size, every freed
+ *    handle is still rejected; in a NO_PACK pool no class is left with freeable pages.
+ *  - Nothing to do: full zspages (and an empty pool) give 0.
+ *  - Mapped objects are not moved: an object mapped (twice, then once) in a sparse zspage
+ *    keeps its address and data through compaction; once unmapped, compaction empties its
+ *    zspage too.  The same with hundreds of random mapped objects in a default pool.
+ *  - Automatic compaction from zs_free() once freeable pages reach auto_compact_pages,
+ *    and none without it.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "zs_test_util.h"
+
+#define SEED 0xc0ac7
+
+struct obj {
+	unsigned long h;
+	size_t size;
+};
+
+/* Allocate @n random stamped objects. */
+static struct obj *fill(struct zs_pool *pool, size_t n, struct zt_rng *r)
+{
+	struct obj *o = calloc(n, sizeof(*o));
+	size_t i;
+
+	cr_assert_not_null(o);
+	for (i = 0; i < n; i++) {
+		o[i].size = zt_rand_size(r);
+		o[i].h = zt_alloc_stamped(pool, o[i].size, SEED);
+		cr_assert_neq(o[i].h, 0, "zs_malloc(%zu) failed: %s", o[i].size, strerror(errno));
+	}
+	return o;
+}
+
+/* Free a random @num/@den of the objects; freed ones get h = 0 and their old handle is
+ * kept in @dead (if not NULL).  Returns the number freed. */
+static size_t free_fraction(struct zs_pool *pool, struct obj *o, size_t n, unsigned int num,
+			    unsigned int den, struct zt_rng *r, unsigned long *dead)
+{
+	size_t *idx = calloc(n, sizeof(*idx)), i, k = n * num / den;
+
+	cr_assert_not_null(idx);
+	for (i = 0; i < n; i++)
+		idx[i] = i;
+	zt_shuffle(r, idx, n);
+	for (i = 0; i < k; i++) {
+		struct obj *x = &o[idx[i]];
+
+		cr_assert_eq(zs_free(pool, x->h), 0, "free of live %#lx failed", x->h);
+		if (dead)
+			dead[i] = x->h;
+		x->h = 0;
+	}
+	free(idx);
+	return k;
+}
+
+/* Check the live objects of @o; add their number and bytes to *@live and *@bytes. */
+static void check_objs(struct zs_pool *pool, const struct obj *o, size_t n, const char *when,
+		       unsigned long *live, unsigned long *bytes)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		long bad;
+
+		if (!o[i].h)
+			continue;
+		cr_assert_eq(zs_obj_size(pool, o[i].h), o[i].size, "%s: %#lx size %zu, want %zu",
+			     when, o[i].h, zs_obj_size(pool, o[i].h), o[i].size);
+		bad = zt_check_handle(pool, o[i].h, o[i].size, SEED);
+		cr_assert_eq(bad, -1, "%s: %#lx (size %zu) damaged at %ld", when, o[i].h, o[i].size,
+			     bad);
+		(*live)++;
+		*bytes += o[i].size;
+	}
+}
+
+/* Check every live object of @o, which are all the pool holds. */
+static void verify_live(struct zs_pool *pool, const struct obj *o, size_t n, const char *when)
+{
+	unsigned long live = 0, bytes = 0;
+
+	check_objs(pool, o, n, when, &live, &bytes);
+	zt_assert_pool_consistent(pool, live, bytes);
+}
+
+static void free_all(struct zs_pool *pool, struct obj *o, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (o[i].h)
+			cr_assert_eq(zs_free(pool, o[i].h), 0);
+	zt_assert_pool_consistent(pool, 0, 0);
+	cr_assert_eq(zs_get_total_pages(pool), 0);
+}
+
+static void handles_survive(unsigned int flags, uint64_t seed)
+{
+	enum { N = 30000 };
+	struct zs_pool *pool = zt_pool(0, flags, 0);
+	struct zs_pool_stats before, after;
+	unsigned long *dead = calloc(N, sizeof(*dead)), freed, live, bytes;
+	struct zt_rng r;
+	struct obj *o, *more;
+	size_t ndead, i;
+
+	cr_assert_not_null(dead);
+	zt_rng_seed(&r, seed);
+	o = fill(pool, N, &r);
+	ndead = free_fraction(pool, o, N, 3, 4, &r, dead);
+	verify_live(pool, o, N, "before compaction");
+
+	zs_pool_stats(pool, &before);
+	freed = zs_compact(pool);
+	zs_pool_stats(pool, &after);
+	cr_log_info("flags %#x: compaction freed %lu of %lu pages", flags, freed,
+		    before.pages_used);
+	cr_assert_gt(freed, 0,
+		     "compaction of a pool with 3/4 of its objects freed at random freed nothing "
+		     "(%lu pages, %lu freeable)",
+		     before.pages_used, zt_total_freeable(pool));
+	cr_assert_lt(after.pages_used, before.pages_used, "pages_used %lu -> %lu",
+		     before.pages_used, after.pages_used);
+	cr_assert_leq(before.pages_used - after.pages_used, freed,
+		      "pages_used dropped by %lu but compaction says it freed %lu",
+		      before.pages_used - after.pages_used, freed);
+	cr_assert_eq(after.pages_compacted, before.pages_compacted + freed,
+		     "pages_compacted %lu -> %lu, zs_compact returned %lu", before.pages_compacted,
+		     after.pages_compacted, freed);
+	cr_assert_eq(after.objs_used, before.objs_used);
+	cr_assert_eq(after.bytes_used, before.bytes_used);
+	cr_assert_eq(after.pages_peak, before.pages_peak);
+	if (flags & ZS_POOL_NO_PACK)
+		cr_assert_eq(zt_total_freeable(pool), 0,
+			     "%lu pages still freeable after compaction", zt_total_freeable(pool));
+	verify_live(pool, o, N, "after compaction");
+
+	/* freed handles are still dead after objects moved */
+	zs_pool_stats(pool, &before);
+	for (i = 0; i < ndead; i++)
+		cr_assert_eq(zs_free(pool, dead[i]), -EINVAL,
+			     "freed %#lx accepted after compaction", dead[i]);
+	zs_pool_stats(pool, &after);
+	zt_assert_pool_stats_eq(&before, &after, "frees of dead handles after compaction");
+
+	/* and the pool goes on working */
+	more = fill(pool, N / 4, &r);
+	live = bytes = 0;
+	check_objs(pool, o, N, "after more allocations", &live, &bytes);
+	check_objs(pool, more, N / 4, "new after compaction", &live, &bytes);
+	zt_assert_pool_consistent(pool, live, bytes);
+	for (i = 0; i < N / 4; i++)
+		cr_assert_eq(zs_free(pool, more[i].h), 0);
+	free_all(pool, o, N);
+	free(more);
+	free(o);
+	free(dead);
+	zs_destroy_pool(pool);
+}
+
+Test(compact, handles_survive_default_pool, .timeout = 60)
+{
+	handles_survive(0, 1);
+}
+
+Test(compact, handles_survive_no_pack, .timeout = 60)
+{
+	handles_survive(ZS_POOL_NO_PACK, 2);
+}
+
+Test(compact, nothing_to_do)
+{
+	static struct zt_model m;
+	struct zs_pool *pool = zt_pool(0, ZS_POOL_NO_PACK, 0);
+	struct zs_pool_stats before, after;
+	unsigned long *h;
+	unsigned int i, total, size = 0, objs = 0;
+
+	cr_assert_eq(zs_compact(pool), 0, "empty pool");
+	zt_model_build(&m, ZS_DEFAULT_PAGES_PER_ZSPAGE);
+	for (i = 0; i < m.nr_phys; i++) {
+		const struct zt_class *c = &m.c[m.phys[i]];
+
+		if (c->pages > 1 && c->objs > 4) {
+			size = c->size;
+			objs = c->objs;
+			break;
+		}
+	}
+	cr_assert_neq(size, 0);
+	total = 5 * objs;
+	h = calloc(total, sizeof(*h));
+	cr_assert_not_null(h);
+	for (i = 0; i < total; i++) {
+		h[i] = zt_alloc_stamped(pool, size, SEED);
+		cr_assert_neq(h[i], 0);
+	}
+	cr_assert_eq(zt_total_freeable(pool), 0);
+	zs_pool_stats(pool, &before);
+	cr_assert_eq(zs_compact(pool), 0, "five full zspages of size %u: compaction freed pages",
+		     size);
+	zs_pool_stats(pool, &after);
+	zt_assert_pool_stats_eq(&before, &after, "compaction with nothing to do");
+	for (i = 0; i < total; i++) {
+		cr_assert_eq(zt_check_handle(pool, h[i], size, SEED), -1);
+		cr_assert_eq(zs_free(pool, h[i]), 0);
+	}
+	free(h);
+	zs_destroy_pool(pool);
+}
+
+/*
+ * Eight one-page zspages of a class with 8 objects each.  Zspages 0-3 keep one object
+ * each, zspages 4-7 lose one object each.  The survivor of zspage 0 is mapped: compaction
+ * may move the other three survivors into holes, but not it.  Once it is unmapped, it
+ * moves too: four pages freed in all, four full zspages left.
+ */
+Test(compact, mapped_object_not_moved)
+{
+	static struct zt_model m;
+	struct zs_pool *pool = zt_pool(0, ZS_POOL_NO_PACK, 0);
+	struct zs_pool_stats st;
+	struct zs_class_stats cs;
+	unsigned long h[64], c1, c2;
+	unsigned char *p0, *p;
+	unsigned int i, size = 0, index = 0;
+	long bad;
+
+	zt_model_build(&m, ZS_DEFAULT_PAGES_PER_ZSPAGE);
+	for (i = 0; i < m.nr_phys; i++) {
+		const struct zt_class *c = &m.c[m.phys[i]];
+
+		if (c->pages == 1 && c->objs == 8) {
+			size = c->size;
+			index = m.phys[i];
+			break;
+		}
+	}
+	cr_assert_neq(size, 0);
+	for (i = 0; i < 64; i++) {
+		h[i] = zt_alloc_stamped(pool, size, SEED);
+		cr_assert_neq(h[i], 0);
+	}
+	for (i = 0; i < 64; i++) {
+		unsigned int zsp = i / 8, slot = i % 8;
+
+		if ((zsp < 4 && slot != 0) || (zsp >= 4 && slot == 7)) {
+			cr_assert_eq(zs_free(pool, h[i]), 0);
+			h[i] = 0;
+		}
+	}
+	cr_assert(zt_class_by_index(pool, index, &cs));
+	cr_assert_eq(cs.obj_used, 32);
+	cr_assert_eq(cs.obj_allocated, 64);
+
+	p0 = zs_map_object(pool, h[0], ZS_MM_RW);
+	cr_assert_not_null(p0);
+	p = zs_map_object(pool, h[0], ZS_MM_RW);
+	cr_assert_eq(p, p0);
+	zs_unmap_object(pool, h[0]); /* still mapped once */
+
+	c1 = zs_compact(pool);
+	bad = zt_check(p0, h[0], size, SEED);
+	cr_assert_eq(bad, -1, "mapped object %#lx changed under its mapping at %ld", h[0], bad);
+	p = zs_map_object(pool, h[0], ZS_MM_RO);
+	cr_assert_eq(p, p0, "mapped object %#lx moved from %p to %p during compaction", h[0],
+		     (void *)p0, (void *)p);
+	zs_unmap_object(pool, h[0]);
+	/* writes through the old mapping reach the object */
+	p0[size / 2] ^= 0x5a;
+	p = zs_obj_read_begin(pool, h[0], NULL);
+	cr_assert_not_null(p);
+	cr_assert_eq(p[size / 2], p0[size / 2]);
+	zs_obj_read_end(pool, h[0], p);
+	p0[size / 2] ^= 0x5a;
+	for (i = 0; i < 64; i++)
+		if (h[i])
+			cr_assert_eq(zt_check_handle(pool, h[i], size, SEED), -1);
+	zs_unmap_object(pool, h[0]);
+
+	c2 = zs_compact(pool);
+	cr_log_info("compaction with the object mapped freed %lu, after unmapping %lu", c1, c2);
+	cr_assert_eq(c1 + c2, 4, "compactions freed %lu + %lu pages, want 4 in all", c1, c2);
+	cr_assert(zt_class_by_index(pool, index, &cs));
+	cr_assert_eq(cs.obj_used, 32);
+	cr_assert_eq(cs.obj_allocated, 32, "after compaction %lu slots for 32 objects",
+		     cs.obj_allocated);
+	cr_assert_eq(cs.pages_used, 4);
+	cr_assert_eq(cs.zspages[ZS_NR_RATIO_BUCKETS - 1], 4);
+	zs_pool_stats(pool, &st);
+	cr_assert_eq(st.pages_compacted, c1 + c2);
+	for (i = 0; i < 64; i++) {
+		if (!h[i])
+			continue;
+		cr_assert_eq(zt_check_handle(pool, h[i], size, SEED), -1);
+		cr_assert_eq(zs_free(pool, h[i]), 0);
+	}
+	zt_assert_pool_consistent(pool, 0, 0);
+	zs_destroy_pool(pool);
+}
+
+/*
+ * Hundreds of random survivors mapped (every other one mapped twice and unmapped once, so
+ * it is still mapped; every freed handle "unmapped", which must be ignored) while
+ * compaction runs: none moves, all keep their data.  Once all are
+ * unmapped, compaction leaves no class with freeable pages: unmapping really unpins.
+ */
+Test(compact, many_mapped_objects_not_moved, .timeout = 60)
+{
+	enum { N = 20000, NMAP = 500 };
+	struct zs_pool *pool = zt_pool(0, ZS_POOL_NO_PACK, 0);
+	static unsigned char *mp[NMAP];
+	static size_t mi[NMAP];
+	static unsigned long dead[N];
+	struct zt_rng r;
+	struct obj *o;
+	size_t i, nm = 0, ndead;
+	unsigned long c1, c2;
+
+	zt_rng_seed(&r, 3);
+	o = fill(pool, N, &r);
+	ndead = free_fraction(pool, o, N, 3, 4, &r, dead);
+	for (i = 0; i < N && nm < NMAP; i++) {
+		if (!o[i].h || zt_below(&r, 8))
+			continue;
+		mi[nm] = i;
+		mp[nm] = zs_map_object(pool, o[i].h, ZS_MM_RO);
+		cr_assert_not_null(mp[nm]);
+		if (nm % 2) {
+			unsigned char *again = zs_map_object(pool, o[i].h, ZS_MM_RW);
+
+			cr_assert_eq(again, mp[nm]);
+			zs_unmap_object(pool, o[i].h);
+		}
+		nm++;
+	}
+	cr_assert_eq(nm, NMAP);
+	/* unmapping handles that are not live is ignored: it must not unpin anything */
+	for (i = 0; i < ndead; i++)
+		zs_unmap_object(pool, dead[i]);
+	c1 = zs_compact(pool);
+	cr_assert_gt(c1, 0, "nothing compacted with %d of %d objects mapped", NMAP, N / 4);
+	for (i = 0; i < nm; i++) {
+		const struct obj *x = &o[mi[i]];
+		unsigned char *p;
+		long bad = zt_check(mp[i], x->h, x->size, SEED);
+
+		cr_assert_eq(bad, -1, "mapped %#lx changed under its mapping at %ld", x->h, bad);
+		p = zs_map_object(pool, x->h, ZS_MM_RO);
+		cr_assert_eq(p, mp[i], "mapped %#lx moved from %p to %p", x->h, (void *)mp[i],
+			     (void *)p);
+		zs_unmap_object(pool, x->h);
+	}
+	verify_live(pool, o, N, "after compaction with objects mapped");
+	for (i = 0; i < nm; i++)
+		zs_unmap_object(pool, o[mi[i]].h);
+	c2 = zs_compact(pool);
+	cr_log_info("freed %lu with objects mapped, %lu after", c1, c2);
+	cr_assert_eq(zt_total_freeable(pool), 0,
+		     "%lu pages freeable after compacting with nothing mapped",
+		     zt_total_freeable(pool));
+	verify_live(pool, o, N, "after compaction with nothing mapped");
+	free_all(pool, o, N);
+	free(o);
+	zs_destroy_pool(pool);
+}
+
+/* Allocate many, free 90% at random without calling zs_compact(). */
+static unsigned long churn_without_compact(struct zs_pool *pool, uint64_t seed)
+{
+	enum { N = 30000 };
+	struct zs_pool_stats st;
+	struct zt_rng r;
+	struct obj *o;
+
+	zt_rng_seed(&r, seed);
+	o = fill(pool, N, &r);
+	free_fraction(pool, o, N, 9, 10, &r, NULL);
+	verify_live(pool, o, N, "after freeing 90%");
+	zs_pool_stats(pool, &st);
+	free_all(pool, o, N);
+	free(o);
+	return st.pages_compacted;
+}
+
+Test(compact, automatic_compaction, .timeout = 60)
+{
+	struct zs_pool *pool = zt_pool(0, 0, 8);
+	unsigned long compacted = churn_without_compact(pool, 4);
+
+	cr_assert_gt(compacted, 0,
+		     "auto_compact_pages 8: no page compacted after freeing 90%% of 30000 objects");
+	zs_destroy_pool(pool);
+}
+
+Test(compact, automatic_compaction_keeps_freeable_below_threshold, .timeout = 60)
+{
+	enum { N = 30000, T = 16 };
+	struct zs_pool *pool = zt_pool(0, ZS_POOL_NO_PACK, T);
+	struct zs_pool_stats st;
+	struct zt_rng r;
+	struct obj *o;
+	unsigned long freeable;
+
+	zt_rng_seed(&r, 5);
+	o = fill(pool, N, &r);
+	free_fraction(pool, o, N, 9, 10, &r, NULL);
+	zs_pool_stats(pool, &st);
+	freeable = zt_total_freeable(pool);
+	cr_log_info("auto compaction: %lu pages compacted, %lu freeable left", st.pages_compacted,
+		    freeable);
+	cr_assert_gt(st.pages_compacted, 0);
+	cr_assert_lt(freeable, T, "%lu pages freeable after the last zs_free, threshold %d",
+		     freeable, T);
+	verify_live(pool, o, N, "after automatic compaction");
+	free_all(pool, o, N);
+	free(o);
+	zs_destroy_pool(pool);
+}
+
+Test(compact, no_automatic_compaction_by_default, .timeout = 60)
+{
+	struct zs_pool *pool = zs_create_pool("manual");
+	unsigned long compacted = churn_without_compact(pool, 4);
+
+	cr_assert_eq(compacted, 0, "%lu pages compacted although nobody asked", compacted);
+	zs_destroy_pool(pool);
+}
