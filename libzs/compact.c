@@ -41,7 +41,7 @@ static unsigned long min_pages(const struct size_class *class, unsigned long n)
 /* Pages compaction could free in @class; a snapshot, may be read without the lock. */
 unsigned long class_freeable(struct size_class *class)
 {
-	if (class->huge)
+	if (class->huge) /* one page per object; its small cache is not worth a compaction */
 		return 0;
 	unsigned long used = cnt_get(class->pages_used);
 	unsigned long need = min_pages(class, cnt_get(class->obj_used));
@@ -473,6 +473,24 @@ static void renumber_class(struct zs_pool *pool, struct size_class *class, struc
 	}
 }
 
+/* Give back the free pages a huge class keeps at hand; caller holds class->lock. */
+static unsigned long release_huge_cache(struct zs_pool *pool, struct size_class *class)
+{
+	unsigned long n = class->hot_n;
+
+	while (class->hot_n) {
+		uint32_t page = class->hot[--class->hot_n];
+
+		zs_os_release(page_addr(pool, page), ZS_PAGE_SIZE);
+		vm_put_run(pool, page, 1);
+	}
+	if (n) {
+		pool_pages_add(pool, class, -(long)n);
+		cnt_add(class->zspages, -(long)n);
+	}
+	return n;
+}
+
 unsigned long zs_compact_locked(struct zs_pool *pool)
 {
 	unsigned long freed = 0;
@@ -484,7 +502,14 @@ unsigned long zs_compact_locked(struct zs_pool *pool)
 		struct size_class *class = &pool->classes[i];
 		struct rmap rm;
 
-		if (class->huge || !rmap_build(&rm, sc.objs + sc.start[i], sc.start[i + 1] - sc.start[i]))
+		if (class->huge) {
+			pthread_mutex_lock(&class->lock);
+			freed += release_huge_cache(pool, class);
+			class_track_freeable(pool, class);
+			pthread_mutex_unlock(&class->lock);
+			continue;
+		}
+		if (!rmap_build(&rm, sc.objs + sc.start[i], sc.start[i + 1] - sc.start[i]))
 			continue;
 		pthread_mutex_lock(&class->lock);
 		freed += compact_class(pool, class, &rm);

@@ -36,7 +36,7 @@ void handle_table_fini(struct zs_pool *pool)
 static void refill_magazine(struct zs_pool *pool, struct size_class *class)
 {
 	pthread_mutex_lock(&pool->handle_lock);
-	while (class->mag_n < ZS_MAG_SIZE / 2) {
+	while (class->mag_n < ZS_MAG_REFILL) {
 		uint32_t idx = pool->hfree;
 
 		if (idx) {

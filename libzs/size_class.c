@@ -73,6 +73,11 @@ int zs_build_classes(struct zs_pool *pool)
 		c->index = i;
 		c->nth = nth;
 		c->huge = objs[i] == 1;
+		if (c->huge) {
+			c->hot = malloc(ZS_HUGE_CACHE * sizeof(*c->hot));
+			if (!c->hot)
+				return -ENOMEM;
+		}
 		nth++;
 	}
 	/* Map every logical index to its physical class (they are in increasing size). */

@@ -53,8 +53,10 @@ ZS_API int zs_class_stats(struct zs_pool *pool, unsigned int nth, struct zs_clas
 	for (int g = 0; g < ZS_NR_RATIO_BUCKETS; g++)
 		for (uint32_t id = c->fullness_list[g]; id; id = pool->zspages[id].next)
 			out->zspages[g]++;
-	if (c->huge)
-		out->zspages[ZS_FULL] = cnt_get(c->zspages);
+	if (c->huge) {
+		out->zspages[ZS_EMPTY] = c->hot_n;
+		out->zspages[ZS_FULL] = cnt_get(c->zspages) - c->hot_n;
+	}
 	out->obj_allocated = cnt_get(c->zspages) * c->objs_per_zspage;
 	out->obj_used = cnt_get(c->obj_used);
 	out->pages_used = cnt_get(c->pages_used);

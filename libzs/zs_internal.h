@@ -148,8 +148,20 @@ static inline bool slot_used(struct zspage *z, uint32_t s)
 	return zspage_map(z)[s >> 6] >> (s & 63) & 1;
 }
 
-/* Handle indexes a class keeps at hand, so the common path needs no shared lock. */
+/*
+ * Handle indexes a class keeps at hand, so the common path needs no shared lock.  A refill
+ * takes only a few: every index ever handed to a magazine stays in the table for good.
+ */
 #define ZS_MAG_SIZE 16
+#define ZS_MAG_REFILL 4
+
+/*
+ * Freed pages of huge objects a class keeps resident for the next huge allocation: giving a
+ * page back and faulting it in again costs more than the allocation itself.  At most one per
+ * 8 live huge objects of the class (so an emptied pool holds nothing) and ZS_HUGE_CACHE in
+ * all.  Statistics show them as empty zspages; compaction gives them all back.
+ */
+#define ZS_HUGE_CACHE 32
 
 struct size_class {
 	pthread_mutex_t lock;
@@ -162,6 +174,8 @@ struct size_class {
 	uint16_t index;     /* logical index (size - 32) / 8 */
 	uint16_t nth;       /* position among physical classes */
 	uint32_t mag_n;
+	uint32_t hot_n;     /* huge classes: pages in hot[] */
+	uint32_t *hot;      /* huge classes: ZS_HUGE_CACHE resident free pages */
 	unsigned long freeable_seen; /* this class's share of pool->freeable_total */
 	/* Counters: written under lock, read lock-free (relaxed) by statistics. */
 	atomic_ulong zspages; /* huge class: objects (one page each) */

@@ -57,6 +57,8 @@ static void pool_free(struct zs_pool *pool)
 		free(pool->vm.free_runs[p].v);
 	zs_os_unreserve(pool->zspages, (size_t)ZS_MAX_ZSPAGES * sizeof(struct zspage));
 	zs_os_unreserve(pool->vm.id_bits, ZS_MAX_ZSPAGES / 8);
+	for (uint32_t i = 0; pool->classes && i < pool->nr_classes; i++)
+		free(pool->classes[i].hot);
 	free(pool->classes);
 	free(pool->name);
 	free(pool);
@@ -98,7 +100,11 @@ ZS_API struct zs_pool *zs_create_pool_opts(const char *name, const struct zs_poo
 	pool->vm.id_top = 1;
 	pool->vm.id_low = 1;
 	pthread_mutex_init(&pool->compact_lock, NULL);
-	atomic_store(&pool->heap_bytes, sizeof(*pool) + sizeof(struct size_class) * pool->nr_classes);
+	size_t heap = sizeof(*pool) + sizeof(struct size_class) * pool->nr_classes;
+	for (uint32_t i = 0; i < pool->nr_classes; i++)
+		if (pool->classes[i].hot)
+			heap += ZS_HUGE_CACHE * sizeof(uint32_t);
+	atomic_store(&pool->heap_bytes, heap);
 	return pool;
 nomem:
 	if (pool)
@@ -194,19 +200,46 @@ static unsigned long place_object(struct zs_pool *pool, struct size_class *class
 static unsigned long place_huge(struct zs_pool *pool, struct size_class *class, uint32_t hidx,
 				size_t size)
 {
-	uint32_t page = vm_get_run(pool, 1);
+	uint32_t page;
 
-	if (page == UINT32_MAX)
-		return 0;
+	if (class->hot_n) {
+		page = class->hot[--class->hot_n]; /* resident and counted already */
+	} else {
+		page = vm_get_run(pool, 1);
+		if (page == UINT32_MAX)
+			return 0;
+		pool_pages_add(pool, class, 1);
+		cnt_add(class->zspages, 1);
+	}
 	uint64_t old = atomic_load_explicit(&pool->htab[hidx], memory_order_relaxed);
 	uint32_t gen = (he_gen(old) + 1) & HE_GEN_MASK;
 
-	cnt_add(class->zspages, 1);
 	cnt_add(class->obj_used, 1);
 	cnt_add(class->bytes_used, size);
-	pool_pages_add(pool, class, 1);
 	atomic_store_explicit(&pool->htab[hidx], he_make_huge(page, size, gen), memory_order_release);
 	return handle_make(pool->tag, gen, hidx);
+}
+
+static void release_huge_page(struct zs_pool *pool, struct size_class *class, uint32_t page)
+{
+	zs_os_release(page_addr(pool, page), ZS_PAGE_SIZE);
+	vm_put_run(pool, page, 1);
+	cnt_add(class->zspages, -1);
+	pool_pages_add(pool, class, -1);
+}
+
+static void free_huge(struct zs_pool *pool, struct size_class *class, uint32_t page)
+{
+	unsigned long keep = cnt_get(class->obj_used) / 8;
+
+	if (keep > ZS_HUGE_CACHE)
+		keep = ZS_HUGE_CACHE;
+	if (class->hot_n < keep)
+		class->hot[class->hot_n++] = page; /* stays counted as an empty zspage */
+	else
+		release_huge_page(pool, class, page);
+	while (class->hot_n > keep)
+		release_huge_page(pool, class, class->hot[--class->hot_n]);
 }
 
 ZS_API unsigned long zs_malloc(struct zs_pool *pool, size_t size)
@@ -337,10 +370,7 @@ ZS_API int zs_free(struct zs_pool *pool, unsigned long handle)
 	if (he_gen(e) != HE_GEN_MASK)
 		handle_put(pool, class, hidx);
 	if (he_huge(e)) {
-		zs_os_release(page_addr(pool, he_page(e)), ZS_PAGE_SIZE);
-		vm_put_run(pool, he_page(e), 1);
-		cnt_add(class->zspages, -1);
-		pool_pages_add(pool, class, -1);
+		free_huge(pool, class, he_page(e)); /* after obj_used went down */
 	} else {
 		struct zspage *z = zspage_of(pool, he_id(e));
 
