@@ -9,7 +9,7 @@
  *  2. store every page: a page that is one 8-byte word repeated ("same-filled") is only
  *     counted, as zram does; any other page is compressed with LZ4 and stored compressed, or
  *     raw (4096 bytes) when the compressed form is not smaller than zs_huge_class_size();
- *  3. report pool memory and process RSS growth against the bytes stored;
+ *  3. report pool memory and process RssAnon growth against the bytes stored;
  *  4. free a random 3/4 of the objects, run zs_compact() and report again;
  *  5. decompress every remaining object and compare it with its original page.
  * -v also prints the pool's per-class table after each step.
@@ -69,18 +69,23 @@ static double now_sec(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* Resident set size of this process in bytes (second field of /proc/self/statm). */
+/*
+ * Anonymous resident memory of this process in bytes (RssAnon in /proc/self/status): the
+ * pool's pages and metadata, but not code pages of libraries faulting in as they run.
+ */
 static long long rss_bytes(void)
 {
-	long long size, resident;
-	FILE *f = fopen("/proc/self/statm", "r");
+	char line[256];
+	long long kb = -1;
+	FILE *f = fopen("/proc/self/status", "r");
 
 	if (!f)
 		return -1;
-	if (fscanf(f, "%lld %lld", &size, &resident) != 2)
-		resident = -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "RssAnon: %lld kB", &kb) == 1)
+			break;
 	fclose(f);
-	return resident < 0 ? -1 : resident * sysconf(_SC_PAGESIZE);
+	return kb < 0 ? -1 : kb * 1024;
 }
 
 /* A page zram would not store: one machine word repeated over the whole page. */
@@ -171,7 +176,7 @@ static void print_memory(struct zs_pool *pool, unsigned long long stored, long l
 	       st.pages_used, st.meta_bytes);
 	if (stored)
 		printf("  pool / stored     %12.4f\n", (double)mem / stored);
-	printf("  RSS growth        %12lld bytes\n", rss_growth);
+	printf("  RssAnon growth        %12lld bytes\n", rss_growth);
 	if (stored)
 		printf("  RSS / stored      %12.4f\n", (double)rss_growth / stored);
 }
@@ -243,7 +248,7 @@ int main(int argc, char **argv)
 	/*
 	 * Fault in our own bookkeeping, run each code path once (LZ4 both ways, a pool's
 	 * malloc/write/free/compact) and give free heap back before taking the RSS baseline,
-	 * so that the RSS growth below is the pool (made just after) and not our buffers or
+	 * so that the RssAnon growth below is the pool (made just after) and not our buffers or
 	 * code pages faulting in.
 	 */
 	touch_pages(objs, npages * sizeof(*objs));
