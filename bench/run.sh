@@ -33,6 +33,13 @@ echo "== kernel: sh $HERE/zram_compare.sh $CORPUS $BUILD"
 sh "$HERE/zram_compare.sh" "$CORPUS" "$BUILD" > "$BUILD/bench-zram.txt" || status=1
 cat "$BUILD/bench-zram.txt"
 
+if [ -x "$BUILD/bench/swap_bench" ]; then
+	echo
+	echo "== libswap: $BUILD/bench/swap_bench $CORPUS"
+	"$BUILD/bench/swap_bench" "$CORPUS" > "$BUILD/bench-swap.txt" || status=1
+	cat "$BUILD/bench-swap.txt"
+fi
+
 # One summary: each libzs figure against its target and, where there is one, the kernel's.
 # The kernel's mm_stat mem_used_total counts pool pages only (no zram table, no handles), so
 # it sits beside libzs's "pool pages only" rows; RSS and pool rows include libzs's metadata.

@@ -1,0 +1,417 @@
+/*
+ * libswap: a userspace swap frontend modelled on the Linux kernel's swap subsystem.
+ *
+ * A program pages its own cold memory out and back in: swap_out() stores a copy of a 4 KiB page
+ * and returns a swap entry; swap_in() copies it back.  Pages live in swap areas ("swap_info"):
+ * compressed memory areas (zram-like, over a libzs pool) or swap files in the Linux on-disk
+ * format.  Up to SWAP_MAX_AREAS areas per context, each with a priority: the highest-priority area
+ * with a free slot takes each page, and areas of equal priority take turns.
+ *
+ * Inside an area, every slot has a one-byte swap_map count with the kernel's meanings (free, 1 ..
+ * SWAP_MAP_MAX references, SWAP_MAP_BAD, the SWAP_HAS_CACHE flag) and count continuation for
+ * counts that do not fit a byte.  Slots are handed out from clusters of SWAPFILE_CLUSTER slots;
+ * every CPU allocates from its own current cluster.  A swap cache (a radix tree per area, looked
+ * up lock-free under RCU) holds the pages that are being written or read, so that concurrent
+ * swap-ins of one entry read the backend once and a swap-in racing a swap-out gets the page being
+ * written.
+ *
+ * Threading: every function may be called concurrently on one context from any number of
+ * threads, except swap_ctx_destroy(), which must not race with anything else on that context.
+ * Threads are registered with liburcu (urcu-memb flavour) on their first call and unregistered
+ * when they exit; a thread the application registered with urcu-memb itself before its first
+ * call is left as it is (it must then stay registered while it uses this library).  No function
+ * may be called from inside an urcu-memb read-side critical section of the caller.
+ *
+ * Errors: functions returning int return 0 (or a count, a type) or a negative errno.  Functions
+ * returning a swp_entry_t return .val == 0 on failure and set errno.  After any error the context
+ * is unchanged and fully usable.
+ *
+ * Lower layer: for callers who manage their own pages, the steps swap_out() and swap_in() are
+ * made of are public too (slot allocation that sets SWAP_HAS_CACHE, swap cache add / lookup /
+ * delete, backend read and write), with the kernel's names where there is one.
+ */
+#ifndef ZS_SWAP_H
+#define ZS_SWAP_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__) && defined(ZS_BUILDING_LIBRARY)
+#define SWAP_API __attribute__((visibility("default")))
+#else
+#define SWAP_API
+#endif
+
+#define SWAP_VERSION_MAJOR 0
+#define SWAP_VERSION_MINOR 1
+#define SWAP_VERSION_PATCH 0
+
+/* Size of a page as swap_out() and swap_in() see it, and of a slot. */
+#define SWAP_PAGE_SIZE 4096
+/* Areas per context: the kernel's MAX_SWAPFILES (2^5 types). */
+#define SWAP_MAX_AREAS 32
+/* Slots per cluster, the unit of per-CPU allocation (the kernel's SWAPFILE_CLUSTER). */
+#define SWAPFILE_CLUSTER 256
+/* Largest area, in slots: a swap file header stores last_page in 32 bits. */
+#define SWAP_MAX_PAGES (1ULL << 32)
+/* Smallest swap file this library formats, in slots (as mkswap: 40 KiB). */
+#define SWAP_MIN_FILE_PAGES 10
+/* Most bad pages a swap file header can list (the kernel's MAX_SWAP_BADPAGES). */
+#define SWAP_MAX_BADPAGES 637
+
+/* swap_map byte values, with the kernel's meanings. */
+#define SWAP_MAP_MAX	0x3e /* most references the byte itself holds */
+#define SWAP_MAP_BAD	0x3f /* a slot that is never used (slot 0, bad pages) */
+#define SWAP_HAS_CACHE	0x40 /* the slot's page is in (or being added to) the swap cache */
+#define COUNT_CONTINUED 0x80 /* more references are kept in continuation bytes */
+
+/*
+ * A swap entry: the area type in the high bits and the slot offset below, as the kernel encodes
+ * it (type in bits 58..62, offset in bits 0..57; bit 63 is never set).  Slot 0 of every area is
+ * reserved, so no valid entry has .val == 0.
+ */
+typedef struct {
+	uint64_t val;
+} swp_entry_t;
+
+#define SWP_TYPE_SHIFT	58
+#define SWP_OFFSET_MASK ((1ULL << SWP_TYPE_SHIFT) - 1)
+
+/* swp_entry - the entry of slot @offset in area @type (no validation). */
+static inline swp_entry_t swp_entry(unsigned type, uint64_t offset)
+{
+	swp_entry_t e = {((uint64_t)type << SWP_TYPE_SHIFT) | (offset & SWP_OFFSET_MASK)};
+	return e;
+}
+
+/* swp_type - the area type of @e (values >= SWAP_MAX_AREAS are never valid). */
+static inline unsigned swp_type(swp_entry_t e)
+{
+	return (unsigned)(e.val >> SWP_TYPE_SHIFT);
+}
+
+/* swp_offset - the slot offset of @e. */
+static inline uint64_t swp_offset(swp_entry_t e)
+{
+	return e.val & SWP_OFFSET_MASK;
+}
+
+struct swap_ctx;
+
+/*
+ * swap_ctx_create - create an empty context (no areas).
+ * @return the context, or NULL with errno ENOMEM.
+ * Threading: may be called from any thread at any time.
+ */
+SWAP_API struct swap_ctx *swap_ctx_create(void);
+
+/*
+ * swap_ctx_destroy - free a context, every area and every stored page.  Swap files stay on disk
+ * (their contents are not cleared); memory areas' pools are freed.  Live entries become invalid.
+ * @ctx: the context (NULL is ignored).
+ * Threading: the caller must ensure no other call on @ctx is running or will run.
+ */
+SWAP_API void swap_ctx_destroy(struct swap_ctx *ctx);
+
+/* Area kinds, as reported by swap_area_stats(). */
+enum swap_area_kind {
+	SWAP_AREA_MEMORY = 1, /* compressed memory over a libzs pool */
+	SWAP_AREA_FILE = 2,   /* a swap file (or block device) in the Linux format */
+};
+
+/* Options of swap_on(); zero every field you do not set. */
+struct swap_area_opts {
+	const char *path; /* NULL: a compressed memory area; else a swap file */
+	/* Slots including the reserved slot 0; 0 = from an existing file's header. */
+	uint64_t nr_pages;
+	int priority;		/* higher first; equal priorities take turns */
+	const char *compressor; /* memory areas: "lz4" (NULL means lz4), "zstd", "zstd:LEVEL" */
+	/* Memory areas: most bytes of pool memory (mem_used_total) the area may hold; a page that
+	 * would go past it is not stored here and goes to the next area (same-filled pages need
+	 * no memory and are still taken).  The pool may end up over the limit by the few pages
+	 * the allocation that crossed it made resident.  0: no limit. */
+	uint64_t mem_limit;
+	/* Files this call formats: volume label, at most 16 bytes (NULL: none). */
+	const char *label;
+	/* Files this call formats: slots recorded as bad in the header (each 1 .. nr_pages - 1, at
+	 * most SWAP_MAX_BADPAGES); they are never used.  Bad pages of an existing file come from
+	 * its header. */
+	const uint32_t *bad_pages;
+	uint32_t nr_bad_pages;
+};
+
+/*
+ * swap_on - add a swap area.
+ * A memory area needs @opts->nr_pages >= 2.  A swap file path that does not exist is created
+ * with mode 0600 and formatted as mkswap does (SWAPSPACE2 magic, version 1, last_page =
+ * nr_pages - 1, a fresh random UUID, the label and bad-page list; nr_pages >= SWAP_MIN_FILE_PAGES);
+ * its blocks are allocated (no holes) so that the kernel's swapon accepts it.  An existing file
+ * (or block device) must carry a valid version-1 header; nr_pages 0 takes the size from it,
+ * a non-zero nr_pages must not exceed last_page + 1 (only that many slots are then used).
+ * The file is locked (flock) while the area is on.  A file this call created is removed again
+ * if the call then fails.
+ * @ctx: the context.
+ * @opts: the options (see struct swap_area_opts).
+ * @return the area's type (0 .. SWAP_MAX_AREAS - 1, the lowest one free), or
+ *   -EINVAL  NULL argument, bad nr_pages, unknown compressor or level, compressor given for a
+ *            file, label too long, bad-page list invalid, an existing file without a valid swap
+ *            header (or shorter than its header says);
+ *   -ENOENT  a folder of @path does not exist;
+ *   -EBUSY   the file is already on (in this or another context, or locked by another process);
+ *   -ENOSPC  SWAP_MAX_AREAS areas are on already, or the file system is full;
+ *   -ENOMEM  out of memory;
+ *   or another -errno from open/fallocate/pread/pwrite (-EACCES, -EIO, ...).
+ * Threading: may run concurrently with every call except swap_ctx_destroy(); swap_on and
+ * swap_off calls are serialised with each other.
+ */
+SWAP_API int swap_on(struct swap_ctx *ctx, const struct swap_area_opts *opts);
+
+/*
+ * swap_off - remove the area @type.  Only an area with no live entries (no slot with references
+ * or a swap-cache claim) can be removed; our callers hold the entries, and we cannot rewrite
+ * their page tables.  A swap file stays on disk, unlocked.
+ * @return 0, -EINVAL (@ctx NULL or no such area), -EBUSY (live entries; the area stays on
+ *         and usable), or -ENOMEM (nothing changed).
+ * Threading: may run concurrently with every call except swap_ctx_destroy(); waits for an RCU
+ * grace period, so it must not be called from inside an urcu-memb read-side critical section.
+ */
+SWAP_API int swap_off(struct swap_ctx *ctx, int type);
+
+/*
+ * swap_out - store a copy of the SWAP_PAGE_SIZE bytes at @page in the highest-priority area with
+ * a free slot (areas of equal priority take turns; the per-CPU cluster of the calling CPU gives
+ * the slot).  The new entry has one reference (swap_count() == 1).  While the page is being
+ * written it sits in the swap cache, so a concurrent swap_in() of the entry gets these bytes.
+ * @return the entry, or .val == 0 with errno EINVAL (NULL argument), ENOSPC (every area full,
+ *         including memory areas at their mem_limit, or no area on), or EIO/ENOMEM when a
+ *         backend failed to store the page in every area that had room.
+ * Threading: may be called concurrently with everything except swap_ctx_destroy().
+ */
+SWAP_API swp_entry_t swap_out(struct swap_ctx *ctx, const void *page);
+
+/*
+ * swap_in - copy the page of @entry into the SWAP_PAGE_SIZE bytes at @page.  The entry keeps its
+ * references (call swap_free() to drop yours).  Concurrent swap-ins of one entry read (and
+ * decompress) it once: the first puts its page in the swap cache, the others find it there and
+ * wait until it is filled.  While a swap_out() of the entry is still writing, the page being
+ * written is returned.
+ * @return 0, or -EINVAL (NULL argument, unknown type, offset 0 or past the area, a free slot, a
+ *         bad slot, a slot with no reference), -EIO (corrupt compressed data, a short read or
+ *         a read error, a slot that was never written), or -ENOMEM (a zstd area could not
+ *         create its decompression context).
+ * Threading: may be called concurrently with everything except swap_ctx_destroy().  If another
+ * thread holds the slot's swap-cache claim through the lower layer, swap_in waits until that
+ * thread adds the page to the cache (and fills it) or drops the claim.
+ */
+SWAP_API int swap_in(struct swap_ctx *ctx, swp_entry_t entry, void *page);
+
+/*
+ * swap_duplicate - add a reference to @entry (as fork does when it copies a swap pte).  Counts
+ * past SWAP_MAP_MAX go on in continuation bytes, up to INT_MAX references.
+ * @return 0, or -EINVAL (bad entry as for swap_in, or a slot with no reference and no swap-cache
+ *         claim), -ENOMEM (a continuation page could not be allocated), -EOVERFLOW (INT_MAX
+ *         references already).  The count is unchanged on error.
+ * Threading: may be called concurrently with everything except swap_ctx_destroy().
+ */
+SWAP_API int swap_duplicate(struct swap_ctx *ctx, swp_entry_t entry);
+
+/*
+ * swap_free - drop one reference to @entry; at zero references the slot and its stored page are
+ * freed (once no swap-cache claim remains).
+ * @return 0, or -EINVAL (bad entry as for swap_in, or no reference to drop).
+ * Threading: may be called concurrently with everything except swap_ctx_destroy().
+ */
+SWAP_API int swap_free(struct swap_ctx *ctx, swp_entry_t entry);
+
+/*
+ * swap_count - the number of references to @entry (0 for a slot that is only claimed by the swap
+ * cache, see swap_alloc_slot()).
+ * @return the count (>= 0), or -EINVAL (bad entry as for swap_in, or a free slot).
+ * Threading: may be called concurrently with everything except swap_ctx_destroy(); the value may
+ * be stale by the time it is returned if other threads change the count.
+ */
+SWAP_API int swap_count(struct swap_ctx *ctx, swp_entry_t entry);
+
+/* ---- lower layer: slots, the swap cache and backend I/O ---------------------------------- */
+
+/*
+ * swap_alloc_slot - allocate a slot as the kernel's get_swap_page() does: the slot's swap_map
+ * is SWAP_HAS_CACHE with no reference, i.e. the caller holds the slot's swap-cache claim.  Area
+ * choice and per-CPU clusters are as for swap_out().  Typical use: swap_cache_add() the page,
+ * swap_duplicate() for each reference handed out, swap_writepage(), then swap_cache_delete().
+ * @return the entry, or .val == 0 with errno EINVAL (NULL ctx) or ENOSPC (every area full).
+ * Threading: may be called concurrently with everything except swap_ctx_destroy().
+ */
+SWAP_API swp_entry_t swap_alloc_slot(struct swap_ctx *ctx);
+
+/*
+ * swap_cache_prepare - take the swap-cache claim (set SWAP_HAS_CACHE) on a slot that has
+ * references, as the kernel's swapcache_prepare() does before reading a page in.
+ * @return 0, -EINVAL (bad entry, free slot, no reference), or -EEXIST (someone holds the claim:
+ *         look the page up with swap_cache_lookup() or retry later).
+ * Threading: may be called concurrently with everything except swap_ctx_destroy().
+ */
+SWAP_API int swap_cache_prepare(struct swap_ctx *ctx, swp_entry_t entry);
+
+/* Flags of swap_cache_add().  SWAP_CACHE_LOCKED: the page is not filled yet; lookups wait for
+ * swap_cache_unlock(). */
+#define SWAP_CACHE_LOCKED 0x1u
+
+/*
+ * swap_cache_add - put @page (SWAP_PAGE_SIZE bytes owned by the caller) in the swap cache as the
+ * page of @entry.  The caller must hold the slot's swap-cache claim (swap_alloc_slot() or
+ * swap_cache_prepare()).  The library never writes @page; lookups read it, so it must stay
+ * valid and, unless SWAP_CACHE_LOCKED was given and swap_cache_unlock() not yet called,
+ * unchanged until swap_cache_delete() returns.
+ * @flags: 0 (the page is filled) or SWAP_CACHE_LOCKED.
+ * @return 0, -EINVAL (NULL argument, bad entry, unknown flags, no swap-cache claim on the slot),
+ *         -EEXIST (a page is already cached for @entry), or -ENOMEM.
+ * Threading: may be called concurrently with everything except swap_ctx_destroy().
+ */
+SWAP_API int swap_cache_add(struct swap_ctx *ctx, swp_entry_t entry, const void *page,
+			    unsigned flags);
+
+/*
+ * swap_cache_unlock - mark the page added with SWAP_CACHE_LOCKED as filled (@error 0) or as
+ * failed (@error a negative errno, which lookups then report), and wake the lookups waiting
+ * for it.
+ * @return 0, -EINVAL (bad entry or @error > 0, or the page is not locked), or -ENOENT (no page
+ *         cached for @entry).
+ * Threading: only the holder of the swap-cache claim calls it.
+ */
+SWAP_API int swap_cache_unlock(struct swap_ctx *ctx, swp_entry_t entry, int error);
+
+/* A reference to a page in the swap cache (opaque). */
+struct swap_cache_page;
+
+/*
+ * swap_cache_lookup - find the page cached for @entry, lock-free (under RCU), take a reference
+ * to it, and wait until it is filled.  Release it with swap_cache_put().
+ * @return the reference, or NULL with errno EINVAL (bad entry), ENOENT (no page cached), or the
+ *         error the filler gave to swap_cache_unlock() (e.g. EIO).
+ * Threading: may be called concurrently with everything except swap_ctx_destroy(); must not be
+ * called by the thread that added the page locked and has not unlocked it (it would wait for
+ * itself).
+ */
+SWAP_API struct swap_cache_page *swap_cache_lookup(struct swap_ctx *ctx, swp_entry_t entry);
+
+/* swap_cache_page_data - the SWAP_PAGE_SIZE bytes of a page found by swap_cache_lookup(). */
+SWAP_API const void *swap_cache_page_data(const struct swap_cache_page *cpage);
+
+/*
+ * swap_cache_put - release a reference taken by swap_cache_lookup().  NULL is ignored.
+ * Threading: any thread; it never blocks.
+ */
+SWAP_API void swap_cache_put(struct swap_ctx *ctx, struct swap_cache_page *cpage);
+
+/*
+ * swap_cache_delete - remove @entry's page from the swap cache (if one is there), wait until
+ * every lookup has released it, and drop the slot's swap-cache claim (SWAP_HAS_CACHE).  A slot
+ * left with no reference is freed with its stored page.  A page still locked is marked failed
+ * (-EIO) first, so no lookup waits forever.
+ * @return 0, or -EINVAL (bad entry, or no swap-cache claim on the slot).
+ * Threading: only the holder of the swap-cache claim calls it; must not be called while the
+ * calling thread holds a swap_cache_lookup() reference to the same page.
+ */
+SWAP_API int swap_cache_delete(struct swap_ctx *ctx, swp_entry_t entry);
+
+/*
+ * swap_writepage - store @page as the contents of @entry's slot in its area's backend
+ * (compress into the pool, or pwrite at slot * SWAP_PAGE_SIZE), replacing what was there.
+ * The caller must hold the slot's swap-cache claim.
+ * @return 0, -EINVAL (NULL argument, bad entry, no swap-cache claim), -ENOSPC (a memory area at
+ *         its mem_limit), -ENOMEM, or -EIO.
+ * Threading: may be called concurrently with everything except swap_ctx_destroy().
+ */
+SWAP_API int swap_writepage(struct swap_ctx *ctx, swp_entry_t entry, const void *page);
+
+/*
+ * swap_readpage - read the stored contents of @entry's slot into @page, bypassing the swap cache.
+ * The caller must hold the slot's swap-cache claim.
+ * @return 0, -EINVAL (as swap_writepage), or -EIO (corrupt data, short read, never written).
+ * Threading: may be called concurrently with everything except swap_ctx_destroy().
+ */
+SWAP_API int swap_readpage(struct swap_ctx *ctx, swp_entry_t entry, void *page);
+
+/* ---- statistics -------------------------------------------------------------------------- */
+
+/* One area's counters (or, from swap_ctx_stats(), every area's summed). */
+struct swap_area_stats {
+	int type; /* the area's type; -1 in a sum */
+	int priority;
+	int kind;	       /* enum swap_area_kind; 0 in a sum */
+	uint64_t nr_pages;     /* slots, including slot 0 */
+	uint64_t usable_pages; /* slots that can hold a page: nr_pages - 1 - bad_pages */
+	uint64_t inuse_pages;  /* slots with references or a swap-cache claim */
+	uint64_t bad_pages;    /* bad slots from the header (slot 0 not counted) */
+	uint64_t nr_clusters;
+	uint64_t free_clusters;	   /* clusters with no slot in use */
+	uint64_t nonfull_clusters; /* partly used clusters, not owned by a CPU */
+	uint64_t full_clusters;
+	uint64_t percpu_clusters; /* clusters currently owned by a CPU */
+	uint64_t continued_slots; /* slots whose count uses continuation bytes */
+	uint64_t swap_outs;	  /* pages stored by swap_out() / swap_writepage() */
+	uint64_t swap_ins;	  /* swap_in() calls that returned a page */
+	uint64_t backend_reads;	  /* pages read from the backend (decompressions in memory areas) */
+	uint64_t cache_hits;	  /* swap_in() calls served from a page in the swap cache */
+	/* pages added with swap_cache_add() and not yet deleted (the pages swap_out() and
+	 * swap_in() keep in the swap cache for the length of the call are not counted) */
+	uint64_t cache_pages;
+	uint64_t failed_reads;	/* backend reads that failed (-EIO) */
+	uint64_t failed_writes; /* backend writes that failed */
+	/* memory areas: zram's mm_stat */
+	uint64_t orig_data_size;  /* bytes of pages stored (4096 each) */
+	uint64_t compr_data_size; /* bytes of compressed data stored (huge pages count 4096) */
+	uint64_t mem_used_total;  /* bytes of pool memory in use */
+	uint64_t mem_limit;	  /* the area's mem_limit (0: none) */
+	uint64_t mem_used_max;	  /* the most mem_used_total has been */
+	uint64_t same_pages;	  /* pages stored as one repeated 8-byte word, with no allocation */
+	uint64_t huge_pages;	  /* pages stored raw (did not compress below zs_huge_class_size) */
+	uint64_t pages_compacted; /* pool pages freed by compaction */
+	char compressor[16];	  /* "lz4", "zstd:3", ... ("" for files) */
+	/* file areas */
+	uint8_t uuid[16];
+	char label[17];
+};
+
+/*
+ * swap_area_stats - fill @st with a snapshot of area @type's counters.
+ * @return 0, or -EINVAL (NULL argument or no such area).
+ * Threading: may be called concurrently with everything except swap_ctx_destroy(); counters of
+ * a busy area are read without stopping it, so the fields may be mutually slightly inconsistent.
+ */
+SWAP_API int swap_area_stats(struct swap_ctx *ctx, int type, struct swap_area_stats *st);
+
+/*
+ * swap_ctx_stats - fill @st with the sum of every area's counters (type -1, priority 0,
+ * kind 0, strings empty; mem_used_max is the sum of the areas' maxima).
+ * @return the number of areas on (>= 0), or -EINVAL (NULL argument).
+ * Threading: as swap_area_stats().
+ */
+SWAP_API int swap_ctx_stats(struct swap_ctx *ctx, struct swap_area_stats *st);
+
+/*
+ * swap_compact - compact the pool of memory area @type (zs_compact), giving emptied pages back.
+ * @return pages freed (>= 0; always 0 for a file area), or -EINVAL (NULL ctx or no such area).
+ * Threading: may be called concurrently with everything except swap_ctx_destroy().
+ */
+SWAP_API long swap_compact(struct swap_ctx *ctx, int type);
+
+/*
+ * swap_debug_corrupt - fault injection for tests: overwrite the compressed data stored for
+ * @entry in a memory area with garbage, as memory corruption would, so that the next read of it
+ * fails with -EIO.  The slot stays allocated and can be freed normally.
+ * @return 0, -EINVAL (bad entry, a free slot, not a memory area), or -EOPNOTSUPP (the page is
+ *         stored as a same-filled word or raw, where corruption cannot be detected).
+ * Threading: the caller must not read @entry concurrently.
+ */
+SWAP_API int swap_debug_corrupt(struct swap_ctx *ctx, swp_entry_t entry);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ZS_SWAP_H */
