@@ -43,7 +43,7 @@ ifneq ($(HAVE_SWAP),)
 LIB_TARGETS += $(SW_SO) $(B)/libswap.so.$(VERSION_MAJOR) $(B)/libswap.so $(B)/libswap.a $(B)/libswap.pc
 endif
 
-.PHONY: all deps test check demo bench install uninstall install-test clean format
+.PHONY: all deps test check demo bench install uninstall install-test clean format tsan
 all: $(LIB_TARGETS)
 
 deps:
@@ -166,6 +166,12 @@ uninstall:
 	-rmdir $(DESTDIR)$(INCLUDEDIR)/zs 2>/dev/null
 	rm -f $(DESTDIR)$(LIBDIR)/libzs.so* $(DESTDIR)$(LIBDIR)/libzs.a $(DESTDIR)$(PKGCONFIGDIR)/libzs.pc
 	rm -f $(DESTDIR)$(LIBDIR)/libswap.so* $(DESTDIR)$(LIBDIR)/libswap.a $(DESTDIR)$(PKGCONFIGDIR)/libswap.pc
+
+# The multi-thread stress under the thread sanitizer (Criterion cannot run under TSan).
+tsan:
+	@mkdir -p $(B)/tsan
+	$(CC) $(BASE_CFLAGS) -O1 -g -fsanitize=thread -o $(B)/tsan/stress_zs libzs/*.c tests/stress_zs.c
+	TSAN_OPTIONS=halt_on_error=1 $(B)/tsan/stress_zs 100000
 
 format:
 	clang-format -i include/zs/*.h libzs/*.[ch] $(wildcard libswap/*.[ch]) tests/*.[ch] bench/*.c examples/*.c
