@@ -267,8 +267,6 @@ static unsigned long compact_class(struct zs_pool *pool, struct size_class *clas
 	struct zspage *z;
 	uint32_t next, objs = class->objs_per_zspage;
 
-	if (class->kept)
-		freed += drop_kept(pool, class);
 	for_each_zspage(pool, class, ZS_EMPTY, z, next)
 		freed += destroy_if_empty(pool, z);
 	for (uint32_t g = 1; g < ZS_FULL; g++)

@@ -163,17 +163,6 @@ static inline bool slot_used(struct zspage *z, uint32_t s)
  */
 #define ZS_HUGE_CACHE 32
 
-/*
- * An emptied zspage a class keeps, resident, for its next new zspage: when a class's objects
- * are freed in the order they came (a swap device, a FIFO cache), its zspages empty one after
- * another while new ones are started, and each would otherwise cost a page fault and zeroing
- * per page (about 1.3 us here).  One per class, only while the class holds at least
- * ZS_KEEP_MIN_ZSPAGES zspages' worth of objects, and at most 1/ZS_KEEP_SHARE of the pool's
- * pages in all; compaction gives them back.  Statistics show them as empty zspages.
- */
-#define ZS_KEEP_MIN_ZSPAGES 4
-#define ZS_KEEP_SHARE 64
-
 struct size_class {
 	pthread_mutex_t lock;
 	uint32_t fullness_list[ZS_NR_RATIO_BUCKETS]; /* list heads, by zspage id */
@@ -185,7 +174,6 @@ struct size_class {
 	uint16_t index;     /* logical index (size - 32) / 8 */
 	uint16_t nth;       /* position among physical classes */
 	uint32_t mag_n;
-	uint32_t kept;      /* an emptied zspage kept resident for reuse (id; 0: none) */
 	uint32_t hot_n;     /* huge classes: pages in hot[] */
 	uint32_t *hot;      /* huge classes: ZS_HUGE_CACHE resident free pages */
 	unsigned long freeable_seen; /* this class's share of pool->freeable_total */
@@ -243,7 +231,6 @@ struct zs_pool {
 	atomic_ulong pages_compacted;
 	atomic_ulong heap_bytes; /* metadata on the heap: pool, classes, big bitmaps, run stacks */
 	atomic_ulong freeable_total; /* running sum of class_freeable(), for auto compaction */
-	atomic_ulong kept_pages;     /* resident pages of the classes' kept empty zspages */
 };
 
 /* Relaxed counter updates: the writer holds the class lock, readers only want a snapshot. */
@@ -340,6 +327,5 @@ unsigned long handle_table_bytes(struct zs_pool *pool);
 unsigned long zs_compact_locked(struct zs_pool *pool);
 unsigned long class_freeable(struct size_class *class);
 void class_track_freeable(struct zs_pool *pool, struct size_class *class);
-unsigned long drop_kept(struct zs_pool *pool, struct size_class *class);
 
 #endif /* ZS_INTERNAL_H */

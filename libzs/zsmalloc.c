@@ -242,47 +242,6 @@ static void free_huge(struct zs_pool *pool, struct size_class *class, uint32_t p
 		release_huge_page(pool, class, class->hot[--class->hot_n]);
 }
 
-/* ---- kept empty zspages (see ZS_KEEP_MIN_ZSPAGES); caller holds class->lock ---- */
-
-static bool class_may_keep(struct zs_pool *pool, struct size_class *class, uint32_t more)
-{
-	unsigned long total = atomic_load_explicit(&pool->pages_total, memory_order_relaxed);
-	unsigned long kept = atomic_load_explicit(&pool->kept_pages, memory_order_relaxed);
-
-	return cnt_get(class->obj_used) >= ZS_KEEP_MIN_ZSPAGES * class->objs_per_zspage &&
-	       (kept + more) * ZS_KEEP_SHARE <= total;
-}
-
-/* Stop keeping the class's kept zspage and free it; returns the pages given back. */
-unsigned long drop_kept(struct zs_pool *pool, struct size_class *class)
-{
-	struct zspage *z = zspage_of(pool, class->kept);
-	uint32_t pages = z->populated;
-
-	class->kept = 0;
-	atomic_fetch_sub_explicit(&pool->kept_pages, pages, memory_order_relaxed);
-	return !z->inuse && zspage_destroy(pool, z) ? pages : 0;
-}
-
-static void keep_or_destroy(struct zs_pool *pool, struct size_class *class, struct zspage *z)
-{
-	if (!class->kept && z->populated && class_may_keep(pool, class, z->populated)) {
-		class->kept = zspage_id(pool, z);
-		atomic_fetch_add_explicit(&pool->kept_pages, z->populated, memory_order_relaxed);
-		return;
-	}
-	zspage_destroy(pool, z);
-}
-
-/* Allocation is about to use @z: if it is the kept zspage, it is no longer kept. */
-static inline void unkeep(struct zs_pool *pool, struct size_class *class, struct zspage *z)
-{
-	if (class->kept == zspage_id(pool, z)) {
-		class->kept = 0;
-		atomic_fetch_sub_explicit(&pool->kept_pages, z->populated, memory_order_relaxed);
-	}
-}
-
 ZS_API unsigned long zs_malloc(struct zs_pool *pool, size_t size)
 {
 	if (!pool || size == 0 || size > ZS_MAX_ALLOC_SIZE) {
@@ -313,10 +272,8 @@ ZS_API unsigned long zs_malloc(struct zs_pool *pool, size_t size)
 	}
 	if (!z)
 		z = zspage_create(pool, class);
-	if (z) {
-		unkeep(pool, class, z);
+	if (z)
 		handle = place_object(pool, class, z, hidx, size);
-	}
 out:
 	if (!handle && hidx)
 		handle_put(pool, class, hidx);
@@ -419,9 +376,7 @@ ZS_API int zs_free(struct zs_pool *pool, unsigned long handle)
 
 		zspage_free_slot(pool, class, z, he_slot(e));
 		if (z->inuse == 0)
-			keep_or_destroy(pool, class, z);
-		if (class->kept && !class_may_keep(pool, class, 0))
-			drop_kept(pool, class);
+			zspage_destroy(pool, z);
 	}
 	maybe_auto_compact(pool, class);
 	pthread_mutex_unlock(&class->lock);
