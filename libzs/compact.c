@@ -80,6 +80,17 @@ static void tmp_free(void *p, size_t bytes)
 	zs_os_unreserve(p, (bytes + ZS_PAGE_SIZE - 1) & ~(ZS_PAGE_SIZE - 1));
 }
 
+/* The class of the object handle index @i names, if it is live in a zspage; else ZS_NO_CLASS. */
+static uint16_t scanned_class(struct zs_pool *pool, uint32_t i, uint64_t *entry)
+{
+	uint64_t e = atomic_load_explicit(&pool->htab[i], memory_order_acquire);
+
+	*entry = e;
+	if (!he_live(e) || he_huge(e))
+		return ZS_NO_CLASS;
+	return atomic_load_explicit(&zspage_of(pool, he_id(e))->class_nth, memory_order_relaxed);
+}
+
 static bool scan_handles(struct zs_pool *pool, struct rmap_scan *sc)
 {
 	uint32_t top = __atomic_load_n(&pool->htab_top, __ATOMIC_ACQUIRE), n = pool->nr_classes;
@@ -89,11 +100,8 @@ static bool scan_handles(struct zs_pool *pool, struct rmap_scan *sc)
 		return false;
 	size_t *fill = count + n + 1;
 	for (uint32_t i = 1; i < top; i++) {
-		uint64_t e = atomic_load_explicit(&pool->htab[i], memory_order_acquire);
-		if (!he_live(e) || he_huge(e))
-			continue;
-		uint16_t nth = atomic_load_explicit(&zspage_of(pool, he_id(e))->class_nth,
-						    memory_order_relaxed);
+		uint64_t e;
+		uint16_t nth = scanned_class(pool, i, &e);
 		if (nth != ZS_NO_CLASS) {
 			count[nth]++;
 			total++;
@@ -114,11 +122,8 @@ static bool scan_handles(struct zs_pool *pool, struct rmap_scan *sc)
 	}
 	count[n] = at;
 	for (uint32_t i = 1; i < top; i++) {
-		uint64_t e = atomic_load_explicit(&pool->htab[i], memory_order_acquire);
-		if (!he_live(e) || he_huge(e))
-			continue;
-		uint16_t nth = atomic_load_explicit(&zspage_of(pool, he_id(e))->class_nth,
-						    memory_order_relaxed);
+		uint64_t e;
+		uint16_t nth = scanned_class(pool, i, &e);
 		if (nth != ZS_NO_CLASS && fill[nth] < count[nth + 1])
 			sc->objs[fill[nth]++] = rm_pack(he_id(e), he_slot(e), i);
 	}
