@@ -77,13 +77,15 @@ struct zs_pool_opts {
 };
 
 /*
- * Default chain limit, by measurement (pool memory / stored bytes after storing a corpus, and
- * after freeing a random 3/4 and compacting; 64 MiB mixed, bin and text corpora and a 256 MiB
- * mixed one, lz4):  8 pages: 1.030/1.058, 1.032/1.056, 1.037/1.065, 1.024/1.040;
- * 12 pages: 1.027/1.060, 1.026/1.055, 1.033/1.068, 1.019/1.036;
- * 16 pages: 1.027/1.063, 1.026/1.057, 1.032/1.074, 1.018/1.036.
- * Zspages are populated lazily, so a long chain costs little while partly used; past 12 pages
- * the extra classes (each ending in a partly used page) eat what the smaller tail waste saves.
+ * Default chain limit, by measurement (bench/zs_bench: pool memory / stored bytes after storing
+ * a corpus lz4-compressed, and after freeing a random 3/4 and compacting):
+ *              mixed 64 MiB    bin 64 MiB      text 64 MiB     mixed 256 MiB
+ *   8 pages    1.0300/1.0517   1.0309/1.0496   1.0342/1.0624   1.0226/1.0376
+ *  12 pages    1.0271/1.0553   1.0260/1.0493   1.0298/1.0616   1.0171/1.0329
+ *  16 pages    1.0269/1.0597   1.0254/1.0509   1.0290/1.0664   1.0153/1.0321
+ * Zspages are populated lazily, so a long chain costs little while partly used; 12 keeps every
+ * fill under 1.03 and gives up little after a shrink, where longer chains mean more classes,
+ * each ending in a partly used page.
  */
 #define ZS_DEFAULT_PAGES_PER_ZSPAGE 12
 #define ZS_DEFAULT_PACK_BYTES 64
