@@ -26,6 +26,7 @@
  * clusters or the swap cache.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,11 +70,16 @@ static inline void put_u32(uint8_t *hdr, size_t at, uint32_t v)
 	memcpy(hdr + at, &v, sizeof(v));
 }
 
-static int full_pwrite(int fd, const void *buf, size_t len, off_t at)
+/*
+ * Write or read exactly @len bytes at @at, going on after short transfers and EINTR:
+ * 0, -EIO when the file ends first, or -errno.
+ */
+static int full_io(int fd, void *buf, size_t len, off_t at, bool write)
 {
-	const char *p = buf;
+	char *p = buf;
+
 	while (len) {
-		ssize_t n = pwrite(fd, p, len, at);
+		ssize_t n = write ? pwrite(fd, p, len, at) : pread(fd, p, len, at);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -88,24 +94,14 @@ static int full_pwrite(int fd, const void *buf, size_t len, off_t at)
 	return 0;
 }
 
-/* Read exactly @len bytes: 0, -EIO on a short read, or -errno. */
+static int full_pwrite(int fd, const void *buf, size_t len, off_t at)
+{
+	return full_io(fd, (void *)buf, len, at, true);
+}
+
 static int full_pread(int fd, void *buf, size_t len, off_t at)
 {
-	char *p = buf;
-	while (len) {
-		ssize_t n = pread(fd, p, len, at);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			return -EIO;
-		p += n;
-		len -= (size_t)n;
-		at += n;
-	}
-	return 0;
+	return full_io(fd, buf, len, at, false);
 }
 
 /* Give the file its blocks: the kernel's swapon refuses files with holes. */

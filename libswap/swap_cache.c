@@ -292,25 +292,9 @@ void swap_cache_page_unlock(struct swap_cache_page *d, int error)
 		futex(&d->state, FUTEX_WAKE_PRIVATE, INT_MAX);
 }
 
-/* ---- the public lower layer ------------------------------------------------------------ */
-
-static struct swap_info *cache_begin(struct swap_ctx *ctx, swp_entry_t entry)
-{
-	struct swap_info *si;
-
-	if (!ctx)
-		return NULL;
-	swap_rcu_enter();
-	swap_rcu_read_lock();
-	si = swap_info_get(ctx, entry);
-	if (!si)
-		swap_rcu_read_unlock();
-	return si;
-}
-
 SWAP_API int swap_cache_prepare(struct swap_ctx *ctx, swp_entry_t entry)
 {
-	struct swap_info *si = cache_begin(ctx, entry);
+	struct swap_info *si = swap_entry_begin(ctx, entry);
 	int err;
 
 	if (!si)
@@ -331,7 +315,7 @@ SWAP_API int swap_cache_add(struct swap_ctx *ctx, swp_entry_t entry, const void 
 
 	if (!page || (flags & ~SWAP_CACHE_LOCKED))
 		return -EINVAL;
-	si = cache_begin(ctx, entry);
+	si = swap_entry_begin(ctx, entry);
 	if (!si)
 		return -EINVAL;
 	err = swap_check_claimed(si, off);
@@ -361,7 +345,7 @@ SWAP_API int swap_cache_unlock(struct swap_ctx *ctx, swp_entry_t entry, int erro
 
 	if (error > 0)
 		return -EINVAL;
-	si = cache_begin(ctx, entry);
+	si = swap_entry_begin(ctx, entry);
 	if (!si)
 		return -EINVAL;
 	d = swap_cache_peek(si, swp_offset(entry));
@@ -377,7 +361,7 @@ SWAP_API int swap_cache_unlock(struct swap_ctx *ctx, swp_entry_t entry, int erro
 
 SWAP_API struct swap_cache_page *swap_cache_lookup(struct swap_ctx *ctx, swp_entry_t entry)
 {
-	struct swap_info *si = cache_begin(ctx, entry);
+	struct swap_info *si = swap_entry_begin(ctx, entry);
 	struct swap_cache_page *d;
 	int err;
 
@@ -415,7 +399,7 @@ SWAP_API void swap_cache_put(struct swap_ctx *ctx, struct swap_cache_page *cpage
 
 SWAP_API int swap_cache_delete(struct swap_ctx *ctx, swp_entry_t entry)
 {
-	struct swap_info *si = cache_begin(ctx, entry);
+	struct swap_info *si = swap_entry_begin(ctx, entry);
 	struct swap_cache_page *d;
 	uint64_t off = swp_offset(entry);
 	unsigned cpu;

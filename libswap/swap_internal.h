@@ -296,6 +296,25 @@ static inline struct swap_info *swap_info_get(struct swap_ctx *ctx, swp_entry_t 
 	return si;
 }
 
+/*
+ * Enter a public call on @entry: register the thread with RCU, open the read section, find
+ * the area.  NULL (section closed again) for a NULL context or a bad entry; otherwise the
+ * caller must swap_rcu_read_unlock().
+ */
+static inline struct swap_info *swap_entry_begin(struct swap_ctx *ctx, swp_entry_t entry)
+{
+	struct swap_info *si;
+
+	if (!ctx)
+		return NULL;
+	swap_rcu_enter();
+	swap_rcu_read_lock();
+	si = swap_info_get(ctx, entry);
+	if (!si)
+		swap_rcu_read_unlock();
+	return si;
+}
+
 static inline struct swap_cluster *offset_cluster(struct swap_info *si, uint64_t off)
 {
 	return &si->cluster_info[off / SWAPFILE_CLUSTER];

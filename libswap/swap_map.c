@@ -139,27 +139,9 @@ static void cluster_unlock_relist(struct swap_info *si, struct swap_cluster *ci)
 		swap_cluster_relist(si, ci);
 }
 
-/*
- * Enter a public call on @entry: register the thread, open the RCU read section, find the
- * area.  On success the caller must swap_rcu_read_unlock().
- */
-static struct swap_info *entry_begin(struct swap_ctx *ctx, swp_entry_t entry)
-{
-	struct swap_info *si;
-
-	if (!ctx)
-		return NULL;
-	swap_rcu_enter();
-	swap_rcu_read_lock();
-	si = swap_info_get(ctx, entry);
-	if (!si)
-		swap_rcu_read_unlock();
-	return si;
-}
-
 SWAP_API int swap_duplicate(struct swap_ctx *ctx, swp_entry_t entry)
 {
-	struct swap_info *si = entry_begin(ctx, entry);
+	struct swap_info *si = swap_entry_begin(ctx, entry);
 	struct swap_cluster *ci;
 	uint64_t off = swp_offset(entry);
 	uint8_t m;
@@ -181,7 +163,7 @@ SWAP_API int swap_duplicate(struct swap_ctx *ctx, swp_entry_t entry)
 
 SWAP_API int swap_free(struct swap_ctx *ctx, swp_entry_t entry)
 {
-	struct swap_info *si = entry_begin(ctx, entry);
+	struct swap_info *si = swap_entry_begin(ctx, entry);
 	struct swap_cluster *ci;
 	uint64_t off = swp_offset(entry);
 	int err = 0;
@@ -205,7 +187,7 @@ SWAP_API int swap_free(struct swap_ctx *ctx, swp_entry_t entry)
 
 SWAP_API int swap_count(struct swap_ctx *ctx, swp_entry_t entry)
 {
-	struct swap_info *si = entry_begin(ctx, entry);
+	struct swap_info *si = swap_entry_begin(ctx, entry);
 	struct swap_cluster *ci;
 	uint64_t off = swp_offset(entry);
 	int ret;
