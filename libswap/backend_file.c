@@ -46,7 +46,6 @@
 #define HDR_BADPAGES	1536
 #define HDR_MAGIC	(SWAP_PAGE_SIZE - 10)
 #define SWAP_MAGIC	"SWAPSPACE2"
-#define SWAP_MAGIC_V0	"SWAP-SPACE"
 
 struct file_backend {
 	int fd;
@@ -262,15 +261,21 @@ int file_backend_create(struct swap_ctx *ctx, struct swap_info *si,
 	if (f->fd < 0 && errno == ENOENT) {
 		if (!opts->nr_pages)
 			return -ENOENT; /* nothing to take the size from */
+		/* Before creating: a failure after it must be able to remove the file. */
+		char *path = strdup(opts->path);
+		if (!path)
+			return -ENOMEM;
 		err = create_file(f, opts->path, opts);
 		if (err == -EEXIST) /* created by someone else meanwhile: treat it as existing */
 			f->fd = open(opts->path, O_RDWR | O_CLOEXEC);
-		else if (err)
-			return err;
 		else
-			created = true;
-		if (created && !(f->created_path = strdup(opts->path)))
-			return -ENOMEM;
+			created = !err;
+		if (created)
+			f->created_path = path;
+		else
+			free(path);
+		if (err && err != -EEXIST)
+			return err;
 	}
 	if (f->fd < 0)
 		return -errno;
@@ -336,8 +341,11 @@ int file_write(struct swap_info *si, uint64_t off, const void *page)
 	struct file_backend *f = si->file;
 	int err = full_pwrite(f->fd, page, SWAP_PAGE_SIZE, (off_t)(off * SWAP_PAGE_SIZE));
 
-	if (err)
+	if (err) {
+		/* The slot may now be torn: reading it must fail, not return half a page. */
+		__atomic_fetch_and(&f->written[off / 64], ~(1ULL << (off % 64)), __ATOMIC_RELEASE);
 		return err == -ENOSPC ? -ENOSPC : -EIO;
+	}
 	__atomic_fetch_or(&f->written[off / 64], 1ULL << (off % 64), __ATOMIC_RELEASE);
 	return 0;
 }

@@ -115,9 +115,11 @@ int zram_backend_create(struct swap_info *si, const struct swap_area_opts *opts)
 	z->pool = zs_create_pool(pool_name);
 	z->slots = calloc(si->max, sizeof(*z->slots));
 	z->strm = aligned_alloc(SWAP_CACHELINE, sizeof(*z->strm) * swap_nr_cpus);
+	/* Zeroed before any failure return: the destroy path frees what the streams hold. */
+	if (z->strm)
+		memset(z->strm, 0, sizeof(*z->strm) * swap_nr_cpus);
 	if (!z->pool || !z->slots || !z->strm)
 		return -ENOMEM;
-	memset(z->strm, 0, sizeof(*z->strm) * swap_nr_cpus);
 	z->huge_size = zs_huge_class_size(z->pool);
 	if (z->huge_size < 2 || z->huge_size > SWAP_PAGE_SIZE)
 		z->huge_size = SWAP_PAGE_SIZE;
@@ -246,6 +248,10 @@ void zram_discard(struct swap_info *si, uint64_t off)
 	slot->size = 0;
 }
 
+/*
+ * Store @page in slot @off.  A rewrite (through swap_writepage) keeps the old record until the
+ * new one is stored: if storing fails, the slot still holds what it held.
+ */
 int zram_write(struct swap_info *si, uint64_t off, const void *page, unsigned cpu)
 {
 	struct zram_backend *z = si->zram;
@@ -256,10 +262,9 @@ int zram_write(struct swap_info *si, uint64_t off, const void *page, unsigned cp
 	size_t len;
 	uint32_t flags = ZSLOT_WRITTEN;
 
-	if (unlikely(slot->flags & ZSLOT_WRITTEN))
-		zram_discard(si, off); /* rewritten through swap_writepage */
-
 	if (page_same_filled(page, &word)) {
+		if (unlikely(slot->flags & ZSLOT_WRITTEN))
+			zram_discard(si, off);
 		slot->handle = word;
 		slot->size = 0;
 		slot->flags = ZSLOT_WRITTEN | ZSLOT_SAME;
@@ -294,6 +299,8 @@ int zram_write(struct swap_info *si, uint64_t off, const void *page, unsigned cp
 		zs_free(z->pool, handle);
 		return -ENOSPC;
 	}
+	if (unlikely(slot->flags & ZSLOT_WRITTEN))
+		zram_discard(si, off);
 	slot->handle = handle;
 	slot->size = (uint32_t)len;
 	slot->flags = flags;

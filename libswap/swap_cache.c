@@ -164,26 +164,52 @@ void swap_desc_destroy(struct swap_ctx *ctx)
 	free(ctx->desc_pcpu);
 }
 
-/* Allocate a chunk: one descriptor for the caller, the rest on @p's free list. */
+/*
+ * @p's free list is empty: take a batch from the shared list of descriptors other CPUs gave
+ * back, or else allocate a chunk.  One descriptor is for the caller, the rest go to @p.
+ */
 static struct swap_cache_page *desc_refill(struct swap_ctx *ctx, struct swap_desc_pcpu *p)
 {
-	struct desc_chunk *c = aligned_alloc(SWAP_CACHELINE, sizeof(*c));
+	struct swap_cache_page *batch = NULL, *d;
+	unsigned n = 0;
 
-	if (!c)
-		return NULL;
-	memset(c, 0, sizeof(*c));
 	pthread_mutex_lock(&ctx->desc_chunk_lock);
-	c->next = ctx->desc_chunks;
-	ctx->desc_chunks = c;
+	while (ctx->desc_free && n < DESC_CHUNK) {
+		d = ctx->desc_free;
+		ctx->desc_free = d->next_free;
+		d->next_free = batch;
+		batch = d;
+		n++;
+	}
 	pthread_mutex_unlock(&ctx->desc_chunk_lock);
+	if (!batch) {
+		struct desc_chunk *c = aligned_alloc(SWAP_CACHELINE, sizeof(*c));
+
+		if (!c)
+			return NULL;
+		memset(c, 0, sizeof(*c));
+		pthread_mutex_lock(&ctx->desc_chunk_lock);
+		c->next = ctx->desc_chunks;
+		ctx->desc_chunks = c;
+		pthread_mutex_unlock(&ctx->desc_chunk_lock);
+		for (int i = DESC_CHUNK - 1; i >= 0; i--) {
+			c->d[i].next_free = batch;
+			batch = &c->d[i];
+		}
+		n = DESC_CHUNK;
+	}
+	d = batch;
+	batch = batch->next_free;
 	swap_spin_lock(&p->lock);
-	for (int i = 1; i < DESC_CHUNK; i++) {
-		c->d[i].next_free = p->free;
-		p->free = &c->d[i];
+	while (batch) {
+		struct swap_cache_page *next = batch->next_free;
+		batch->next_free = p->free;
+		p->free = batch;
 		p->nr_free++;
+		batch = next;
 	}
 	swap_spin_unlock(&p->lock);
-	return &c->d[0];
+	return d;
 }
 
 struct swap_cache_page *swap_desc_alloc(struct swap_ctx *ctx, unsigned cpu, swp_entry_t entry,
@@ -238,11 +264,35 @@ void swap_desc_retire(struct swap_ctx *ctx, unsigned cpu, struct swap_info *si, 
 		    &d->ref, &one, 0, memory_order_acquire, memory_order_relaxed));
 		swap_rcu_read_lock();
 	}
+	/*
+	 * Descriptors are retired on the CPU that deletes and allocated on the one that adds: a
+	 * CPU that gathers more than two chunks' worth gives one chunk's worth back to the shared
+	 * list, so a producer on one CPU and a consumer on another do not grow memory forever.
+	 */
+	struct swap_cache_page *give = NULL;
 	swap_spin_lock(&p->lock);
 	d->next_free = p->free;
 	p->free = d;
 	p->nr_free++;
+	if (p->nr_free > 2 * DESC_CHUNK) {
+		struct swap_cache_page *last = p->free;
+		for (int i = 1; i < DESC_CHUNK; i++)
+			last = last->next_free;
+		give = p->free;
+		p->free = last->next_free;
+		last->next_free = NULL;
+		p->nr_free -= DESC_CHUNK;
+	}
 	swap_spin_unlock(&p->lock);
+	if (give) {
+		struct swap_cache_page *last = give;
+		while (last->next_free)
+			last = last->next_free;
+		pthread_mutex_lock(&ctx->desc_chunk_lock);
+		last->next_free = ctx->desc_free;
+		ctx->desc_free = give;
+		pthread_mutex_unlock(&ctx->desc_chunk_lock);
+	}
 }
 
 struct swap_cache_page *swap_cache_get(struct swap_info *si, uint64_t off, uint64_t val)

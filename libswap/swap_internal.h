@@ -28,9 +28,10 @@
  *   cluster->lock           per cluster; swap_map bytes, counts, continuation (swap_map.c)
  *   zcomp stream lock       per memory area and CPU; the compression context (backend_zram.c)
  *   ctx->desc_pcpu[].lock   per CPU; free swap-cache descriptors (swap_cache.c)
- *   ctx->desc_chunk_lock    mutex; the list of descriptor chunks, taken with no other lock
- *   libzs's own locks       (zs_malloc / zs_free / zs_compact are called under cluster->lock
- *                            or a stream lock, never the other way round)
+ *   ctx->desc_chunk_lock    mutex; the list of descriptor chunks and the shared list of free
+ *                           descriptors, taken with no other lock
+ *   libzs's own locks       innermost: zs_malloc runs under a stream lock, zs_free under a
+ *                           cluster lock or none, zs_compact under none; libzs never calls back
  * The stream lock and the descriptor locks are never held together with each other or with a
  * cluster lock, except that a cluster lock may be held while the backend frees a slot (zs_free).
  * Our spinlocks are held for a few dozen instructions, except around zs_malloc / zs_free (which
@@ -77,12 +78,6 @@ struct swap_spinlock {
 static inline void swap_spin_init(struct swap_spinlock *l)
 {
 	atomic_init(&l->locked, 0);
-}
-
-static inline bool swap_spin_trylock(struct swap_spinlock *l)
-{
-	return !atomic_load_explicit(&l->locked, memory_order_relaxed) &&
-	       !atomic_exchange_explicit(&l->locked, 1, memory_order_acquire);
 }
 
 void swap_spin_lock_slow(struct swap_spinlock *l);
@@ -278,6 +273,7 @@ struct swap_ctx {
 	struct swap_desc_pcpu *desc_pcpu;
 	pthread_mutex_t desc_chunk_lock;
 	void *desc_chunks; /* list of allocated descriptor chunks */
+	struct swap_cache_page *desc_free; /* free descriptors CPUs gave back (desc_chunk_lock) */
 };
 
 /* ---- area.c -------------------------------------------------------------------------------- */

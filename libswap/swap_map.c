@@ -67,12 +67,13 @@ static int count_inc(struct swap_info *si, struct swap_cluster *ci, uint64_t off
 	uint8_t m = si->swap_map[off];
 	int level = 0;
 
+	/* Only a count with continuation digits can be near INT_MAX. */
+	if ((m & COUNT_CONTINUED) && count_read(si, ci, off) >= INT_MAX)
+		return -EOVERFLOW;
 	if (swap_map_count_digit(m) < SWAP_MAP_MAX) {
 		si->swap_map[off] = m + 1;
 		return 0;
 	}
-	if (count_read(si, ci, off) >= INT_MAX)
-		return -EOVERFLOW;
 	/* Digit 0 carries: find the first continuation digit that does not. */
 	if (m & COUNT_CONTINUED) {
 		while (level < SWAP_CONT_LEVELS && ci->cont[level] &&

@@ -157,8 +157,9 @@ struct swap_area_opts {
  * @opts: the options (see struct swap_area_opts).
  * @return the area's type (0 .. SWAP_MAX_AREAS - 1, the lowest one free), or
  *   -EINVAL  NULL argument, bad nr_pages, unknown compressor or level, compressor given for a
- *            file, label too long, bad-page list invalid, an existing file without a valid swap
- *            header (or shorter than its header says);
+ *            file, label too long or bad-page list invalid for a file this call formats (an
+ *            existing file keeps its own; these two options are then ignored), an existing file
+ *            without a valid swap header (or shorter than its header says);
  *   -ENOENT  a folder of @path does not exist;
  *   -EBUSY   the file is already on (in this or another context, or locked by another process);
  *   -ENOSPC  SWAP_MAX_AREAS areas are on already, or the file system is full;
