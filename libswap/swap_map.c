@@ -140,25 +140,47 @@ static void cluster_unlock_relist(struct swap_info *si, struct swap_cluster *ci)
 		swap_cluster_relist(si, ci);
 }
 
-SWAP_API int swap_duplicate(struct swap_ctx *ctx, swp_entry_t entry)
+/*
+ * Enter a call on @entry and lock its cluster, if its slot is in use (neither free nor bad):
+ * then the caller must unlock_slot().  Otherwise nothing is held and the result is NULL.
+ */
+static struct swap_cluster *lock_used_slot(struct swap_ctx *ctx, swp_entry_t entry,
+					   struct swap_info **sip)
 {
 	struct swap_info *si = swap_entry_begin(ctx, entry);
 	struct swap_cluster *ci;
-	uint64_t off = swp_offset(entry);
 	uint8_t m;
-	int err;
 
 	if (!si)
-		return -EINVAL;
-	ci = offset_cluster(si, off);
+		return NULL;
+	ci = offset_cluster(si, swp_offset(entry));
 	swap_spin_lock(&ci->lock);
-	m = si->swap_map[off];
-	if (swap_map_bad(m) || swap_map_free(m))
-		err = -EINVAL;
-	else
-		err = count_inc(si, ci, off);
+	m = si->swap_map[swp_offset(entry)];
+	if (swap_map_bad(m) || swap_map_free(m)) {
+		swap_spin_unlock(&ci->lock);
+		swap_rcu_read_unlock();
+		return NULL;
+	}
+	*sip = si;
+	return ci;
+}
+
+static void unlock_slot(struct swap_cluster *ci)
+{
 	swap_spin_unlock(&ci->lock);
 	swap_rcu_read_unlock();
+}
+
+SWAP_API int swap_duplicate(struct swap_ctx *ctx, swp_entry_t entry)
+{
+	struct swap_info *si;
+	struct swap_cluster *ci = lock_used_slot(ctx, entry, &si);
+	int err;
+
+	if (!ci)
+		return -EINVAL;
+	err = count_inc(si, ci, swp_offset(entry));
+	unlock_slot(ci);
 	return err;
 }
 
@@ -188,23 +210,14 @@ SWAP_API int swap_free(struct swap_ctx *ctx, swp_entry_t entry)
 
 SWAP_API int swap_count(struct swap_ctx *ctx, swp_entry_t entry)
 {
-	struct swap_info *si = swap_entry_begin(ctx, entry);
-	struct swap_cluster *ci;
-	uint64_t off = swp_offset(entry);
+	struct swap_info *si;
+	struct swap_cluster *ci = lock_used_slot(ctx, entry, &si);
 	int ret;
-	uint8_t m;
 
-	if (!si)
+	if (!ci)
 		return -EINVAL;
-	ci = offset_cluster(si, off);
-	swap_spin_lock(&ci->lock);
-	m = si->swap_map[off];
-	if (swap_map_bad(m) || swap_map_free(m))
-		ret = -EINVAL;
-	else
-		ret = (int)count_read(si, ci, off);
-	swap_spin_unlock(&ci->lock);
-	swap_rcu_read_unlock();
+	ret = (int)count_read(si, ci, swp_offset(entry));
+	unlock_slot(ci);
 	return ret;
 }
 
