@@ -25,7 +25,18 @@ WERROR ?= $(if $(CI),-Werror,)
 BASE_CFLAGS := -std=gnu11 -Wall -Wextra $(WERROR) -D_GNU_SOURCE -Iinclude -pthread
 LIB_CFLAGS := $(BASE_CFLAGS) -fPIC -fvisibility=hidden -DZS_BUILDING_LIBRARY
 
+# SANITIZE=address,undefined or SANITIZE=thread builds everything (libraries, tests,
+# programs) with those sanitizers into a build directory of its own.
+SANITIZE ?=
+comma := ,
+ifeq ($(SANITIZE),)
 B := build
+else
+B := build-san-$(subst $(comma),-,$(SANITIZE))
+SAN_FLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+BASE_CFLAGS += $(SAN_FLAGS)
+LDFLAGS += $(SAN_FLAGS)
+endif
 
 ZS_SRCS := $(wildcard libzs/*.c)
 ZS_OBJS := $(ZS_SRCS:%.c=$(B)/%.o)
@@ -43,7 +54,7 @@ ifneq ($(HAVE_SWAP),)
 LIB_TARGETS += $(SW_SO) $(B)/libswap.so.$(VERSION_MAJOR) $(B)/libswap.so $(B)/libswap.a $(B)/libswap.pc
 endif
 
-.PHONY: all deps test check demo bench install uninstall install-test clean format tsan
+.PHONY: all deps programs test check demo bench install uninstall install-test clean format tsan
 all: $(LIB_TARGETS)
 
 deps:
@@ -118,12 +129,20 @@ $(B)/examples/%: examples/%.c $(LIB_TARGETS)
 	@mkdir -p $(dir $@)
 	$(CC) $(PROG_CFLAGS) -o $@ $< $(PROG_LDFLAGS) $(PROG_LIBS_ZS)
 
-programs: $(TEST_BINS) $(BENCH_BINS) $(EXAMPLE_BINS)
+# Each part may add a fragment (bench/*.mk, tests/*/*.mk, examples/*/*.mk) that appends to
+#   EXTRA_PROGRAMS   built by `make programs` (and so by `make test`)
+#   EXTRA_TESTS      phony targets `make test` runs after the Criterion suites
+EXTRA_PROGRAMS :=
+EXTRA_TESTS :=
+include $(sort $(wildcard bench/*.mk tests/*/*.mk examples/*/*.mk))
+
+programs: $(TEST_BINS) $(BENCH_BINS) $(EXAMPLE_BINS) $(EXTRA_PROGRAMS)
 
 # ---- the two commands ----
 test: deps
 	$(MAKE) all programs
 	@set -e; for t in $(TEST_BINS); do echo "== $$t"; $$t --jobs=2; done
+	$(if $(EXTRA_TESTS),$(MAKE) $(EXTRA_TESTS))
 	$(MAKE) install-test
 check: test
 
@@ -177,4 +196,4 @@ format:
 	clang-format -i include/zs/*.h libzs/*.[ch] $(wildcard libswap/*.[ch]) tests/*.[ch] bench/*.c examples/*.c
 
 clean:
-	rm -rf $(B)
+	rm -rf build build-san-*
