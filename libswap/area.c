@@ -160,7 +160,7 @@ SWAP_API int swap_on(struct swap_ctx *ctx, const struct swap_area_opts *opts)
 
 	if (!opts->path) {
 		if (opts->nr_pages < 2 || opts->nr_pages > SWAP_MAX_PAGES || opts->label ||
-		    opts->nr_bad_pages || opts->bad_pages) {
+		    opts->nr_bad_pages || opts->bad_pages || opts->flags) {
 			err = -EINVAL;
 			goto fail;
 		}
@@ -168,7 +168,7 @@ SWAP_API int swap_on(struct swap_ctx *ctx, const struct swap_area_opts *opts)
 		si->max = opts->nr_pages;
 		err = zram_backend_create(si, opts);
 	} else {
-		if (opts->compressor || opts->mem_limit) {
+		if (opts->compressor || opts->mem_limit || (opts->flags & ~SWAP_AREA_CHECKSUM)) {
 			err = -EINVAL;
 			goto fail;
 		}

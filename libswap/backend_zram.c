@@ -371,6 +371,11 @@ long zram_compact(struct swap_info *si)
 	return (long)zs_compact(si->zram->pool);
 }
 
+struct zs_pool *zram_pool(struct swap_info *si)
+{
+	return si->zram->pool;
+}
+
 int zram_corrupt(struct swap_info *si, uint64_t off)
 {
 	struct zram_backend *z = si->zram;

@@ -54,6 +54,23 @@ void swap_rcu_register_slow(void)
 	swap_rcu_thread_registered = true;
 }
 
+/*
+ * The thread sanitizer cannot see a grace period: liburcu orders it with barriers in inline
+ * assembly and system calls.  Tell it what a grace period guarantees: everything a reader did in
+ * a read-side section happens before synchronize returns, so the updater may free what the
+ * reader saw.  (Each read_unlock releases one token, each synchronize acquires it.)
+ */
+#ifdef SWAP_TSAN
+void __tsan_acquire(void *addr);
+void __tsan_release(void *addr);
+static char rcu_grace_token;
+#define rcu_tsan_reader_done() __tsan_release(&rcu_grace_token)
+#define rcu_tsan_grace_over()  __tsan_acquire(&rcu_grace_token)
+#else
+#define rcu_tsan_reader_done() ((void)0)
+#define rcu_tsan_grace_over()  ((void)0)
+#endif
+
 void swap_rcu_read_lock(void)
 {
 	urcu_memb_read_lock();
@@ -61,12 +78,14 @@ void swap_rcu_read_lock(void)
 
 void swap_rcu_read_unlock(void)
 {
+	rcu_tsan_reader_done();
 	urcu_memb_read_unlock();
 }
 
 void swap_rcu_synchronize(void)
 {
 	urcu_memb_synchronize_rcu();
+	rcu_tsan_grace_over();
 }
 
 void swap_spin_lock_slow(struct swap_spinlock *l)

@@ -131,6 +131,26 @@ SWAP_API long swap_compact(struct swap_ctx *ctx, int type)
 	return ret;
 }
 
+SWAP_API struct zs_pool *swap_area_pool(struct swap_ctx *ctx, int type)
+{
+	struct zs_pool *pool = NULL;
+	struct swap_info *si;
+
+	if (!ctx || type < 0 || type >= SWAP_MAX_AREAS) {
+		errno = EINVAL;
+		return NULL;
+	}
+	swap_rcu_enter();
+	swap_rcu_read_lock();
+	si = rcu_dereference(ctx->swap_info[type]);
+	if (si && si->kind == SWAP_AREA_MEMORY)
+		pool = zram_pool(si);
+	swap_rcu_read_unlock();
+	if (!pool)
+		errno = EINVAL;
+	return pool;
+}
+
 SWAP_API int swap_debug_corrupt(struct swap_ctx *ctx, swp_entry_t entry)
 {
 	struct swap_info *si;

@@ -58,6 +58,35 @@
 #define URCU_INLINE_SMALL_FUNCTIONS
 #include <urcu/pointer.h>
 
+/* SWAP_TSAN: built with the thread sanitizer (GCC defines the first macro, clang 14 only
+ * answers the second test). */
+#if defined(__SANITIZE_THREAD__)
+#define SWAP_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define SWAP_TSAN 1
+#endif
+#endif
+
+/*
+ * liburcu 0.13 reads and swaps RCU pointers with volatile loads and inline assembly, which the
+ * thread sanitizer cannot see: every lookup would be reported racing the insert that published
+ * what it found.  Under TSan the two operations we use are the C11 atomics with the ordering
+ * liburcu gives them (a dependency-ordered load, a fully ordered compare-and-swap).
+ */
+#ifdef SWAP_TSAN
+#undef rcu_dereference
+#define rcu_dereference(p) __atomic_load_n(&(p), __ATOMIC_ACQUIRE)
+#undef rcu_cmpxchg_pointer
+#define rcu_cmpxchg_pointer(p, old, _new)                                                          \
+	__extension__({                                                                            \
+		__typeof__(*(p)) _o = (old);                                                       \
+		__atomic_compare_exchange_n((p), &_o, (_new), false, __ATOMIC_SEQ_CST,             \
+					    __ATOMIC_SEQ_CST);                                     \
+		_o;                                                                                \
+	})
+#endif
+
 #include "zs/swap.h"
 
 #define SWAP_CACHELINE 64
@@ -413,6 +442,7 @@ int zram_read(struct swap_info *si, uint64_t off, void *page, unsigned cpu);
 void zram_discard(struct swap_info *si, uint64_t off);
 void zram_fill_stats(struct swap_info *si, struct swap_area_stats *st);
 long zram_compact(struct swap_info *si);
+struct zs_pool *zram_pool(struct swap_info *si);
 int zram_corrupt(struct swap_info *si, uint64_t off);
 
 /* ---- backend_file.c ----------------------------------------------------------------------- */

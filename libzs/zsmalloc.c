@@ -69,7 +69,7 @@ ZS_API struct zs_pool *zs_create_pool_opts(const char *name, const struct zs_poo
 	struct zs_pool_opts o = opts ? *opts : (struct zs_pool_opts){0};
 	struct zs_pool *pool;
 
-	if (o.max_pages_per_zspage > ZS_MAX_PAGES_PER_ZSPAGE || o.pack_bytes > ZS_MAX_ALLOC_SIZE ||
+	if (o.max_pages_per_zspage > ZS_MAX_PAGES_PER_ZSPAGE || o.pack_bytes > ZS_MAX_PACK_BYTES ||
 	    (o.flags & ~ZS_POOL_NO_PACK)) {
 		errno = EINVAL;
 		return NULL;

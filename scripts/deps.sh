@@ -23,6 +23,7 @@ for group in "$@"; do
 		command -v python3 >/dev/null 2>&1 || need="$need python3"
 		have_hdr lz4.h || need="$need liblz4-dev"
 		have_hdr zstd.h || need="$need libzstd-dev"
+		have_hdr xxhash.h || need="$need libxxhash-dev"
 		have_hdr urcu/urcu-memb.h || need="$need liburcu-dev"
 		have_hdr criterion/criterion.h || need="$need libcriterion-dev"
 		[ -f /usr/include/benchmark/benchmark.h ] || need="$need libbenchmark-dev"

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Install into a scratch tree (PREFIX + DESTDIR), then build and run a program against the
 # installed headers and libraries found only through pkg-config; then uninstall and check that
-# nothing is left.  Run by `make test`.
+# nothing is left.  Run by `make test`; with SANITIZE=... the installed libraries carry the
+# sanitizer, so the programs are built with its flags ($SAN_CFLAGS, from the Makefile).
 set -e
 top=$(pwd)
 root=$(mktemp -d "${TMPDIR:-/tmp}/zs-install.XXXXXX")
@@ -40,14 +41,14 @@ int main(void)
 	return !ok;
 }
 PROG
-cc $(pkg-config --cflags libzs) -o "$root/prog" "$root/prog.c" $(pkg-config --libs libzs)
+${CC:-cc} $SAN_CFLAGS $(pkg-config --cflags libzs) -o "$root/prog" "$root/prog.c" $(pkg-config --libs libzs)
 LD_LIBRARY_PATH="$lib" "$root/prog" || fail "program against the installed libzs"
 # the static library links too
-cc $(pkg-config --cflags libzs) -o "$root/prog-static" "$root/prog.c" "$lib/libzs.a" -lpthread
+${CC:-cc} $SAN_CFLAGS $(pkg-config --cflags libzs) -o "$root/prog-static" "$root/prog.c" "$lib/libzs.a" -lpthread
 "$root/prog-static" >/dev/null || fail "program against libzs.a"
 
 if [ -f "$lib/pkgconfig/libswap.pc" ] && [ -f "$top/tests/install-prog-swap.c" ]; then
-	cc $(pkg-config --cflags libswap) -o "$root/prog-swap" "$top/tests/install-prog-swap.c" \
+	${CC:-cc} $SAN_CFLAGS $(pkg-config --cflags libswap) -o "$root/prog-swap" "$top/tests/install-prog-swap.c" \
 		$(pkg-config --libs libswap) || fail "build against the installed libswap"
 	LD_LIBRARY_PATH="$lib" "$root/prog-swap" || fail "program against the installed libswap"
 fi

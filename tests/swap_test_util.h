@@ -143,6 +143,14 @@ static inline char *make_tmpdir(void)
 	return path;
 }
 
+/* @dir/@name, to free() after use. */
+static inline char *path_in(const char *dir, const char *name)
+{
+	char *p = malloc(4096);
+	snprintf(p, 4096, "%s/%s", dir, name);
+	return p;
+}
+
 static inline int run_cmd(const char *cmd)
 {
 	int st = system(cmd);

@@ -4,6 +4,7 @@
  */
 #include <pthread.h>
 #include <urcu/urcu-memb.h>
+#include <zs/zsmalloc.h>
 
 #include "swap_test_util.h"
 
@@ -377,7 +378,7 @@ Test(swap_api, stats_and_compact)
 /* Areas can come and go while other threads swap on other areas. */
 struct onoff_arg {
 	struct swap_ctx *ctx;
-	volatile int stop;
+	int stop; /* atomic: the worker polls it */
 	long bad, done;
 };
 
@@ -387,7 +388,7 @@ static void *onoff_worker(void *p)
 	char page[PAGE], out[PAGE];
 	uint64_t seq = 0;
 
-	while (!a->stop) {
+	while (!__atomic_load_n(&a->stop, __ATOMIC_RELAXED)) {
 		swp_entry_t e;
 		stamp_page(page, 1, seq);
 		e = swap_out(a->ctx, page);
@@ -424,7 +425,7 @@ Test(swap_api, swap_on_off_while_busy)
 		while (swap_off(ctx, type) == -EBUSY)
 			sched_yield();
 	}
-	a.stop = 1;
+	__atomic_store_n(&a.stop, 1, __ATOMIC_RELAXED);
 	pthread_join(t, NULL);
 	cr_assert_eq(a.bad, 0);
 	cr_assert_gt(a.done, 0);
@@ -490,4 +491,44 @@ Test(swap_api, thread_registered_by_the_application)
 	cr_assert_null(ret);
 	cr_assert_eq(swap_off(ctx, 0), 0, "grace periods still complete");
 	swap_ctx_destroy(ctx);
+}
+
+/* swap_area_pool: a memory area's own pool, whose figures are the area's; nothing for files. */
+Test(swap_api, area_pool)
+{
+	struct swap_ctx *ctx = ctx_with_memory(64, NULL);
+	char *dir = make_tmpdir(), path[4200], page[PAGE];
+	struct swap_area_opts fo = {.nr_pages = 64, .priority = -1}; /* after the memory area */
+	struct zs_pool_stats ps;
+	struct zs_class_stats cs;
+	struct zs_pool *pool;
+	unsigned long used = 0;
+
+	snprintf(path, sizeof(path), "%s/swapfile", dir);
+	fo.path = path;
+	cr_assert_eq(swap_on(ctx, &fo), 1);
+	for (int i = 0; i < 8; i++) {
+		make_page(page, PK_TEXT, (uint64_t)i);
+		cr_assert_neq(swap_out(ctx, page).val, 0);
+	}
+	pool = swap_area_pool(ctx, 0);
+	cr_assert_not_null(pool);
+	zs_pool_stats(pool, &ps);
+	cr_assert_eq(ps.objs_used, 8);
+	cr_assert_eq((uint64_t)ps.pages_used * PAGE, area_stats(ctx, 0).mem_used_total);
+	for (unsigned n = 0; n < zs_nr_classes(pool); n++) {
+		cr_assert_eq(zs_class_stats(pool, n, &cs), 0);
+		used += cs.obj_used;
+	}
+	cr_assert_eq(used, 8);
+
+	errno = 0;
+	cr_assert_null(swap_area_pool(ctx, 1), "a file area has no pool");
+	cr_assert_eq(errno, EINVAL);
+	cr_assert_null(swap_area_pool(ctx, 2));
+	cr_assert_null(swap_area_pool(ctx, -1));
+	cr_assert_null(swap_area_pool(ctx, SWAP_MAX_AREAS));
+	cr_assert_null(swap_area_pool(NULL, 0));
+	swap_ctx_destroy(ctx);
+	rm_tree(dir);
 }

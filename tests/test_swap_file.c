@@ -7,13 +7,6 @@
 
 #include "swap_test_util.h"
 
-static char *path_in(const char *dir, const char *name)
-{
-	char *p = malloc(4096);
-	snprintf(p, 4096, "%s/%s", dir, name);
-	return p;
-}
-
 static uint32_t hdr_u32(const unsigned char *h, int at)
 {
 	uint32_t v;

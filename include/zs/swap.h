@@ -26,6 +26,12 @@
  * returning a swp_entry_t return .val == 0 on failure and set errno.  After any error the context
  * is unchanged and fully usable.
  *
+ * Parameters used throughout: @ctx the context (NULL is refused with EINVAL); @entry a swap
+ * entry, as swap_out() or swap_alloc_slot() returned it; @type an area's type, as swap_on()
+ * returned it; @page SWAP_PAGE_SIZE bytes of the caller's memory.
+ *
+ * Each call's comment ends with its kernel equivalent ("Kernel:") and how the two differ.
+ *
  * Lower layer: for callers who manage their own pages, the steps swap_out() and swap_in() are
  * made of are public too (slot allocation that sets SWAP_HAS_CACHE, swap cache add / lookup /
  * delete, backend read and write), with the kernel's names where there is one.
@@ -45,6 +51,7 @@ extern "C" {
 #define SWAP_API
 #endif
 
+/* The version of the library this header belongs to. */
 #define SWAP_VERSION_MAJOR 0
 #define SWAP_VERSION_MINOR 1
 #define SWAP_VERSION_PATCH 0
@@ -80,7 +87,11 @@ typedef struct {
 #define SWP_TYPE_SHIFT	58
 #define SWP_OFFSET_MASK ((1ULL << SWP_TYPE_SHIFT) - 1)
 
-/* swp_entry - the entry of slot @offset in area @type (no validation). */
+/*
+ * swp_entry - the entry of slot @offset in area @type (no validation).
+ * Kernel: swp_entry(), swp_type() and swp_offset() have the kernel's names and meanings; the
+ * kernel's bit layout depends on the architecture's page table format, this one is fixed.
+ */
 static inline swp_entry_t swp_entry(unsigned type, uint64_t offset)
 {
 	swp_entry_t e = {((uint64_t)type << SWP_TYPE_SHIFT) | (offset & SWP_OFFSET_MASK)};
@@ -99,12 +110,14 @@ static inline uint64_t swp_offset(swp_entry_t e)
 	return e.val & SWP_OFFSET_MASK;
 }
 
+/* A context (opaque): a set of swap areas; swap_ctx_create() makes one. */
 struct swap_ctx;
 
 /*
  * swap_ctx_create - create an empty context (no areas).
  * @return the context, or NULL with errno ENOMEM.
  * Threading: may be called from any thread at any time.
+ * Kernel: none; the kernel has one system-wide set of swap areas (swap_info[]).
  */
 SWAP_API struct swap_ctx *swap_ctx_create(void);
 
@@ -113,6 +126,7 @@ SWAP_API struct swap_ctx *swap_ctx_create(void);
  * (their contents are not cleared); memory areas' pools are freed.  Live entries become invalid.
  * @ctx: the context (NULL is ignored).
  * Threading: the caller must ensure no other call on @ctx is running or will run.
+ * Kernel: none.
  */
 SWAP_API void swap_ctx_destroy(struct swap_ctx *ctx);
 
@@ -141,7 +155,24 @@ struct swap_area_opts {
 	 * its header. */
 	const uint32_t *bad_pages;
 	uint32_t nr_bad_pages;
+	unsigned int flags; /* SWAP_AREA_* below */
 };
+
+/*
+ * SWAP_AREA_CHECKSUM (file areas): keep a 32-bit checksum (the low half of XXH3-64) of every
+ * page written to the file, in memory, and check it on every read, so that a page altered in
+ * the file behind the library's back (bit rot, a stray write, another program) makes swap_in()
+ * and swap_readpage() fail with -EIO instead of returning wrong bytes.  Without it such a page
+ * is returned as the file now holds it, with no error.  A torn write or a truncated file is
+ * -EIO either way.  Cost: 4 bytes of memory per slot (allocated by swap_on: 1 MiB per GiB of
+ * area) and one hash of the page per write and per read, about 0.25 us: with the file in the
+ * page cache, swap_out took 1.3 times and swap_in 1.4 times as long as without the option
+ * (bench/bm_integrity.c); a read from a disk costs far more than the hash.  The checksums last
+ * while the area is on: slots are unreadable after a new swap_on anyway.
+ * swap_on() returns -EINVAL for this flag on a memory area, whose pages never leave the
+ * process, and for unknown flags.
+ */
+#define SWAP_AREA_CHECKSUM 0x1u
 
 /*
  * swap_on - add a swap area.
@@ -156,17 +187,22 @@ struct swap_area_opts {
  * @ctx: the context.
  * @opts: the options (see struct swap_area_opts).
  * @return the area's type (0 .. SWAP_MAX_AREAS - 1, the lowest one free), or
- *   -EINVAL  NULL argument, bad nr_pages, unknown compressor or level, compressor given for a
- *            file, label too long or bad-page list invalid for a file this call formats (an
- *            existing file keeps its own; these two options are then ignored), an existing file
- *            without a valid swap header (or shorter than its header says);
- *   -ENOENT  a folder of @path does not exist;
+ *   -EINVAL  NULL argument, bad nr_pages, unknown compressor or level, compressor or mem_limit
+ *            given for a file, label or bad pages given for a memory area, label too long or
+ *            bad-page list invalid for a file this call formats (an existing file keeps its
+ *            own; these two options are then ignored), an existing file without a valid swap
+ *            header (or shorter than its header says), unknown flags or SWAP_AREA_CHECKSUM for
+ *            a memory area;
+ *   -ENOENT  a folder of @path does not exist, or @path does not exist and nr_pages is 0;
  *   -EBUSY   the file is already on (in this or another context, or locked by another process);
  *   -ENOSPC  SWAP_MAX_AREAS areas are on already, or the file system is full;
  *   -ENOMEM  out of memory;
  *   or another -errno from open/fallocate/pread/pwrite (-EACCES, -EIO, ...).
  * Threading: may run concurrently with every call except swap_ctx_destroy(); swap_on and
  * swap_off calls are serialised with each other.
+ * Kernel: swapon(2) of a swap file, or of a zram device (a memory area is zram and swapon in
+ * one call).  The kernel gives areas without a priority falling negative ones; here an unset
+ * priority is 0.
  */
 SWAP_API int swap_on(struct swap_ctx *ctx, const struct swap_area_opts *opts);
 
@@ -178,6 +214,8 @@ SWAP_API int swap_on(struct swap_ctx *ctx, const struct swap_area_opts *opts);
  *         and usable), or -ENOMEM (nothing changed).
  * Threading: may run concurrently with every call except swap_ctx_destroy(); waits for an RCU
  * grace period, so it must not be called from inside an urcu-memb read-side critical section.
+ * Kernel: swapoff(2), which first reads every page of the area back into the processes that
+ * own it; here the area must already be empty.
  */
 SWAP_API int swap_off(struct swap_ctx *ctx, int type);
 
@@ -187,9 +225,12 @@ SWAP_API int swap_off(struct swap_ctx *ctx, int type);
  * the slot).  The new entry has one reference (swap_count() == 1).  While the page is being
  * written it sits in the swap cache, so a concurrent swap_in() of the entry gets these bytes.
  * @return the entry, or .val == 0 with errno EINVAL (NULL argument), ENOSPC (every area full,
- *         including memory areas at their mem_limit, or no area on), or EIO/ENOMEM when a
+ *         including memory areas at their mem_limit and file areas whose file system is full,
+ *         or no area on), or EIO/ENOMEM when a
  *         backend failed to store the page in every area that had room.
  * Threading: may be called concurrently with everything except swap_ctx_destroy().
+ * Kernel: no single call; reclaim does these steps for an anonymous page: folio_alloc_swap(),
+ * add_to_swap_cache(), swap_writepage(), then deletion from the swap cache.
  */
 SWAP_API swp_entry_t swap_out(struct swap_ctx *ctx, const void *page);
 
@@ -201,11 +242,16 @@ SWAP_API swp_entry_t swap_out(struct swap_ctx *ctx, const void *page);
  * written is returned.
  * @return 0, or -EINVAL (NULL argument, unknown type, offset 0 or past the area, a free slot, a
  *         bad slot, a slot with no reference), -EIO (corrupt compressed data, a short read or
- *         a read error, a slot that was never written), or -ENOMEM (a zstd area could not
+ *         a read error, a checksum mismatch in a SWAP_AREA_CHECKSUM file area, a slot that was
+ *         never written or whose last write failed; the entry stays valid either way: after a
+ *         read fault a later swap_in succeeds once the fault is gone, after a failed write the
+ *         slot reads -EIO until it is written again), or -ENOMEM (a zstd area could not
  *         create its decompression context).
  * Threading: may be called concurrently with everything except swap_ctx_destroy().  If another
  * thread holds the slot's swap-cache claim through the lower layer, swap_in waits until that
  * thread adds the page to the cache (and fills it) or drops the claim.
+ * Kernel: the fault path's do_swap_page() and swapin_readahead(), without readahead; the
+ * entry is not freed (the caller drops its reference with swap_free()).
  */
 SWAP_API int swap_in(struct swap_ctx *ctx, swp_entry_t entry, void *page);
 
@@ -216,6 +262,8 @@ SWAP_API int swap_in(struct swap_ctx *ctx, swp_entry_t entry, void *page);
  *         claim), -ENOMEM (a continuation page could not be allocated), -EOVERFLOW (INT_MAX
  *         references already).  The count is unchanged on error.
  * Threading: may be called concurrently with everything except swap_ctx_destroy().
+ * Kernel: swap_duplicate(), which returns only 0 or -ENOMEM; here bad entries and overflow are
+ * reported too.
  */
 SWAP_API int swap_duplicate(struct swap_ctx *ctx, swp_entry_t entry);
 
@@ -224,6 +272,8 @@ SWAP_API int swap_duplicate(struct swap_ctx *ctx, swp_entry_t entry);
  * freed (once no swap-cache claim remains).
  * @return 0, or -EINVAL (bad entry as for swap_in, or no reference to drop).
  * Threading: may be called concurrently with everything except swap_ctx_destroy().
+ * Kernel: swap_free(), which returns nothing; here dropping a reference that is not there is
+ * refused.
  */
 SWAP_API int swap_free(struct swap_ctx *ctx, swp_entry_t entry);
 
@@ -233,6 +283,7 @@ SWAP_API int swap_free(struct swap_ctx *ctx, swp_entry_t entry);
  * @return the count (>= 0), or -EINVAL (bad entry as for swap_in, or a free slot).
  * Threading: may be called concurrently with everything except swap_ctx_destroy(); the value may
  * be stale by the time it is returned if other threads change the count.
+ * Kernel: __swap_count() (swp_swapcount() for counts kept in continuation bytes).
  */
 SWAP_API int swap_count(struct swap_ctx *ctx, swp_entry_t entry);
 
@@ -245,6 +296,7 @@ SWAP_API int swap_count(struct swap_ctx *ctx, swp_entry_t entry);
  * swap_duplicate() for each reference handed out, swap_writepage(), then swap_cache_delete().
  * @return the entry, or .val == 0 with errno EINVAL (NULL ctx) or ENOSPC (every area full).
  * Threading: may be called concurrently with everything except swap_ctx_destroy().
+ * Kernel: get_swap_page() (folio_alloc_swap() in newer kernels).
  */
 SWAP_API swp_entry_t swap_alloc_slot(struct swap_ctx *ctx);
 
@@ -254,11 +306,12 @@ SWAP_API swp_entry_t swap_alloc_slot(struct swap_ctx *ctx);
  * @return 0, -EINVAL (bad entry, free slot, no reference), or -EEXIST (someone holds the claim:
  *         look the page up with swap_cache_lookup() or retry later).
  * Threading: may be called concurrently with everything except swap_ctx_destroy().
+ * Kernel: swapcache_prepare(), with the same -EEXIST.
  */
 SWAP_API int swap_cache_prepare(struct swap_ctx *ctx, swp_entry_t entry);
 
 /* Flags of swap_cache_add().  SWAP_CACHE_LOCKED: the page is not filled yet; lookups wait for
- * swap_cache_unlock(). */
+ * swap_cache_unlock() (the kernel's locked folio that is not yet uptodate). */
 #define SWAP_CACHE_LOCKED 0x1u
 
 /*
@@ -271,6 +324,7 @@ SWAP_API int swap_cache_prepare(struct swap_ctx *ctx, swp_entry_t entry);
  * @return 0, -EINVAL (NULL argument, bad entry, unknown flags, no swap-cache claim on the slot),
  *         -EEXIST (a page is already cached for @entry), or -ENOMEM.
  * Threading: may be called concurrently with everything except swap_ctx_destroy().
+ * Kernel: add_to_swap_cache().
  */
 SWAP_API int swap_cache_add(struct swap_ctx *ctx, swp_entry_t entry, const void *page,
 			    unsigned flags);
@@ -282,6 +336,7 @@ SWAP_API int swap_cache_add(struct swap_ctx *ctx, swp_entry_t entry, const void 
  * @return 0, -EINVAL (bad entry or @error > 0, or the page is not locked), or -ENOENT (no page
  *         cached for @entry).
  * Threading: only the holder of the swap-cache claim calls it.
+ * Kernel: marking the folio uptodate (or with an error) and folio_unlock() when its read ends.
  */
 SWAP_API int swap_cache_unlock(struct swap_ctx *ctx, swp_entry_t entry, int error);
 
@@ -296,15 +351,23 @@ struct swap_cache_page;
  * Threading: may be called concurrently with everything except swap_ctx_destroy(); must not be
  * called by the thread that added the page locked and has not unlocked it (it would wait for
  * itself).
+ * Kernel: swap_cache_get_folio() followed by a wait on the folio lock.
  */
 SWAP_API struct swap_cache_page *swap_cache_lookup(struct swap_ctx *ctx, swp_entry_t entry);
 
-/* swap_cache_page_data - the SWAP_PAGE_SIZE bytes of a page found by swap_cache_lookup(). */
+/*
+ * swap_cache_page_data - the SWAP_PAGE_SIZE bytes of a page found by swap_cache_lookup(), valid
+ * until swap_cache_put().
+ * @return the bytes (read-only), or NULL for a NULL @cpage.
+ * Threading: any thread holding the reference; it never blocks.
+ * Kernel: folio_address().
+ */
 SWAP_API const void *swap_cache_page_data(const struct swap_cache_page *cpage);
 
 /*
  * swap_cache_put - release a reference taken by swap_cache_lookup().  NULL is ignored.
  * Threading: any thread; it never blocks.
+ * Kernel: folio_put().
  */
 SWAP_API void swap_cache_put(struct swap_ctx *ctx, struct swap_cache_page *cpage);
 
@@ -316,6 +379,7 @@ SWAP_API void swap_cache_put(struct swap_ctx *ctx, struct swap_cache_page *cpage
  * @return 0, or -EINVAL (bad entry, or no swap-cache claim on the slot).
  * Threading: only the holder of the swap-cache claim calls it; must not be called while the
  * calling thread holds a swap_cache_lookup() reference to the same page.
+ * Kernel: delete_from_swap_cache() followed by put_swap_folio(), which drops SWAP_HAS_CACHE.
  */
 SWAP_API int swap_cache_delete(struct swap_ctx *ctx, swp_entry_t entry);
 
@@ -324,16 +388,21 @@ SWAP_API int swap_cache_delete(struct swap_ctx *ctx, swp_entry_t entry);
  * (compress into the pool, or pwrite at slot * SWAP_PAGE_SIZE), replacing what was there.
  * The caller must hold the slot's swap-cache claim.
  * @return 0, -EINVAL (NULL argument, bad entry, no swap-cache claim), -ENOSPC (a memory area at
- *         its mem_limit), -ENOMEM, or -EIO.
+ *         its mem_limit, or the file system of a file area is full), -ENOMEM, or -EIO.  After a
+ *         failed write to a file area the slot reads as -EIO until it is written again.
  * Threading: may be called concurrently with everything except swap_ctx_destroy().
+ * Kernel: swap_writepage(), which finds the entry from the page; here the entry is passed.
  */
 SWAP_API int swap_writepage(struct swap_ctx *ctx, swp_entry_t entry, const void *page);
 
 /*
  * swap_readpage - read the stored contents of @entry's slot into @page, bypassing the swap cache.
  * The caller must hold the slot's swap-cache claim.
- * @return 0, -EINVAL (as swap_writepage), or -EIO (corrupt data, short read, never written).
+ * @return 0, -EINVAL (as swap_writepage), -EIO (corrupt data, a checksum mismatch with
+ *         SWAP_AREA_CHECKSUM, short read or read error, never written), or -ENOMEM (as
+ *         swap_in).
  * Threading: may be called concurrently with everything except swap_ctx_destroy().
+ * Kernel: swap_readpage() (swap_read_folio() in newer kernels).
  */
 SWAP_API int swap_readpage(struct swap_ctx *ctx, swp_entry_t entry, void *page);
 
@@ -383,6 +452,7 @@ struct swap_area_stats {
  * @return 0, or -EINVAL (NULL argument or no such area).
  * Threading: may be called concurrently with everything except swap_ctx_destroy(); counters of
  * a busy area are read without stopping it, so the fields may be mutually slightly inconsistent.
+ * Kernel: a line of /proc/swaps together with a zram device's mm_stat and io_stat files.
  */
 SWAP_API int swap_area_stats(struct swap_ctx *ctx, int type, struct swap_area_stats *st);
 
@@ -391,6 +461,7 @@ SWAP_API int swap_area_stats(struct swap_ctx *ctx, int type, struct swap_area_st
  * kind 0, strings empty; mem_used_max is the sum of the areas' maxima).
  * @return the number of areas on (>= 0), or -EINVAL (NULL argument).
  * Threading: as swap_area_stats().
+ * Kernel: SwapTotal and SwapFree of /proc/meminfo, summed over all areas.
  */
 SWAP_API int swap_ctx_stats(struct swap_ctx *ctx, struct swap_area_stats *st);
 
@@ -398,8 +469,24 @@ SWAP_API int swap_ctx_stats(struct swap_ctx *ctx, struct swap_area_stats *st);
  * swap_compact - compact the pool of memory area @type (zs_compact), giving emptied pages back.
  * @return pages freed (>= 0; always 0 for a file area), or -EINVAL (NULL ctx or no such area).
  * Threading: may be called concurrently with everything except swap_ctx_destroy().
+ * Kernel: writing to a zram device's compact file in sysfs.
  */
 SWAP_API long swap_compact(struct swap_ctx *ctx, int type);
+
+struct zs_pool;
+
+/*
+ * swap_area_pool - the libzs pool of memory area @type, for reading its statistics
+ * (zs_pool_stats, zs_class_stats, zs_dump_classes), as the kernel shows a zram device's pool
+ * in debugfs.  The pool belongs to the area: allocating, freeing, mapping or compacting in it
+ * directly corrupts the area (use swap_compact()).
+ * @return the pool, valid until swap_off(@type) or swap_ctx_destroy(), or NULL with errno
+ *         EINVAL (NULL ctx, no such area, or a file area).
+ * Threading: may be called concurrently with everything except swap_ctx_destroy(); the caller
+ * must not swap_off(@type) while it uses the pool.
+ * Kernel: the zram device's pool in /sys/kernel/debug/zsmalloc/.
+ */
+SWAP_API struct zs_pool *swap_area_pool(struct swap_ctx *ctx, int type);
 
 /*
  * swap_debug_corrupt - fault injection for tests: overwrite the compressed data stored for
@@ -408,6 +495,7 @@ SWAP_API long swap_compact(struct swap_ctx *ctx, int type);
  * @return 0, -EINVAL (bad entry, a free slot, not a memory area), or -EOPNOTSUPP (the page is
  *         stored as a same-filled word or raw, where corruption cannot be detected).
  * Threading: the caller must not read @entry concurrently.
+ * Kernel: none (tests only).
  */
 SWAP_API int swap_debug_corrupt(struct swap_ctx *ctx, swp_entry_t entry);
 

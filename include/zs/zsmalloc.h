@@ -13,6 +13,11 @@
  * Errors: functions returning int return 0 or a negative errno; functions returning a handle or
  * pointer return 0/NULL and set errno.  A handle that is not live in this pool (freed, never
  * issued, or from another pool) is always detected and rejected without touching the pool.
+ *
+ * Parameters used throughout: @pool the pool (NULL is refused as an invalid argument, or gives
+ * 0 / "" from the calls that cannot fail); @handle an object's handle, as zs_malloc() returned it.
+ *
+ * Each call's comment ends with its kernel equivalent ("Kernel:") and how the two differ.
  */
 #ifndef ZS_ZSMALLOC_H
 #define ZS_ZSMALLOC_H
@@ -30,10 +35,13 @@ extern "C" {
 #define ZS_API
 #endif
 
+/* The version of the library this header belongs to. */
 #define ZS_VERSION_MAJOR 0
 #define ZS_VERSION_MINOR 1
 #define ZS_VERSION_PATCH 0
 
+/* Object sizes: zs_malloc() takes 1..ZS_MAX_ALLOC_SIZE bytes; slots come in size classes of
+ * ZS_MIN_ALLOC_SIZE bytes and up, in steps of ZS_SIZE_CLASS_DELTA. */
 #define ZS_MIN_ALLOC_SIZE 32
 #define ZS_MAX_ALLOC_SIZE 4096
 #define ZS_SIZE_CLASS_DELTA 8
@@ -42,14 +50,17 @@ extern "C" {
 /* Longest zspage a pool may be configured with, in 4 KiB pages. */
 #define ZS_MAX_PAGES_PER_ZSPAGE 16
 
+/* Access modes of zs_map_object() (advisory: every mapping is a direct pointer). */
 enum zs_mapmode {
 	ZS_MM_RW, /* read and write the object */
 	ZS_MM_RO, /* read only */
 	ZS_MM_WO, /* write only (contents on map are unspecified) */
 };
 
+/* A pool (opaque): zs_create_pool() makes one. */
 struct zs_pool;
 
+/* A pool's counters, as zs_pool_stats() fills them. */
 struct zs_pool_stats {
 	unsigned long pages_compacted; /* pages freed by compaction so far */
 	unsigned long pages_used;      /* pages held by zspages now (== zs_get_total_pages) */
@@ -70,15 +81,17 @@ struct zs_pool_opts {
 	/* Cross-class packing: compaction may move an object into a free slot up to this many
 	 * bytes larger than its own class when that empties a partly used page, and allocation
 	 * may place one up to a quarter of this larger instead of making a new page resident.
-	 * 0 picks ZS_DEFAULT_PACK_BYTES; see ZS_POOL_NO_PACK to turn it off. */
+	 * 0 picks ZS_DEFAULT_PACK_BYTES; see ZS_POOL_NO_PACK to turn it off.  At most
+	 * ZS_MAX_PACK_BYTES: packing locks every class in its reach at once. */
 	unsigned int pack_bytes;
 	/* ZS_POOL_* flags. */
 	unsigned int flags;
 };
 
 /*
- * Default chain limit, by measurement (bench/zs_bench: pool memory / stored bytes after storing
- * a corpus lz4-compressed, and after freeing a random 3/4 and compacting):
+ * Default chain limit, by measurement (pool memory / stored bytes after storing a corpus
+ * lz4-compressed, and after freeing a random 3/4 and compacting; `make bench` re-measures 8 and
+ * 16 pages as the memory/libzs-8pages and -16pages rows of BENCHMARKS.md):
  *              mixed 64 MiB    bin 64 MiB      text 64 MiB     mixed 256 MiB
  *   8 pages    1.0300/1.0517   1.0309/1.0496   1.0342/1.0624   1.0226/1.0376
  *  12 pages    1.0271/1.0553   1.0260/1.0493   1.0298/1.0616   1.0171/1.0329
@@ -89,12 +102,16 @@ struct zs_pool_opts {
  */
 #define ZS_DEFAULT_PAGES_PER_ZSPAGE 12
 #define ZS_DEFAULT_PACK_BYTES 64
+/* Largest pack_bytes: packing holds the locks of every class within reach (33 at most), which
+ * stalls allocation in those classes meanwhile; 128 measured within 0.25% of 64. */
+#define ZS_MAX_PACK_BYTES 256
 #define ZS_POOL_NO_PACK 0x1u /* never place an object outside its own size class */
 
 /* Ratio buckets of the per-class statistics, as the kernel's debugfs "classes" file shows them:
  * [0] empty zspages, [1] 0-9% in use ... [10] 90-99%, [11] full. */
 #define ZS_NR_RATIO_BUCKETS 12
 
+/* One physical size class's counters, as zs_class_stats() fills them. */
 struct zs_class_stats {
 	unsigned int index;            /* class index (size = 32 + 8 * index) */
 	unsigned int size;             /* slot size in bytes */
@@ -111,24 +128,34 @@ struct zs_class_stats {
  * zs_create_pool - create an empty pool with default options.
  * @name: a label shown in statistics (copied; may be NULL).
  * @return the pool, or NULL with errno ENOMEM.
+ * Kernel: zs_create_pool(), the same; the kernel also registers a shrinker and a debugfs
+ * directory, for which auto_compact_pages and zs_dump_classes() stand here.
  */
 ZS_API struct zs_pool *zs_create_pool(const char *name);
 
 /*
  * zs_create_pool_opts - create an empty pool.
+ * @name: as for zs_create_pool().
  * @opts: options (NULL means all defaults).
- * @return the pool, or NULL with errno EINVAL (max_pages_per_zspage > 16, pack_bytes > 4096,
+ * @return the pool, or NULL with errno EINVAL (max_pages_per_zspage > 16, pack_bytes > 256,
  *         unknown flags) or ENOMEM.
+ * Kernel: none; the kernel's chain length is the build option CONFIG_ZSMALLOC_CHAIN_SIZE, and
+ * it has no cross-class packing.
  */
 ZS_API struct zs_pool *zs_create_pool_opts(const char *name, const struct zs_pool_opts *opts);
 
 /*
  * zs_destroy_pool - free a pool, every object still in it, and all its memory.
  * The caller must ensure no other call on this pool is running or will run.  NULL is ignored.
+ * Kernel: zs_destroy_pool(), which only reports classes that still hold objects; here every
+ * object is freed with the pool.
  */
 ZS_API void zs_destroy_pool(struct zs_pool *pool);
 
-/* zs_pool_name - the name given at creation ("" if none). */
+/*
+ * zs_pool_name - the name given at creation ("" if none, or for a NULL @pool).
+ * Kernel: none (the name shows only in debugfs there).
+ */
 ZS_API const char *zs_pool_name(struct zs_pool *pool);
 
 /*
@@ -136,6 +163,9 @@ ZS_API const char *zs_pool_name(struct zs_pool *pool);
  * @return a handle (never 0), or 0 with errno EINVAL (size 0 or > ZS_MAX_ALLOC_SIZE, or a NULL
  *         pool) or ENOMEM (the OS or the pool's address space is exhausted).
  * The object's contents are unspecified until written through zs_map_object()/zs_obj_write().
+ * Kernel: zs_malloc(pool, size, gfp, nid) returns an error as an ERR_PTR-style value to test
+ * with IS_ERR_VALUE(); here 0 means failure, errno says why, and there are no gfp flags or
+ * NUMA node.
  */
 ZS_API unsigned long zs_malloc(struct zs_pool *pool, size_t size);
 
@@ -143,6 +173,8 @@ ZS_API unsigned long zs_malloc(struct zs_pool *pool, size_t size);
  * zs_free - free the object named by @handle.
  * @return 0, or -EINVAL if @handle is not a live handle of this pool (the pool is unchanged).
  * Freeing an object that is mapped is a caller bug; it is not detected.
+ * Kernel: zs_free() returns nothing and trusts the handle (a bad one corrupts memory); here
+ * a handle that is not live is refused.
  */
 ZS_API int zs_free(struct zs_pool *pool, unsigned long handle);
 
@@ -152,10 +184,18 @@ ZS_API int zs_free(struct zs_pool *pool, unsigned long handle);
  * mapped at once from any threads, and one object may be mapped several times (each map needs
  * its own unmap).  @mm is advisory (zspages are contiguous, so no copy is ever made).
  * @return the pointer, or NULL with errno EINVAL for a handle that is not live or a bad @mm.
+ * Kernel: zs_map_object() of older kernels (newer ones replaced it with zs_obj_read_begin()
+ * and zs_obj_write()) disables preemption until the unmap, allows one mapping per CPU and
+ * copies an object that straddles two pages into a per-CPU buffer; here the pointer is direct,
+ * the caller may sleep while holding it, and any number may be held.
  */
 ZS_API void *zs_map_object(struct zs_pool *pool, unsigned long handle, enum zs_mapmode mm);
 
-/* zs_unmap_object - end a zs_map_object() of @handle.  A handle that is not live is ignored. */
+/*
+ * zs_unmap_object - end a zs_map_object() of @handle.  A handle that is not live is ignored.
+ * Kernel: zs_unmap_object(), which also copies a straddling object back and re-enables
+ * preemption; here it only lets compaction move the object again.
+ */
 ZS_API void zs_unmap_object(struct zs_pool *pool, unsigned long handle);
 
 /*
@@ -163,33 +203,55 @@ ZS_API void zs_unmap_object(struct zs_pool *pool, unsigned long handle);
  * zs_obj_read_end().  @local_copy is accepted for compatibility with the kernel's API and never
  * written, since objects never straddle discontiguous memory here.
  * @return the pointer, or NULL with errno EINVAL for a handle that is not live.
+ * Kernel: zs_obj_read_begin(), which copies an object spanning two pages into @local_copy;
+ * here the pointer always points into the pool.
  */
 ZS_API void *zs_obj_read_begin(struct zs_pool *pool, unsigned long handle, void *local_copy);
 
-/* zs_obj_read_end - end a zs_obj_read_begin(); @handle_mem is the pointer it returned. */
+/*
+ * zs_obj_read_end - end a zs_obj_read_begin(); @handle_mem is the pointer it returned.  A handle
+ * that is not live is ignored.
+ * Kernel: zs_obj_read_end(), the same.
+ */
 ZS_API void zs_obj_read_end(struct zs_pool *pool, unsigned long handle, void *handle_mem);
 
 /*
  * zs_obj_write - copy @mem_len bytes from @handle_mem into the object.
  * @return 0, or -EINVAL for a handle that is not live or @mem_len larger than the object's
  *         allocated size.
+ * Kernel: zs_obj_write() returns nothing and trusts its arguments; here a bad handle or a
+ * write past the object is refused and the object is unchanged.
  */
 ZS_API int zs_obj_write(struct zs_pool *pool, unsigned long handle, const void *handle_mem,
 			size_t mem_len);
 
-/* zs_obj_size - the size requested when the object was allocated, or 0 with errno EINVAL. */
+/*
+ * zs_obj_size - the size requested when the object was allocated.
+ * @return the size, or 0 with errno EINVAL for a handle that is not live.
+ * Kernel: none (zram keeps each object's size in its own table).
+ */
 ZS_API size_t zs_obj_size(struct zs_pool *pool, unsigned long handle);
 
 /*
  * zs_huge_class_size - objects of this size or larger take a page of their own.
  * A zram-like user stores a page raw (4096 bytes) when it does not compress below this.
+ * @return the size (0 for a NULL @pool).
+ * Kernel: zs_huge_class_size(), the same.
  */
 ZS_API size_t zs_huge_class_size(struct zs_pool *pool);
 
-/* zs_lookup_class_index - the physical size class an object of @size goes to, or -EINVAL. */
+/*
+ * zs_lookup_class_index - the physical size class an object of @size goes to.
+ * @return the class index, or -EINVAL for size 0 or > ZS_MAX_ALLOC_SIZE.
+ * Kernel: zs_lookup_class_index(), the same (zram's recompression uses it to see whether a
+ * smaller result would change class).
+ */
 ZS_API int zs_lookup_class_index(struct zs_pool *pool, size_t size);
 
-/* zs_get_total_pages - pages held by the pool's zspages now. */
+/*
+ * zs_get_total_pages - pages held by the pool's zspages now (0 for a NULL @pool).
+ * Kernel: zs_get_total_pages(), the same.
+ */
 ZS_API unsigned long zs_get_total_pages(struct zs_pool *pool);
 
 /*
@@ -198,18 +260,29 @@ ZS_API unsigned long zs_get_total_pages(struct zs_pool *pool);
  * Safe while other threads allocate, free and map; concurrent compactions are serialised.
  * Mapped objects are not moved.
  * @return the number of pages freed.
+ * Kernel: zs_compact(), the same per-class step; the cross-class step is ours, and where the
+ * kernel also compacts from a memory-pressure shrinker, auto_compact_pages compacts here.
  */
 ZS_API unsigned long zs_compact(struct zs_pool *pool);
 
-/* zs_pool_stats - fill @stats with a snapshot of the pool's counters. */
+/*
+ * zs_pool_stats - fill @stats with a snapshot of the pool's counters (nothing is written if an
+ * argument is NULL).
+ * Kernel: zs_pool_stats(), whose struct has only pages_compacted; the other fields are ours.
+ */
 ZS_API void zs_pool_stats(struct zs_pool *pool, struct zs_pool_stats *stats);
 
-/* zs_nr_classes - the number of physical (merged) size classes; indexes are 0..count-1. */
+/*
+ * zs_nr_classes - the number of physical (merged) size classes; indexes are 0..count-1.
+ * @return the count (0 for a NULL @pool).
+ * Kernel: none; its debugfs classes file lists the classes.
+ */
 ZS_API unsigned int zs_nr_classes(struct zs_pool *pool);
 
 /*
  * zs_class_stats - statistics of the @nth physical class (0 <= nth < zs_nr_classes()).
  * @return 0, or -EINVAL if @nth is out of range or an argument is NULL.
+ * Kernel: none; the figures of one row of the debugfs classes file.
  */
 ZS_API int zs_class_stats(struct zs_pool *pool, unsigned int nth, struct zs_class_stats *out);
 
@@ -218,6 +291,7 @@ ZS_API int zs_class_stats(struct zs_pool *pool, unsigned int nth, struct zs_clas
  * zsmalloc/<pool>/classes file (class, size, ratio buckets 10%..100%, obj_allocated, obj_used,
  * pages_used, pages_per_zspage, freeable), followed by a Total line.
  * @return 0, or -EINVAL for a NULL argument, or -EIO if writing failed.
+ * Kernel: reading /sys/kernel/debug/zsmalloc/<pool>/classes.
  */
 ZS_API int zs_dump_classes(struct zs_pool *pool, FILE *out);
 

@@ -1,0 +1,38 @@
+# The API reference (docs/libzs.md, docs/libswap.md) is generated from the public headers'
+# comments by scripts/gendocs.py, with snippets from the examples:
+#   make docs           regenerate it after editing a header comment or an example
+#   make docs-check     (part of make test) fail if the committed pages differ from what the
+#                       headers give, if an exported symbol has no section, or if an example
+#                       is missing from docs/README.md
+#   make examples-test  (part of make test) run every small example; each must exit 0
+.PHONY: docs docs-check examples-test
+EXTRA_TESTS += docs-check examples-test
+
+DOC_LIBS := $(B)/libzs.so:docs/libzs.md $(if $(HAVE_SWAP),$(B)/libswap.so:docs/libswap.md,)
+
+docs:
+	python3 scripts/gendocs.py
+
+docs-check: $(LIB_TARGETS)
+	@python3 scripts/gendocs.py --check
+	@set -e; missing=; \
+	for pair in $(DOC_LIBS); do \
+		lib=$${pair%%:*}; page=$${pair#*:}; \
+		for sym in $$(nm -D --defined-only $$lib | awk '$$2 == "T" {print $$3}'); do \
+			grep -q "<a id=\"$$sym\"></a>" $$page || missing="$$missing $$sym"; \
+		done; \
+	done; \
+	for ex in $(wildcard examples/*.c); do \
+		grep -q "$$ex" docs/README.md || missing="$$missing $$ex"; \
+	done; \
+	if [ -n "$$missing" ]; then echo "docs-check: no reference section or index entry for:$$missing (document it in the header, then run make docs)" >&2; exit 1; fi
+	@echo "docs-check: reference pages match the headers; every exported symbol and example is documented"
+
+# demo and swap_demo take a corpus and run under `make demo`.
+SMALL_EXAMPLES := $(filter-out $(B)/examples/demo $(B)/examples/swap_demo,$(EXAMPLE_BINS))
+
+examples-test: $(SMALL_EXAMPLES)
+	@set -e; for ex in $(SMALL_EXAMPLES); do \
+		echo "== $$ex"; \
+		timeout 120 $$ex || { echo "examples-test: $$ex failed (exit $$?)" >&2; exit 1; }; \
+	done

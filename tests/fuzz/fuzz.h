@@ -1,0 +1,171 @@
+/*
+ * fuzz.h - what the fuzz targets share: a reader that turns the fuzzer's bytes into choices,
+ * pages made from a (kind, seed) pair so a shadow model can keep two numbers per page, the
+ * check that ends a run on a broken property, and a private scratch folder for swap files.
+ *
+ * Each fuzz_*.c is one property and defines LLVMFuzzerTestOneInput(); libFuzzer gives it a
+ * main() in `make fuzz`, and replay.c gives it one that replays the committed corpus in
+ * `make test`.  Both builds compile the library sources themselves (fuzz.mk), so the targets
+ * may look at library internals where a property needs it.
+ */
+#ifndef ZS_FUZZ_H
+#define ZS_FUZZ_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* The fuzzer's bytes, read front to back; past the end every read gives zeros. */
+struct fz {
+	const uint8_t *p;
+	size_t n;
+};
+
+static inline bool fz_more(const struct fz *f)
+{
+	return f->n > 0;
+}
+
+static inline uint8_t fz_u8(struct fz *f)
+{
+	if (!f->n)
+		return 0;
+	f->n--;
+	return *f->p++;
+}
+
+static inline uint16_t fz_u16(struct fz *f)
+{
+	uint16_t v = fz_u8(f);
+	return (uint16_t)(v | fz_u8(f) << 8);
+}
+
+static inline uint32_t fz_u32(struct fz *f)
+{
+	uint32_t v = fz_u16(f);
+	return v | (uint32_t)fz_u16(f) << 16;
+}
+
+static inline uint64_t fz_u64(struct fz *f)
+{
+	uint64_t v = fz_u32(f);
+	return v | (uint64_t)fz_u32(f) << 32;
+}
+
+/* Copy up to @len bytes into @dst, zero-filling what the input does not cover. */
+static inline void fz_bytes(struct fz *f, void *dst, size_t len)
+{
+	size_t n = len < f->n ? len : f->n;
+
+	memcpy(dst, f->p, n);
+	memset((char *)dst + n, 0, len - n);
+	f->p += n;
+	f->n -= n;
+}
+
+/*
+ * A broken property: say which and abort, which libFuzzer reports as a crash with the input
+ * saved, and which fails the replay run in `make test`.
+ */
+#define fz_check(cond, ...)                                                                        \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			fprintf(stderr, "%s:%d: property broken: %s: ", __FILE__, __LINE__,        \
+				#cond);                                                            \
+			fprintf(stderr, __VA_ARGS__);                                              \
+			fputc('\n', stderr);                                                       \
+			abort();                                                                   \
+		}                                                                                  \
+	} while (0)
+
+static inline uint64_t fz_mix(uint64_t x)
+{
+	/* splitmix64's finaliser: every seed gives unrelated bytes */
+	x += 0x9e3779b97f4a7c15ULL;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+	return x ^ (x >> 31);
+}
+
+/* Byte @i of the pattern named @seed. */
+static inline uint8_t fz_pattern_byte(uint32_t seed, size_t i)
+{
+	return (uint8_t)(fz_mix((uint64_t)seed << 32 | (i >> 3)) >> (8 * (i & 7)));
+}
+
+static inline void fz_pattern(void *dst, size_t len, uint32_t seed)
+{
+	for (size_t i = 0; i < len; i++)
+		((uint8_t *)dst)[i] = fz_pattern_byte(seed, i);
+}
+
+#define FZ_PAGE 4096
+
+/*
+ * The kinds of page a swap device sees, each taking a different path through a backend: zero
+ * and same-filled pages (no allocation), text-like and half-empty pages (compressed), random
+ * pages (stored raw), and a page that is same-filled but for one byte.
+ */
+enum fz_page_kind { FZ_ZERO, FZ_WORD, FZ_TEXT, FZ_HALF, FZ_RANDOM, FZ_ALMOST, FZ_NR_KINDS };
+
+static inline void fz_make_page(void *page, unsigned kind, uint32_t seed)
+{
+	uint8_t *b = page;
+	uint64_t w = fz_mix(seed) | 1;
+
+	switch (kind % FZ_NR_KINDS) {
+	case FZ_ZERO:
+		memset(b, 0, FZ_PAGE);
+		break;
+	case FZ_WORD:
+	case FZ_ALMOST:
+		for (size_t i = 0; i < FZ_PAGE; i += 8)
+			memcpy(b + i, &w, 8);
+		if (kind % FZ_NR_KINDS == FZ_ALMOST)
+			b[seed % FZ_PAGE] ^= 0x5a;
+		break;
+	case FZ_TEXT:
+		/* a few distinct bytes in runs: lz4 and zstd both shrink it a lot */
+		for (size_t i = 0; i < FZ_PAGE; i++)
+			b[i] = (uint8_t)('a' + (fz_pattern_byte(seed, i / 16) & 7));
+		break;
+	case FZ_HALF:
+		memset(b, 0, FZ_PAGE);
+		fz_pattern(b, FZ_PAGE / 2, seed);
+		break;
+	default:
+		fz_pattern(b, FZ_PAGE, seed);
+		break;
+	}
+}
+
+/*
+ * A folder of our own for swap files, made once per process (in /dev/shm when there is one,
+ * so a run does not wear a disk) and removed at exit.  Targets remove their files after each
+ * input.
+ */
+static char fz_dir[64];
+
+static inline void fz_rmdir(void)
+{
+	rmdir(fz_dir);
+}
+
+static inline const char *fz_scratch_dir(void)
+{
+	if (!fz_dir[0]) {
+		const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+		snprintf(fz_dir, sizeof(fz_dir), "%s/zs-fuzz-XXXXXX", base);
+		fz_check(mkdtemp(fz_dir) != NULL, "mkdtemp %s", fz_dir);
+		atexit(fz_rmdir);
+	}
+	return fz_dir;
+}
+
+#endif /* ZS_FUZZ_H */

@@ -1,0 +1,65 @@
+# Fuzz targets (tests/fuzz/fuzz_*.c, one property each) in two builds:
+#   make fuzz FUZZ_SECONDS=N   libFuzzer with clang, ASan and UBSan, N seconds per target; new
+#                              inputs go to $(B)/fuzz/corpus/<target>, crashes to
+#                              $(B)/fuzz/artifacts/<target>/ (copy the good ones into
+#                              tests/fuzz/corpus/<target>/ to keep them)
+#   make test                  replays tests/fuzz/corpus/<target>/ through replay.c, built with
+#                              the normal compiler (and SANITIZE= flags): no libFuzzer needed
+# Both link the library code statically, never an installed .so: the fuzz build compiles the
+# sources with coverage instrumentation and the sanitizers, the replay build takes this
+# build's libzs.a and libswap.a.  So a target may reach internals; fuzz_swap_corrupt wraps
+# zs_obj_write (ld --wrap) to learn where the memory backend put each compressed page.
+
+FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_SECONDS ?= 60
+FUZZ_CC ?= clang
+FUZZ_DIR := $(B)/fuzz
+FUZZ_CFLAGS := -std=gnu11 -g -O1 -Wall -Wextra $(WERROR) -D_GNU_SOURCE -Iinclude -pthread \
+	-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_LIB_OBJS := $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(ZS_SRCS) $(SW_SRCS))
+FUZZ_BINS := $(addprefix $(FUZZ_DIR)/,$(FUZZ_TARGETS))
+FUZZ_LIBS := $(LIBS_SW) -lm
+FUZZ_WRAP_fuzz_swap_corrupt := -Wl,--wrap=zs_obj_write
+FUZZ_HDRS := tests/fuzz/fuzz.h $(wildcard include/zs/*.h libzs/*.h libswap/*.h)
+
+.SECONDARY: $(FUZZ_LIB_OBJS)
+$(FUZZ_DIR)/obj/%.o: %.c $(wildcard include/zs/*.h libzs/*.h libswap/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -fvisibility=hidden \
+		-DZS_BUILDING_LIBRARY -c $< -o $@
+
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_HDRS) $(FUZZ_LIB_OBJS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -Ilibzs -Ilibswap -o $@ $< $(FUZZ_LIB_OBJS) \
+		$(FUZZ_WRAP_fuzz_$*) $(FUZZ_LIBS)
+
+# The replay build: the target, replay.c's main() and the static libraries of this build.
+FUZZ_REPLAY_BINS := $(addprefix $(B)/fuzz-replay/,$(FUZZ_TARGETS))
+$(B)/fuzz-replay/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(FUZZ_HDRS) $(LIB_TARGETS)
+	@mkdir -p $(dir $@)
+	$(CC) $(PROG_CFLAGS) -Ilibzs -Ilibswap -o $@ $< tests/fuzz/replay.c \
+		$(FUZZ_WRAP_fuzz_$*) $(B)/libswap.a $(B)/libzs.a $(LDFLAGS) $(FUZZ_LIBS)
+
+ifneq ($(HAVE_SWAP),)
+EXTRA_PROGRAMS += $(FUZZ_REPLAY_BINS)
+EXTRA_TESTS += fuzz-replay
+endif
+
+.PHONY: fuzz fuzz-build fuzz-replay
+fuzz-replay: $(FUZZ_REPLAY_BINS)
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "== replay tests/fuzz/corpus/$$t"; \
+		$(B)/fuzz-replay/$$t tests/fuzz/corpus/$$t; \
+	done
+
+fuzz-build:
+	@sh scripts/deps.sh build fuzz
+	$(MAKE) $(FUZZ_BINS)
+
+fuzz: fuzz-build
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		mkdir -p $(FUZZ_DIR)/corpus/$$t $(FUZZ_DIR)/artifacts/$$t; \
+		echo "== fuzz $$t for $(FUZZ_SECONDS) s"; \
+		$(FUZZ_DIR)/$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+			-timeout=20 -artifact_prefix=$(FUZZ_DIR)/artifacts/$$t/ \
+			$(FUZZ_DIR)/corpus/$$t tests/fuzz/corpus/$$t; \
+	done

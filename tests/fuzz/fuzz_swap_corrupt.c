@@ -1,0 +1,276 @@
+/*
+ * fuzz_swap_corrupt.c - property: swap_in of a page whose stored form was altered (compressed
+ * object bytes in a memory area's pool, or the bytes, length and header of a swap file) gives
+ * either -EIO or a page, never a crash or an access out of bounds, and only the altered
+ * entries are affected.
+ *
+ * A memory area: each page's compressed object is found by wrapping zs_obj_write (fuzz.mk
+ * links with --wrap), which also keeps a copy of what was stored.  The input then rewrites
+ * bytes of objects in place through zs_map_object, or calls swap_debug_corrupt.  On swap_in an
+ * entry whose object still holds its stored bytes must give its page back; an altered
+ * compressed object may give -EIO or some page (lz4 and zstd frames carry no checksum here);
+ * an altered raw (huge) object gives its bytes as they now are.
+ *
+ * A swap file: the input overwrites bytes of the file behind the library's back, cuts it
+ * short or extends it.  An entry whose slot still holds its page gives it back; a slot past
+ * the end of the file gives -EIO; an altered slot gives -EIO with SWAP_AREA_CHECKSUM, and its
+ * bytes as the file now holds them without.  Either way the entry keeps its reference, and
+ * freeing every entry and swap_off work at the end.
+ *
+ * Input: a mode byte (lz4, zstd, file, file with checksums), the pages to store, then one
+ * operation per byte (alter, swap_in and check, replace an entry).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include "fuzz.h"
+#include "zs/swap.h"
+#include "zs/zsmalloc.h"
+
+#define MAX_PAGES 16
+
+/* What the memory backend last stored, as seen by the zs_obj_write wrapper. */
+static struct {
+	struct zs_pool *pool;
+	unsigned long handle;
+	size_t len;
+	uint8_t bytes[ZS_MAX_ALLOC_SIZE];
+} last;
+
+int __real_zs_obj_write(struct zs_pool *pool, unsigned long handle, const void *mem, size_t len);
+int __wrap_zs_obj_write(struct zs_pool *pool, unsigned long handle, const void *mem, size_t len);
+
+int __wrap_zs_obj_write(struct zs_pool *pool, unsigned long handle, const void *mem, size_t len)
+{
+	last.pool = pool;
+	last.handle = handle;
+	last.len = len <= sizeof(last.bytes) ? len : 0;
+	memcpy(last.bytes, mem, last.len);
+	return __real_zs_obj_write(pool, handle, mem, len);
+}
+
+struct stored {
+	swp_entry_t e;
+	uint8_t kind;
+	uint32_t seed;
+	/* memory areas: the object, and the bytes stored in it (len 0: same-filled, no object) */
+	struct zs_pool *pool;
+	unsigned long handle;
+	size_t len;
+	uint8_t bytes[ZS_MAX_ALLOC_SIZE];
+};
+
+struct run {
+	struct swap_ctx *ctx;
+	bool file, checksum;
+	int fd;
+	struct stored s[MAX_PAGES];
+	unsigned nr;
+};
+
+static uint8_t page[FZ_PAGE], expect[FZ_PAGE], now[FZ_PAGE];
+
+static void store(struct run *r, struct stored *s, struct fz *f)
+{
+	s->kind = fz_u8(f);
+	s->seed = fz_u32(f);
+	fz_make_page(page, s->kind, s->seed);
+	last.len = 0;
+	s->e = swap_out(r->ctx, page);
+	fz_check(s->e.val != 0, "swap_out: errno %d", errno);
+	s->len = last.len;
+	if (s->len) {
+		s->pool = last.pool;
+		s->handle = last.handle;
+		memcpy(s->bytes, last.bytes, s->len);
+	}
+}
+
+static void alter_object(struct stored *s, struct fz *f)
+{
+	uint8_t how = fz_u8(f);
+	size_t at, n;
+	uint8_t *p;
+
+	if (!s->len)
+		return; /* same-filled: nothing stored to alter */
+	at = fz_u16(f) % s->len;
+	n = 1 + fz_u16(f) % (s->len - at);
+	p = zs_map_object(s->pool, s->handle, ZS_MM_RW);
+	fz_check(p != NULL, "map of a stored object");
+	switch (how % 4) {
+	case 0:
+		p[at] = fz_u8(f);
+		break;
+	case 1:
+		p[at] ^= (uint8_t)(1u << (how >> 5));
+		break;
+	case 2:
+		for (size_t i = 0; i < n; i++)
+			p[at + i] ^= how | 1;
+		break;
+	default:
+		fz_bytes(f, p + at, n);
+		break;
+	}
+	zs_unmap_object(s->pool, s->handle);
+}
+
+static void alter_file(struct run *r, struct fz *f)
+{
+	uint8_t how = fz_u8(f);
+	uint8_t buf[256];
+	off_t at;
+
+	switch (how % 4) {
+	case 0: /* bytes of a slot a page lies in */
+	case 1:
+		if (!r->nr)
+			break;
+		at = (off_t)(swp_offset(r->s[fz_u8(f) % r->nr].e) * FZ_PAGE + fz_u16(f) % FZ_PAGE);
+		fz_bytes(f, buf, 1 + how / 4 % sizeof(buf));
+		fz_check(pwrite(r->fd, buf, 1 + how / 4 % sizeof(buf), at) > 0, "pwrite");
+		break;
+	case 2: /* cut the file short, maybe mid-page */
+		fz_check(ftruncate(r->fd, (off_t)(fz_u8(f) % (MAX_PAGES + 2)) * FZ_PAGE +
+					      (how & 0x80 ? 100 : 0)) == 0,
+			 "ftruncate");
+		break;
+	default: /* the header */
+		fz_bytes(f, buf, 16);
+		fz_check(pwrite(r->fd, buf, 16, 1024 + fz_u16(f) % (FZ_PAGE - 1024 - 16)) == 16,
+			 "pwrite");
+		break;
+	}
+}
+
+static void check_memory(struct run *r, struct stored *s, int err)
+{
+	const uint8_t *p;
+	bool altered;
+
+	fz_make_page(expect, s->kind, s->seed);
+	if (!s->len) {
+		fz_check(err == 0 && !memcmp(page, expect, FZ_PAGE), "same-filled page");
+		return;
+	}
+	p = zs_map_object(s->pool, s->handle, ZS_MM_RO);
+	fz_check(p != NULL, "map of a stored object");
+	altered = memcmp(p, s->bytes, s->len) != 0;
+	if (!altered)
+		fz_check(err == 0 && !memcmp(page, expect, FZ_PAGE), "an intact object: %d", err);
+	else if (s->len == FZ_PAGE) /* stored raw: nothing to detect the change by */
+		fz_check(err == 0 && !memcmp(page, p, FZ_PAGE), "a raw object: %d", err);
+	else
+		fz_check(err == 0 || err == -EIO, "an altered object: %d", err);
+	zs_unmap_object(s->pool, s->handle);
+	(void)r;
+}
+
+static void check_file(struct run *r, struct stored *s, int err)
+{
+	off_t at = (off_t)(swp_offset(s->e) * FZ_PAGE);
+
+	fz_make_page(expect, s->kind, s->seed);
+	if (pread(r->fd, now, FZ_PAGE, at) != FZ_PAGE)
+		fz_check(err == -EIO, "a slot past the end of the file: %d", err);
+	else if (!memcmp(now, expect, FZ_PAGE))
+		fz_check(err == 0 && !memcmp(page, expect, FZ_PAGE), "an intact slot: %d", err);
+	else if (r->checksum)
+		fz_check(err == -EIO, "an altered slot with checksums: %d", err);
+	else
+		fz_check(err == 0 && !memcmp(page, now, FZ_PAGE), "an altered slot: %d", err);
+}
+
+static void check(struct run *r, struct stored *s)
+{
+	int err;
+
+	memset(page, 0xee, sizeof(page));
+	err = swap_in(r->ctx, s->e, page);
+	if (r->file)
+		check_file(r, s, err);
+	else
+		check_memory(r, s, err);
+	fz_check(swap_count(r->ctx, s->e) == 1, "the entry lost its reference");
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct fz f = {data, size};
+	struct swap_area_opts opts = {0};
+	static struct run r;
+	uint8_t mode = fz_u8(&f);
+	char path[96];
+	int type;
+	unsigned ops = 0;
+
+	memset(&r, 0, sizeof(r));
+	r.fd = -1;
+	opts.nr_pages = 64;
+	switch (mode % 4) {
+	case 0:
+		break;
+	case 1:
+		opts.compressor = "zstd:1";
+		break;
+	default:
+		r.file = true;
+		r.checksum = mode % 4 == 3;
+		snprintf(path, sizeof(path), "%s/corrupt", fz_scratch_dir());
+		unlink(path);
+		opts.path = path;
+		opts.flags = r.checksum ? SWAP_AREA_CHECKSUM : 0;
+		break;
+	}
+	r.ctx = swap_ctx_create();
+	fz_check(r.ctx != NULL, "swap_ctx_create");
+	type = swap_on(r.ctx, &opts);
+	fz_check(type == 0, "swap_on: %d", type);
+	if (r.file) {
+		r.fd = open(path, O_RDWR | O_CLOEXEC);
+		fz_check(r.fd >= 0, "open %s", path);
+	}
+	r.nr = 1 + fz_u8(&f) % MAX_PAGES;
+	for (unsigned i = 0; i < r.nr; i++)
+		store(&r, &r.s[i], &f);
+
+	while (fz_more(&f) && ops++ < 1024) {
+		uint8_t op = fz_u8(&f);
+		struct stored *s = &r.s[fz_u8(&f) % r.nr];
+
+		switch (op % 4) {
+		case 0:
+		case 1:
+			if (r.file)
+				alter_file(&r, &f);
+			else if (op & 0x80)
+				fz_check(swap_debug_corrupt(r.ctx, s->e) ==
+					     (s->len && s->len < FZ_PAGE ? 0 : -EOPNOTSUPP),
+					 "swap_debug_corrupt");
+			else
+				alter_object(s, &f);
+			break;
+		case 2:
+			check(&r, s);
+			break;
+		default: /* free the entry and store another page, which may take its slot */
+			fz_check(swap_free(r.ctx, s->e) == 0, "swap_free");
+			store(&r, s, &f);
+			break;
+		}
+	}
+
+	for (unsigned i = 0; i < r.nr; i++) {
+		check(&r, &r.s[i]);
+		fz_check(swap_free(r.ctx, r.s[i].e) == 0, "swap_free");
+	}
+	fz_check(swap_off(r.ctx, type) == 0, "swap_off");
+	swap_ctx_destroy(r.ctx);
+	if (r.file) {
+		close(r.fd);
+		unlink(path);
+	}
+	return 0;
+}

@@ -1,0 +1,459 @@
+/*
+ * fuzz_swap_ops.c - property: any sequence of libswap calls on a context of one to three areas
+ * (lz4 or zstd memory, swap files with or without checksums, bad pages, memory limits), with
+ * any mix of live, freed and made-up entries, behaves as a shadow model says.
+ *
+ * The model keeps every live entry (its reference count and the page it stands for) and each
+ * area's type, size and state.  swap_in of a live entry gives its page back; swap_duplicate and
+ * swap_free move the count exactly as the model does (through count continuation when it goes
+ * past SWAP_MAP_MAX); an entry that is not live is refused with -EINVAL by every call; swap_off
+ * succeeds exactly when the model holds no entry of that area; swap_out only runs out of room
+ * when the model says the areas are full (or a memory limit is set); statistics count what the
+ * model holds.  At the end every entry is freed and every area removed.
+ *
+ * Input: one byte for the number of areas and a few per area, then one operation per byte,
+ * each followed by its arguments.
+ */
+#include <errno.h>
+
+#include "fuzz.h"
+#include "zs/swap.h"
+
+#define MAX_AREAS   3
+#define MAX_ENTRIES 256
+#define MAX_STALE   64
+#define MAX_COUNT   600 /* past SWAP_MAP_MAX and one continuation digit, at bounded cost */
+
+struct area {
+	bool on;
+	bool limited; /* a memory limit: swap_out may find no room before the model is full */
+	struct swap_area_opts opts;
+	char path[96];
+	char compressor[16];
+	uint32_t bad[4];
+	uint64_t usable;
+};
+
+struct entry {
+	uint64_t val;
+	int count;
+	uint8_t kind;
+	uint32_t seed;
+};
+
+struct model {
+	struct swap_ctx *ctx;
+	struct area area[MAX_AREAS]; /* by type */
+	struct area parked[MAX_AREAS];
+	unsigned nr_parked;
+	struct entry e[MAX_ENTRIES];
+	unsigned nr;
+	uint64_t stale[MAX_STALE];
+	unsigned nr_stale;
+};
+
+static uint8_t page[FZ_PAGE], expect[FZ_PAGE];
+
+static struct entry *find_live(struct model *m, uint64_t val)
+{
+	for (unsigned i = 0; i < m->nr; i++)
+		if (m->e[i].val == val)
+			return &m->e[i];
+	return NULL;
+}
+
+static unsigned live_in(struct model *m, unsigned type)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < m->nr; i++)
+		n += swp_type((swp_entry_t){m->e[i].val}) == type;
+	return n;
+}
+
+static int lowest_free_type(struct model *m)
+{
+	for (int t = 0; t < MAX_AREAS; t++)
+		if (!m->area[t].on)
+			return t;
+	return -1;
+}
+
+/* Make area @a's options from the input; files get a fresh path in the scratch folder. */
+static void area_from_input(struct area *a, struct fz *f, unsigned n)
+{
+	uint8_t k = fz_u8(f);
+	uint16_t pages = fz_u16(f);
+
+	memset(a, 0, sizeof(*a));
+	a->opts.priority = (int)(fz_u8(f) % 3) - 1;
+	if (k % 4 < 2) {
+		a->opts.nr_pages = 2 + pages % 600;
+		if (k % 4 == 1) {
+			snprintf(a->compressor, sizeof(a->compressor), "zstd:%d", 1 + (k >> 5) % 3);
+			a->opts.compressor = a->compressor;
+		}
+		if (k & 0x10) {
+			a->opts.mem_limit = (uint64_t)(1 + fz_u8(f) % 8) * FZ_PAGE;
+			a->limited = true;
+		}
+		a->usable = a->opts.nr_pages - 1;
+		return;
+	}
+	snprintf(a->path, sizeof(a->path), "%s/area%u", fz_scratch_dir(), n);
+	unlink(a->path);
+	a->opts.path = a->path;
+	a->opts.nr_pages = SWAP_MIN_FILE_PAGES + pages % 600;
+	a->opts.flags = k % 4 == 3 ? SWAP_AREA_CHECKSUM : 0;
+	a->usable = a->opts.nr_pages - 1;
+	if (k & 0x20) {
+		/* a few distinct bad pages */
+		for (unsigned i = 0; i < 1u + (k >> 6); i++) {
+			uint32_t b = 1 + fz_u16(f) % (uint32_t)(a->opts.nr_pages - 1);
+			bool dup = false;
+			for (unsigned j = 0; j < a->opts.nr_bad_pages; j++)
+				dup |= a->bad[j] == b;
+			if (!dup && a->usable > 1) {
+				a->bad[a->opts.nr_bad_pages++] = b;
+				a->usable--;
+			}
+		}
+		a->opts.bad_pages = a->bad;
+	}
+}
+
+/* Put area @a on; @from_header: open its existing file with nr_pages 0 and no bad pages. */
+static void area_on(struct model *m, const struct area *a, bool from_header)
+{
+	int want = lowest_free_type(m);
+	struct area *at = &m->area[want];
+	struct swap_area_opts o;
+	int type;
+
+	/* The options point into the area, so they follow it to its slot in the model. */
+	*at = *a;
+	if (at->opts.path)
+		at->opts.path = at->path;
+	if (at->opts.compressor)
+		at->opts.compressor = at->compressor;
+	if (at->opts.bad_pages)
+		at->opts.bad_pages = at->bad;
+	o = at->opts;
+	if (from_header) {
+		o.nr_pages = 0;
+		o.nr_bad_pages = 0;
+		o.bad_pages = NULL;
+	}
+	type = swap_on(m->ctx, &o);
+	fz_check(type == want, "swap_on gave %d, want type %d", type, want);
+	at->on = true;
+}
+
+static uint64_t model_room(struct model *m)
+{
+	uint64_t room = 0;
+
+	for (int t = 0; t < MAX_AREAS; t++)
+		if (m->area[t].on)
+			room += m->area[t].usable - live_in(m, (unsigned)t);
+	return room;
+}
+
+static bool any_limited(struct model *m)
+{
+	for (int t = 0; t < MAX_AREAS; t++)
+		if (m->area[t].on && m->area[t].limited)
+			return true;
+	return false;
+}
+
+static void check_entry(struct model *m, struct entry *x, const char *when)
+{
+	swp_entry_t e = {x->val};
+
+	fz_check(swap_count(m->ctx, e) == x->count, "%s: count of %#llx: %d, model %d", when,
+		 (unsigned long long)x->val, swap_count(m->ctx, e), x->count);
+	memset(page, 0xee, sizeof(page));
+	fz_check(swap_in(m->ctx, e, page) == 0, "%s: swap_in of live %#llx", when,
+		 (unsigned long long)x->val);
+	fz_make_page(expect, x->kind, x->seed);
+	fz_check(!memcmp(page, expect, FZ_PAGE), "%s: page of %#llx changed", when,
+		 (unsigned long long)x->val);
+}
+
+/* Every call on an entry that is not live says -EINVAL. */
+static void check_not_live(struct model *m, uint64_t val)
+{
+	swp_entry_t e = {val};
+
+	if (find_live(m, val))
+		return;
+	fz_check(swap_in(m->ctx, e, page) == -EINVAL, "swap_in of %#llx", (unsigned long long)val);
+	fz_check(swap_count(m->ctx, e) == -EINVAL, "swap_count of %#llx", (unsigned long long)val);
+	fz_check(swap_duplicate(m->ctx, e) == -EINVAL, "dup of %#llx", (unsigned long long)val);
+	fz_check(swap_free(m->ctx, e) == -EINVAL, "free of %#llx", (unsigned long long)val);
+}
+
+static void op_out(struct model *m, struct fz *f)
+{
+	uint8_t kind = fz_u8(f);
+	uint32_t seed = fz_u32(f);
+	swp_entry_t e;
+	unsigned t;
+
+	if (m->nr == MAX_ENTRIES)
+		return;
+	fz_make_page(page, kind, seed);
+	errno = 0;
+	e = swap_out(m->ctx, page);
+	if (!e.val) {
+		fz_check(errno == ENOSPC, "swap_out: errno %d", errno);
+		fz_check(!model_room(m) || any_limited(m), "swap_out: ENOSPC with %llu free slots",
+			 (unsigned long long)model_room(m));
+		return;
+	}
+	t = swp_type(e);
+	fz_check(t < MAX_AREAS && m->area[t].on, "swap_out used area %u", t);
+	fz_check(swp_offset(e) > 0 && swp_offset(e) < m->area[t].opts.nr_pages, "offset %llu",
+		 (unsigned long long)swp_offset(e));
+	for (unsigned i = 0; i < m->area[t].opts.nr_bad_pages; i++)
+		fz_check(swp_offset(e) != m->area[t].bad[i], "swap_out used bad slot %u",
+			 m->area[t].bad[i]);
+	fz_check(!find_live(m, e.val), "swap_out gave live entry %#llx again",
+		 (unsigned long long)e.val);
+	m->e[m->nr++] = (struct entry){.val = e.val, .count = 1, .kind = kind, .seed = seed};
+}
+
+static void drop_ref(struct model *m, struct entry *x)
+{
+	uint64_t val = x->val;
+
+	fz_check(swap_free(m->ctx, (swp_entry_t){val}) == 0, "swap_free of live %#llx",
+		 (unsigned long long)val);
+	if (--x->count)
+		return;
+	*x = m->e[--m->nr];
+	m->stale[m->nr_stale++ % MAX_STALE] = val;
+	check_not_live(m, val);
+}
+
+static void op_dup(struct model *m, struct entry *x, uint8_t how)
+{
+	/* mostly one more reference, sometimes enough to need continuation bytes */
+	int n = how & 0x80 ? 40 + (how & 0x7f) : 1 + how % 4;
+
+	if (x->count + n > MAX_COUNT)
+		return;
+	for (int i = 0; i < n; i++)
+		fz_check(swap_duplicate(m->ctx, (swp_entry_t){x->val}) == 0, "dup of live %#llx",
+			 (unsigned long long)x->val);
+	x->count += n;
+	fz_check(swap_count(m->ctx, (swp_entry_t){x->val}) == x->count, "count after dup");
+}
+
+static void op_off(struct model *m, uint8_t how)
+{
+	int type = how % (MAX_AREAS + 2) - 1; /* -1 and MAX_AREAS are never areas */
+	int want, err;
+
+	if (type >= 0 && type < MAX_AREAS && m->area[type].on)
+		want = live_in(m, (unsigned)type) ? -EBUSY : 0;
+	else
+		want = -EINVAL;
+	err = swap_off(m->ctx, type);
+	fz_check(err == want, "swap_off(%d) = %d, model %d", type, err, want);
+	if (!err) {
+		m->parked[m->nr_parked++] = m->area[type];
+		m->area[type].on = false;
+	}
+}
+
+static void op_on_again(struct model *m, uint8_t how)
+{
+	struct area a;
+	unsigned i;
+
+	if (!m->nr_parked)
+		return;
+	i = how % m->nr_parked;
+	a = m->parked[i];
+	m->nr_parked--;
+	m->parked[i] = m->parked[m->nr_parked];
+	area_on(m, &a, a.opts.path && how & 0x80);
+}
+
+static void op_stats(struct model *m)
+{
+	struct swap_area_stats st;
+	int on = 0;
+
+	for (int t = 0; t < MAX_AREAS; t++) {
+		long c = swap_compact(m->ctx, t);
+		if (!m->area[t].on) {
+			fz_check(c == -EINVAL && swap_area_stats(m->ctx, t, &st) == -EINVAL,
+				 "area %d is off", t);
+			continue;
+		}
+		on++;
+		fz_check(c >= 0 && (!m->area[t].opts.path || c == 0), "swap_compact(%d) = %ld", t,
+			 c);
+		fz_check(swap_area_stats(m->ctx, t, &st) == 0, "area stats %d", t);
+		fz_check(st.inuse_pages == live_in(m, (unsigned)t), "area %d in use %llu, model %u",
+			 t, (unsigned long long)st.inuse_pages, live_in(m, (unsigned)t));
+		fz_check(st.usable_pages == m->area[t].usable, "area %d usable %llu, model %llu", t,
+			 (unsigned long long)st.usable_pages,
+			 (unsigned long long)m->area[t].usable);
+	}
+	fz_check(swap_ctx_stats(m->ctx, &st) == on, "areas on");
+	fz_check(st.inuse_pages == m->nr, "in use %llu, model %u",
+		 (unsigned long long)st.inuse_pages, m->nr);
+}
+
+/* How many of the freed entries the model still remembers (the last MAX_STALE). */
+static unsigned nr_kept(const struct model *m)
+{
+	return m->nr_stale < MAX_STALE ? m->nr_stale : MAX_STALE;
+}
+
+static uint64_t bogus_entry(struct model *m, struct fz *f)
+{
+	uint8_t how = fz_u8(f);
+	unsigned type = fz_u8(f) % (SWAP_MAX_AREAS + 2);
+
+	switch (how % 4) {
+	case 0:
+		return m->nr_stale ? m->stale[fz_u8(f) % nr_kept(m)] : 0;
+	case 1: /* around the end of an area */
+		return swp_entry(type, m->area[type % MAX_AREAS].opts.nr_pages - 2 + fz_u8(f) % 4)
+		    .val;
+	case 2:
+		return swp_entry(type, fz_u16(f)).val;
+	default:
+		return fz_u64(f);
+	}
+}
+
+static void op_bad_args(struct model *m, struct fz *f)
+{
+	struct swap_area_opts o = {0};
+	uint8_t how = fz_u8(f);
+	int err;
+
+	errno = 0;
+	switch (how % 5) {
+	case 0:
+		fz_check(swap_out(m->ctx, NULL).val == 0 && errno == EINVAL, "swap_out(NULL)");
+		break;
+	case 1:
+		if (m->nr)
+			fz_check(swap_in(m->ctx, (swp_entry_t){m->e[0].val}, NULL) == -EINVAL,
+				 "swap_in into NULL");
+		break;
+	case 2:
+		fz_check(swap_on(m->ctx, NULL) == -EINVAL, "swap_on(NULL)");
+		break;
+	case 3:
+		o.nr_pages = how >> 7; /* a memory area needs two slots at least */
+		o.compressor = how & 0x20 ? "zstd:99" : NULL;
+		if (o.nr_pages && !o.compressor)
+			o.flags = SWAP_AREA_CHECKSUM; /* files only */
+		err = swap_on(m->ctx, &o);
+		fz_check(err == -EINVAL, "bad memory area options: %d", err);
+		break;
+	default:
+		/* a file given memory-area options, or too small to format: refused, not left */
+		{
+			char path[96];
+			snprintf(path, sizeof(path), "%s/refused", fz_scratch_dir());
+			o.path = path;
+			o.nr_pages = how & 0x20 ? SWAP_MIN_FILE_PAGES : SWAP_MIN_FILE_PAGES - 1;
+			o.compressor = how & 0x20 ? "lz4" : NULL;
+			err = swap_on(m->ctx, &o);
+			fz_check(err == -EINVAL, "bad file options: %d", err);
+			fz_check(access(path, F_OK) != 0, "a refused swap_on left its file");
+		}
+		break;
+	}
+}
+
+static void run(struct model *m, struct fz *f)
+{
+	unsigned ops = 0;
+
+	while (fz_more(f) && ops++ < 2048) {
+		uint8_t op = fz_u8(f);
+		struct entry *x = m->nr ? &m->e[fz_u8(f) % m->nr] : NULL;
+
+		switch (op % 11) {
+		case 0:
+		case 1:
+		case 2:
+			op_out(m, f);
+			break;
+		case 3:
+			if (x)
+				check_entry(m, x, "swap_in");
+			break;
+		case 4:
+			if (x)
+				op_dup(m, x, fz_u8(f));
+			break;
+		case 5:
+		case 6:
+			if (x)
+				drop_ref(m, x);
+			break;
+		case 7:
+			check_not_live(m, bogus_entry(m, f));
+			break;
+		case 8:
+			if (op & 0x80)
+				op_on_again(m, fz_u8(f));
+			else
+				op_off(m, fz_u8(f));
+			break;
+		case 9:
+			op_stats(m);
+			break;
+		default:
+			op_bad_args(m, f);
+			break;
+		}
+	}
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct fz f = {data, size};
+	static struct model m;
+	unsigned nr_areas;
+
+	memset(&m, 0, sizeof(m));
+	m.ctx = swap_ctx_create();
+	fz_check(m.ctx != NULL, "swap_ctx_create");
+	nr_areas = 1 + fz_u8(&f) % MAX_AREAS;
+	for (unsigned i = 0; i < nr_areas; i++) {
+		struct area a;
+		area_from_input(&a, &f, i);
+		area_on(&m, &a, false);
+	}
+
+	run(&m, &f);
+
+	for (unsigned i = 0; i < m.nr; i++)
+		check_entry(&m, &m.e[i], "at the end");
+	op_stats(&m);
+	while (m.nr)
+		drop_ref(&m, &m.e[m.nr - 1]);
+	for (int t = 0; t < MAX_AREAS; t++) {
+		if (m.area[t].on)
+			fz_check(swap_off(m.ctx, t) == 0, "swap_off(%d) of an empty area", t);
+	}
+	swap_ctx_destroy(m.ctx);
+	for (unsigned i = 0; i < nr_areas; i++) {
+		char path[96];
+		snprintf(path, sizeof(path), "%s/area%u", fz_scratch_dir(), i);
+		unlink(path);
+	}
+	return 0;
+}
