@@ -1,79 +1,313 @@
 /*
- * demo.c - the main job of libzs: keep a corpus of 4 KiB pages compressed in a pool, the way
- * zram keeps swapped-out pages in zsmalloc, and show what that costs in memory.
+ * demo.c - the main job, as a program paging out its cold memory would do it: every 4 KiB page
+ * of a corpus goes through libswap into a compressed memory area (lz4 over a libzs pool, as
+ * zram) with a swap file behind it at a lower priority, so that once the memory area reaches
+ * its limit the rest goes to the file.  Then every page is read back and compared with its
+ * original.  Prints the areas and the pool's size classes (zsstat), the ratio, the memory
+ * saved and the throughput.
  *
- *   usage: demo [-v] CORPUS
+ *   usage: demo [-v] [-m MIB] [-n MIB] PATH
+ *   PATH  a corpus file (bench/make-corpus.py) or a folder: every 4 KiB page of every regular
+ *         file, the last one of each file zero-padded (folders are walked)
+ *   -m    memory area limit in MiB (default: a quarter of the pages, so the file gets some)
+ *   -n    read at most this many MiB of pages (default 512)
+ *   -v    the pool's full per-class table (as debugfs shows it), not only the size bands
  *
- * Steps:
- *  1. read CORPUS (a file of 4 KiB pages, see bench/make-corpus.py);
- *  2. store every page: a page that is one 8-byte word repeated ("same-filled") is only
- *     counted, as zram does; any other page is compressed with LZ4 and stored compressed, or
- *     raw (4096 bytes) when the compressed form is not smaller than zs_huge_class_size();
- *  3. report pool memory and process RssAnon growth against the bytes stored;
- *  4. free a random 3/4 of the objects, run zs_compact() and report again;
- *  5. decompress every remaining object and compare it with its original page.
- * -v also prints the pool's per-class table after each step.
- *
- * Exits 0 when every page round-trips, 1 on a mismatch or a library error, 2 on bad usage.
+ * Progress goes to stderr: a bar when it is a terminal, a line per quarter otherwise.  The
+ * swap file lives in a fresh folder under $TMPDIR (default /var/tmp) and is removed at exit.
+ * Exits 0 when every page came back intact, 1 on a mismatch or an error, 2 on bad usage.
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <malloc.h>
-#include <stdint.h>
-#include <stdio.h>
+#include <ftw.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <lz4.h>
-#include <zs/zsmalloc.h>
+#include "zsstat.h"
 
-#define PAGE_SIZE 4096
-#define SHRINK_SEED 0x5eedf00dULL
+#define PAGE_SIZE	SWAP_PAGE_SIZE
+#define MIB		(1024.0 * 1024.0)
+#define DEFAULT_MAX_MIB 512
+#define BAR_WIDTH	32
+#define BAR_INTERVAL	0.1 /* seconds between redraws of the bar */
 
-/* One stored page: where it came from and how it is kept. */
-struct stored_page {
-	unsigned long handle;
-	uint32_t page;	  /* index of the page in the corpus */
-	uint16_t len;	  /* bytes stored: compressed length, or PAGE_SIZE when raw */
-	uint8_t live;
-};
+/* The pages to swap, read whole into memory so that read-back can be checked byte for byte. */
+static struct corpus {
+	char *pages;
+	size_t nr, cap, max;
+	unsigned long files, unreadable;
+	int truncated;
+} corpus;
 
-struct counts {
-	unsigned long pages;
-	unsigned long same_filled;
-	unsigned long huge;
-	unsigned long objects;
-	unsigned long long orig_bytes;
-	unsigned long long stored_bytes;
-};
-
-static uint64_t rng_state;
-
-/* splitmix64: small, fast and good enough to pick victims reproducibly. */
-static uint64_t rng_next(void)
-{
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
-static double now_sec(void)
+static double now(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Walk results: go on, stop at the -n limit, stop for lack of memory. */
+enum { WALK_ON, WALK_FULL, WALK_NOMEM };
+
+/* Room for one more page: WALK_ON, or why not (out of memory is reported). */
+static int corpus_grow(void)
+{
+	size_t cap;
+	char *p;
+
+	if (corpus.nr == corpus.max) {
+		corpus.truncated = 1;
+		return WALK_FULL;
+	}
+	if (corpus.nr < corpus.cap)
+		return 0;
+	cap = corpus.cap ? corpus.cap * 2 : 4096;
+	if (cap > corpus.max)
+		cap = corpus.max;
+	p = realloc(corpus.pages, cap * PAGE_SIZE);
+	if (!p) {
+		fprintf(stderr, "demo: out of memory for %zu pages\n", cap);
+		return WALK_NOMEM;
+	}
+	corpus.pages = p;
+	corpus.cap = cap;
+	return WALK_ON;
+}
+
+static int read_file(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_NOCTTY), err = WALK_ON;
+
+	if (fd < 0) {
+		fprintf(stderr, "demo: %s: %s\n", path, strerror(errno));
+		corpus.unreadable++;
+		return WALK_ON;
+	}
+	for (;;) {
+		char *page;
+		size_t got = 0;
+		ssize_t n = 0;
+
+		err = corpus_grow();
+		if (err)
+			break;
+		page = corpus.pages + corpus.nr * PAGE_SIZE;
+		while (got < PAGE_SIZE && (n = read(fd, page + got, PAGE_SIZE - got)) > 0)
+			got += (size_t)n;
+		if (n < 0) {
+			fprintf(stderr, "demo: %s: %s\n", path, strerror(errno));
+			corpus.unreadable++;
+			break;
+		}
+		if (!got)
+			break;
+		memset(page + got, 0, PAGE_SIZE - got);
+		corpus.nr++;
+		if (got < PAGE_SIZE)
+			break;
+	}
+	close(fd);
+	corpus.files++;
+	return err;
+}
+
+static int walk_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)ftw;
+	if (flag == FTW_F && S_ISREG(st->st_mode))
+		return read_file(path);
+	if (flag == FTW_DNR || flag == FTW_NS) {
+		fprintf(stderr, "demo: %s: cannot read\n", path);
+		corpus.unreadable++;
+	}
+	return WALK_ON;
+}
+
+/* ---- progress on stderr ------------------------------------------------------------------- */
+
+struct progress {
+	const char *what;
+	size_t total;
+	double start, last;
+	int tty, quarter;
+};
+
+static void progress_start(struct progress *p, const char *what, size_t total)
+{
+	p->what = what;
+	p->total = total;
+	p->start = p->last = now();
+	p->tty = isatty(STDERR_FILENO);
+	p->quarter = 1;
+}
+
+static void progress(struct progress *p, size_t done)
+{
+	double t = now();
+
+	if (p->tty) {
+		int fill = (int)(done * BAR_WIDTH / p->total);
+		double rate;
+
+		if (t - p->last < BAR_INTERVAL && done < p->total)
+			return;
+		p->last = t;
+		rate = t > p->start ? (double)done * PAGE_SIZE / MIB / (t - p->start) : 0;
+		fprintf(stderr, "\r%-9s [%.*s%*s] %3zu%%  %zu/%zu pages  %6.1f MiB/s", p->what,
+			fill, "################################", BAR_WIDTH - fill, "",
+			done * 100 / p->total, done, p->total, rate);
+		/* The results follow on stdout: leave no finished bar behind them. */
+		if (done == p->total)
+			fputs("\r\033[K", stderr);
+		return;
+	}
+	/* One line per quarter reached; a jump over several gives one line. */
+	if (p->quarter > 4 || done * 4 < p->total * (size_t)p->quarter)
+		return;
+	while (p->quarter <= 4 && done * 4 >= p->total * (size_t)p->quarter)
+		p->quarter++;
+	fprintf(stderr, "%s: %3zu%%  %zu of %zu pages\n%s", p->what, done * 100 / p->total, done,
+		p->total, done == p->total ? "\n" : "");
+}
+
+/* ---- the job ------------------------------------------------------------------------------ */
+
+struct areas {
+	struct swap_ctx *ctx;
+	int mem, file;
+	char dir[4096], path[4200];
+};
+
+/* The areas of this run: global, for the signal handler below. */
+static struct areas areas = {.mem = -1, .file = -1};
+
+/* Ctrl-C or a closed pipe must not leave a swap file the size of the corpus behind. */
+static void remove_swap_file(int sig)
+{
+	unlink(areas.path); /* both async-signal-safe; "" fails harmlessly */
+	rmdir(areas.dir);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static int areas_on(struct areas *a, uint64_t mem_limit)
+{
+	const char *tmp = getenv("TMPDIR");
+	struct swap_area_opts mem = {
+	    .nr_pages = corpus.nr + 1, /* room for every page: the limit decides */
+	    .priority = 100,	       /* as zram-generator sets up zram swap */
+	    .compressor = "lz4",
+	    .mem_limit = mem_limit,
+	};
+	struct swap_area_opts file = {
+	    .nr_pages = corpus.nr + 1 < SWAP_MIN_FILE_PAGES ? SWAP_MIN_FILE_PAGES : corpus.nr + 1,
+	    .priority = -2, /* as swapon gives a swap file by default: after the memory */
+	    .label = "demo",
+	};
+
+	snprintf(a->dir, sizeof(a->dir), "%s/zs-demo-XXXXXX", tmp && *tmp ? tmp : "/var/tmp");
+	if (!mkdtemp(a->dir)) {
+		fprintf(stderr, "demo: mkdtemp %s: %s\n", a->dir, strerror(errno));
+		a->dir[0] = '\0';
+		return -1;
+	}
+	snprintf(a->path, sizeof(a->path), "%s/swapfile", a->dir);
+	signal(SIGINT, remove_swap_file);
+	signal(SIGTERM, remove_swap_file);
+	signal(SIGHUP, remove_swap_file);
+	signal(SIGPIPE, remove_swap_file);
+	file.path = a->path;
+	a->ctx = swap_ctx_create();
+	if (!a->ctx) {
+		fprintf(stderr, "demo: swap_ctx_create: %s\n", strerror(errno));
+		return -1;
+	}
+	a->mem = swap_on(a->ctx, &mem);
+	a->file = a->mem < 0 ? a->mem : swap_on(a->ctx, &file);
+	if (a->mem < 0 || a->file < 0) {
+		fprintf(stderr, "demo: swap_on %s: %s\n", a->mem < 0 ? "memory" : a->path,
+			strerror(-(a->mem < 0 ? a->mem : a->file)));
+		return -1;
+	}
+	return 0;
+}
+
+static void areas_off(struct areas *a)
+{
+	swap_ctx_destroy(a->ctx);
+	if (a->path[0])
+		unlink(a->path);
+	if (a->dir[0])
+		rmdir(a->dir);
+}
+
+static int swap_out_all(struct areas *a, swp_entry_t *e, double *secs)
+{
+	struct progress p;
+
+	progress_start(&p, "swap out", corpus.nr);
+	for (size_t i = 0; i < corpus.nr; i++) {
+		e[i] = swap_out(a->ctx, corpus.pages + i * PAGE_SIZE);
+		if (!e[i].val) {
+			fprintf(stderr, "\ndemo: swap_out of page %zu: %s\n", i, strerror(errno));
+			return -1;
+		}
+		if (!(i & 63))
+			progress(&p, i);
+	}
+	progress(&p, corpus.nr);
+	*secs = now() - p.start;
+	return 0;
+}
+
+/* Read every page back, compare it with its original, free its slot; the pages that differ. */
+static size_t swap_in_all(struct areas *a, swp_entry_t *e, double *secs)
+{
+	char page[PAGE_SIZE];
+	struct progress p;
+	size_t bad = 0;
+
+	progress_start(&p, "swap in", corpus.nr);
+	for (size_t i = 0; i < corpus.nr; i++) {
+		int err = swap_in(a->ctx, e[i], page);
+
+		if (err || memcmp(page, corpus.pages + i * PAGE_SIZE, PAGE_SIZE)) {
+			if (bad++ < 5)
+				fprintf(stderr, "\ndemo: page %zu came back %s\n", i,
+					err ? strerror(-err) : "with other bytes");
+		}
+		swap_free(a->ctx, e[i]);
+		if (!(i & 63))
+			progress(&p, i);
+	}
+	progress(&p, corpus.nr);
+	*secs = now() - p.start;
+	return bad;
+}
+
+static const char *size_str(char *buf, unsigned long long bytes)
+{
+	return zsstat_size(buf, 16, bytes);
+}
+
+static void print_rate(const char *what, double secs)
+{
+	double pps = secs > 0 ? (double)corpus.nr / secs : 0;
+
+	printf("%-10s %zu pages  %6.3f s  %7.0f pages/s  %6.1f MiB/s\n", what, corpus.nr, secs, pps,
+	       pps * PAGE_SIZE / MIB);
 }
 
 /*
- * Anonymous resident memory of this process in bytes (RssAnon in /proc/self/status): the
- * pool's pages and metadata, but not code pages of libraries faulting in as they run.
+ * Anonymous resident memory of this process (RssAnon in /proc/self/status), to check the
+ * pool's own figures against what the OS counts; -1 if unknown.
  */
-static long long rss_bytes(void)
+static long long rss_anon(void)
 {
 	char line[256];
 	long long kb = -1;
@@ -88,310 +322,123 @@ static long long rss_bytes(void)
 	return kb < 0 ? -1 : kb * 1024;
 }
 
-/* A page zram would not store: one machine word repeated over the whole page. */
-static int page_same_filled(const unsigned char *page)
+static void usage(void)
 {
-	uint64_t first, w;
-	size_t off;
-
-	memcpy(&first, page, sizeof(first));
-	for (off = sizeof(first); off < PAGE_SIZE; off += sizeof(w)) {
-		memcpy(&w, page + off, sizeof(w));
-		if (w != first)
-			return 0;
-	}
-	return 1;
-}
-
-static unsigned char *read_corpus(const char *path, size_t *npages)
-{
-	unsigned char *buf;
-	size_t size, done = 0;
-	off_t end;
-	int fd = open(path, O_RDONLY);
-
-	if (fd < 0) {
-		fprintf(stderr, "demo: %s: %s\n", path, strerror(errno));
-		return NULL;
-	}
-	end = lseek(fd, 0, SEEK_END);
-	if (end < PAGE_SIZE || lseek(fd, 0, SEEK_SET) < 0) {
-		fprintf(stderr, "demo: %s: not a corpus (need at least one 4 KiB page)\n", path);
-		close(fd);
-		return NULL;
-	}
-	if (end % PAGE_SIZE)
-		fprintf(stderr, "demo: %s: ignoring %lld trailing bytes\n", path,
-			(long long)(end % PAGE_SIZE));
-	size = (size_t)end / PAGE_SIZE * PAGE_SIZE;
-	buf = malloc(size);
-	if (!buf) {
-		fprintf(stderr, "demo: out of memory for %zu bytes\n", size);
-		close(fd);
-		return NULL;
-	}
-	while (done < size) {
-		ssize_t n = read(fd, buf + done, size - done);
-
-		if (n <= 0) {
-			fprintf(stderr, "demo: %s: short read\n", path);
-			free(buf);
-			close(fd);
-			return NULL;
-		}
-		done += n;
-	}
-	close(fd);
-	*npages = size / PAGE_SIZE;
-	return buf;
-}
-
-/*
- * Fault in every page of [p, p + size).  memset(0) would not do: the compiler may drop it
- * after calloc, leaving fresh mmap'd pages to be faulted in later, inside the measurement.
- */
-static void touch_pages(void *p, size_t size)
-{
-	volatile unsigned char *b = p;
-	size_t off;
-
-	for (off = 0; off < size; off += PAGE_SIZE)
-		b[off] = 0;
-	if (size)
-		b[size - 1] = 0;
-}
-
-static unsigned long long pool_memory(struct zs_pool *pool, struct zs_pool_stats *st)
-{
-	zs_pool_stats(pool, st);
-	return (unsigned long long)st->pages_used * PAGE_SIZE + st->meta_bytes;
-}
-
-static void print_memory(struct zs_pool *pool, unsigned long long stored, long long rss_growth)
-{
-	struct zs_pool_stats st;
-	unsigned long long mem = pool_memory(pool, &st);
-
-	printf("  pool memory       %12llu bytes (%lu pages + %lu bytes metadata)\n", mem,
-	       st.pages_used, st.meta_bytes);
-	if (stored)
-		printf("  pool / stored     %12.4f\n", (double)mem / stored);
-	printf("  RssAnon growth        %12lld bytes\n", rss_growth);
-	if (stored)
-		printf("  RSS / stored      %12.4f\n", (double)rss_growth / stored);
-}
-
-static void prime(const unsigned char *page, unsigned char *cbuf, int cbound,
-		  unsigned char *dbuf)
-{
-	struct zs_pool *pool = zs_create_pool("prime");
-	int clen = LZ4_compress_default((const char *)page, (char *)cbuf, PAGE_SIZE, cbound);
-	unsigned long h;
-
-	if (clen > 0)
-		LZ4_decompress_safe((const char *)cbuf, (char *)dbuf, clen, PAGE_SIZE);
-	if (!pool)
-		return;
-	h = zs_malloc(pool, 1000);
-	if (h) {
-		void *dst = zs_map_object(pool, h, ZS_MM_WO);
-
-		if (dst) {
-			memcpy(dst, page, 1000);
-			zs_unmap_object(pool, h);
-		}
-		zs_free(pool, h);
-	}
-	zs_compact(pool);
-	zs_destroy_pool(pool);
+	fprintf(stderr, "usage: demo [-v] [-m MEMORY_LIMIT_MIB] [-n MAX_MIB] CORPUS|DIR\n");
 }
 
 int main(int argc, char **argv)
 {
-	struct stored_page *objs;
-	struct counts c = { 0 };
-	struct zs_pool_stats st;
-	unsigned char *corpus, *cbuf, *dbuf;
-	unsigned long long live_bytes = 0;
-	unsigned long nfree, i, live = 0, freed_pages, bad = 0;
-	size_t npages, huge_size;
-	struct zs_pool *pool;
-	long long rss0;
-	double t0, t_compact;
-	int cbound = LZ4_compressBound(PAGE_SIZE);
-	int verbose = 0, opt;
+	struct swap_area_stats ms, fs;
+	struct zs_pool_stats ps;
+	char s1[16], s2[16], s3[16], s4[16];
+	double limit_mib = 0, max_mib = DEFAULT_MAX_MIB, t_out, t_in;
+	swp_entry_t *e = NULL;
+	uint64_t limit, held;
+	long long rss0, rss1;
+	size_t bad;
+	int opt, walk, verbose = 0, rc = 1;
 
-	while ((opt = getopt(argc, argv, "v")) != -1) {
-		if (opt != 'v') {
-			fprintf(stderr, "usage: %s [-v] CORPUS\n", argv[0]);
+	while ((opt = getopt(argc, argv, "vm:n:")) != -1) {
+		char *end;
+		double v;
+
+		if (opt == 'v') {
+			verbose = 1;
+			continue;
+		}
+		if (opt == '?') {
+			usage();
 			return 2;
 		}
-		verbose = 1;
+		v = strtod(optarg, &end);
+		if (*end || !(v > 0) || v > 1 << 20) {
+			usage();
+			return 2;
+		}
+		if (opt == 'm')
+			limit_mib = v;
+		else
+			max_mib = v;
 	}
 	if (optind != argc - 1) {
-		fprintf(stderr, "usage: %s [-v] CORPUS\n", argv[0]);
+		usage();
 		return 2;
 	}
 
-	printf("libzs demo: store a page corpus lz4-compressed in a zs pool as zram would, "
-	       "free 3/4, compact, verify\n");
-	corpus = read_corpus(argv[optind], &npages);
-	if (!corpus)
-		return 1;
-	objs = calloc(npages, sizeof(*objs));
-	cbuf = malloc(cbound);
-	dbuf = malloc(PAGE_SIZE);
-	if (!objs || !cbuf || !dbuf) {
-		fprintf(stderr, "demo: setup failed: %s\n", strerror(errno));
-		return 1;
+	corpus.max = (size_t)(max_mib * MIB / PAGE_SIZE);
+	if (!corpus.max)
+		corpus.max = 1;
+	walk = nftw(argv[optind], walk_entry, 32, FTW_PHYS);
+	if (walk < 0)
+		fprintf(stderr, "demo: %s: %s\n", argv[optind], strerror(errno));
+	if (walk < 0 || walk == WALK_NOMEM)
+		goto out;
+	if (!corpus.nr) {
+		fprintf(stderr, "demo: %s: no pages to swap\n", argv[optind]);
+		goto out;
 	}
-	/*
-	 * Fault in our own bookkeeping, run each code path once (LZ4 both ways, a pool's
-	 * malloc/write/free/compact) and give free heap back before taking the RSS baseline,
-	 * so that the RssAnon growth below is the pool (made just after) and not our buffers or
-	 * code pages faulting in.
-	 */
-	touch_pages(objs, npages * sizeof(*objs));
-	touch_pages(dbuf, PAGE_SIZE);
-	prime(corpus, cbuf, cbound, dbuf);
-	malloc_trim(0);
-	rss0 = rss_bytes();
-	pool = zs_create_pool("demo");
-	if (!pool) {
-		fprintf(stderr, "demo: zs_create_pool: %s\n", strerror(errno));
-		return 1;
+	limit = limit_mib ? (uint64_t)(limit_mib * MIB) : (uint64_t)corpus.nr * PAGE_SIZE / 4;
+	/* Our own table of entries is touched now, so RssAnon grows by libswap's memory only. */
+	e = calloc(corpus.nr, sizeof(*e));
+	if (!e)
+		goto out;
+	memset(e, 0xff, corpus.nr * sizeof(*e));
+	rss0 = rss_anon();
+	if (areas_on(&areas, limit))
+		goto out;
+
+	printf("libswap demo: %zu pages (%s) from %s", corpus.nr,
+	       size_str(s1, (uint64_t)corpus.nr * PAGE_SIZE), argv[optind]);
+	if (corpus.files > 1)
+		printf(", %lu files", corpus.files);
+	printf("%s\n", corpus.truncated ? " (stopped at -n)" : "");
+	printf("  area %d  compressed memory  lz4, priority 100, limit %s\n", areas.mem,
+	       size_str(s1, limit));
+	printf("  area %d  swap file          %s, priority -2\n\n", areas.file, areas.path);
+	fflush(stdout);
+
+	if (swap_out_all(&areas, e, &t_out))
+		goto out;
+	rss1 = rss_anon();
+	swap_area_stats(areas.ctx, areas.mem, &ms);
+	swap_area_stats(areas.ctx, areas.file, &fs);
+	zs_pool_stats(swap_area_pool(areas.ctx, areas.mem), &ps);
+	zsstat_swap(stdout, areas.ctx, ZSSTAT_TABLE);
+	printf("\nthe memory area's pool, by slot size:\n");
+	zsstat_class_sizes(stdout, swap_area_pool(areas.ctx, areas.mem));
+	if (verbose) {
+		printf("\nand class by class:\n");
+		zsstat_classes(stdout, swap_area_pool(areas.ctx, areas.mem), ZSSTAT_TABLE);
 	}
-	huge_size = zs_huge_class_size(pool);
+	putchar('\n');
+	fflush(stdout);
 
-	t0 = now_sec();
-	for (i = 0; i < npages; i++) {
-		const unsigned char *page = corpus + i * PAGE_SIZE;
-		const void *src = cbuf;
-		struct stored_page *o;
-		void *dst;
-		int clen;
-
-		c.pages++;
-		c.orig_bytes += PAGE_SIZE;
-		if (page_same_filled(page)) {
-			c.same_filled++;
-			continue;
-		}
-		clen = LZ4_compress_default((const char *)page, (char *)cbuf, PAGE_SIZE, cbound);
-		if (clen <= 0 || (size_t)clen >= huge_size) {
-			clen = PAGE_SIZE;
-			src = page;
-			c.huge++;
-		}
-		o = &objs[c.objects];
-		o->handle = zs_malloc(pool, clen);
-		if (!o->handle) {
-			fprintf(stderr, "demo: zs_malloc(%d) failed on page %lu: %s\n", clen, i,
-				strerror(errno));
-			return 1;
-		}
-		dst = zs_map_object(pool, o->handle, ZS_MM_WO);
-		if (!dst) {
-			fprintf(stderr, "demo: zs_map_object failed on page %lu: %s\n", i,
-				strerror(errno));
-			return 1;
-		}
-		memcpy(dst, src, clen);
-		zs_unmap_object(pool, o->handle);
-		o->page = i;
-		o->len = clen;
-		o->live = 1;
-		c.objects++;
-		c.stored_bytes += clen;
-	}
-	live = c.objects;
-	live_bytes = c.stored_bytes;
-
-	printf("\nfill (%.0f ms, huge class from %zu bytes)\n", (now_sec() - t0) * 1e3, huge_size);
-	printf("  pages             %12lu\n", c.pages);
-	printf("  same-filled pages %12lu (not stored)\n", c.same_filled);
-	printf("  huge pages        %12lu (stored raw)\n", c.huge);
-	printf("  original bytes    %12llu\n", c.orig_bytes);
-	printf("  stored bytes      %12llu (%lu objects)\n", c.stored_bytes, c.objects);
-	if (c.stored_bytes)
-		printf("  compression ratio %12.3f (original / stored)\n",
-		       (double)c.orig_bytes / c.stored_bytes);
-	print_memory(pool, live_bytes, rss_bytes() - rss0);
-	if (verbose)
-		zs_dump_classes(pool, stdout);
-
-	/* Free a random 3/4: shuffle the object order (Fisher-Yates), free the first 3/4. */
-	rng_state = SHRINK_SEED;
-	for (i = c.objects; i > 1; i--) {
-		unsigned long j = rng_next() % i;
-		struct stored_page tmp = objs[i - 1];
-
-		objs[i - 1] = objs[j];
-		objs[j] = tmp;
-	}
-	nfree = c.objects * 3 / 4;
-	for (i = 0; i < nfree; i++) {
-		if (zs_free(pool, objs[i].handle)) {
-			fprintf(stderr, "demo: zs_free rejected a live handle\n");
-			return 1;
-		}
-		objs[i].live = 0;
-		live--;
-		live_bytes -= objs[i].len;
-	}
-	t0 = now_sec();
-	freed_pages = zs_compact(pool);
-	t_compact = now_sec() - t0;
-	zs_pool_stats(pool, &st);
-
-	printf("\nafter freeing %lu of %lu objects and zs_compact()\n", nfree, c.objects);
-	printf("  live objects      %12lu\n", live);
-	printf("  live stored bytes %12llu\n", live_bytes);
-	print_memory(pool, live_bytes, rss_bytes() - rss0);
-	printf("  pages compacted   %12lu (pool total %lu)\n", freed_pages, st.pages_compacted);
-	printf("  compaction time   %12.3f ms\n", t_compact * 1e3);
-	if (verbose)
-		zs_dump_classes(pool, stdout);
-
-	/* Every survivor must come back byte for byte. */
-	for (i = nfree; i < c.objects; i++) {
-		const struct stored_page *o = &objs[i];
-		const unsigned char *orig = corpus + (size_t)o->page * PAGE_SIZE;
-		const char *src = zs_map_object(pool, o->handle, ZS_MM_RO);
-		int ok;
-
-		if (!src) {
-			fprintf(stderr, "demo: page %u: zs_map_object failed: %s\n", o->page,
-				strerror(errno));
-			bad++;
-			continue;
-		}
-		if (zs_obj_size(pool, o->handle) != o->len) {
-			fprintf(stderr, "demo: page %u: zs_obj_size %zu, stored %u\n", o->page,
-				zs_obj_size(pool, o->handle), o->len);
-			bad++;
-		}
-		if (o->len == PAGE_SIZE)
-			ok = !memcmp(src, orig, PAGE_SIZE);
-		else
-			ok = LZ4_decompress_safe(src, (char *)dbuf, o->len, PAGE_SIZE) == PAGE_SIZE &&
-			     !memcmp(dbuf, orig, PAGE_SIZE);
-		zs_unmap_object(pool, o->handle);
-		if (!ok) {
-			fprintf(stderr, "demo: page %u: contents differ after compaction\n", o->page);
-			bad++;
-		}
-	}
-	if (bad) {
-		printf("\nFAILED: %lu of %lu pages did not round-trip\n", bad, live);
-		return 1;
-	}
-	printf("\nverified %lu pages\n", live);
-
-	zs_destroy_pool(pool);
-	free(dbuf);
-	free(cbuf);
-	free(objs);
-	free(corpus);
-	return 0;
+	bad = swap_in_all(&areas, e, &t_in);
+	print_rate("swap out", t_out);
+	print_rate("swap in", t_in);
+	if (bad)
+		printf("verified   FAILED: %zu of %zu pages differ\n", bad, corpus.nr);
+	else
+		printf("verified   %zu pages, all intact\n", corpus.nr);
+	/* Saved: what the pages would take resident, less all the pool holds for them. */
+	held = ms.mem_used_total + ps.meta_bytes;
+	if (ms.orig_data_size)
+		printf("memory     %s of pages kept in %s + %s metadata: ratio %.2f, %s saved\n",
+		       size_str(s1, ms.orig_data_size), size_str(s2, ms.mem_used_total),
+		       size_str(s3, ps.meta_bytes),
+		       (double)ms.orig_data_size /
+			   (double)(ms.mem_used_total ? ms.mem_used_total : 1),
+		       size_str(s4, ms.orig_data_size > held ? ms.orig_data_size - held : 0));
+	printf("swap file  %s of pages (%llu) past the memory limit\n",
+	       size_str(s1, fs.inuse_pages * PAGE_SIZE), (unsigned long long)fs.inuse_pages);
+	if (rss0 >= 0 && rss1 >= 0)
+		printf("process    RssAnon grew %s while swapping out (pool and slot tables)\n",
+		       size_str(s1, rss1 > rss0 ? (unsigned long long)(rss1 - rss0) : 0));
+	rc = bad ? 1 : 0;
+out:
+	areas_off(&areas);
+	free(e);
+	free(corpus.pages);
+	return rc;
 }
