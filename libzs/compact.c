@@ -265,10 +265,14 @@ static unsigned long destroy_if_empty(struct zs_pool *pool, struct zspage *z)
 	return !z->inuse && zspage_destroy(pool, z) ? pages : 0;
 }
 
-/* Steps 1 and 2 for one class; caller holds class->lock. */
+/*
+ * Steps 1 and 2 for one class; caller holds class->lock.  Returns the pages given back net of
+ * those that moved objects made resident in their destinations (a destination's free slots may
+ * lie past its populated prefix).
+ */
 static unsigned long compact_class(struct zs_pool *pool, struct size_class *class, struct rmap *rm)
 {
-	unsigned long freed = 0;
+	unsigned long freed = 0, grown = 0;
 	struct zspage *z;
 	uint32_t next, objs = class->objs_per_zspage;
 
@@ -287,11 +291,13 @@ static unsigned long compact_class(struct zs_pool *pool, struct size_class *clas
 			zspage_unclaim(src);
 			break;
 		}
+		uint32_t dst_pages = dst->populated;
 		for (uint32_t s = objs; s-- > 0 && src->inuse && dst->inuse < objs;) {
 			uint32_t hidx;
 			if (slot_used(src, s) && (hidx = slot_owner(pool, rm, src, s)))
 				move_object(pool, rm, class, src, s, class, dst, hidx);
 		}
+		grown += dst->populated - dst_pages;
 		/* Objects we do not know of keep it here: do not pick it again. */
 		if (src->inuse && dst->inuse < objs)
 			src->skip = 1;
@@ -312,7 +318,7 @@ static unsigned long compact_class(struct zs_pool *pool, struct size_class *clas
 			zspage_unclaim(z);
 		}
 	}
-	return freed;
+	return freed > grown ? freed - grown : 0;
 }
 
 /* ---- step 3: cross-class packing ---- */

@@ -259,7 +259,9 @@ ZS_API unsigned long zs_get_total_pages(struct zs_pool *pool);
  * ZS_POOL_NO_PACK) across neighbouring classes, and give the emptied pages back to the OS.
  * Safe while other threads allocate, free and map; concurrent compactions are serialised.
  * Mapped objects are not moved.
- * @return the number of pages freed.
+ * @return the number of pages given back: pages released, less those that moved objects made
+ *         resident in their new zspages (the pool's pages_used drops by this much when nothing
+ *         else runs).
  * Kernel: zs_compact(), the same per-class step; the cross-class step is ours, and where the
  * kernel also compacts from a memory-pressure shrinker, auto_compact_pages compacts here.
  */
