@@ -193,7 +193,8 @@ tsan:
 	$(MAKE) test SANITIZE=thread
 
 format:
-	clang-format -i include/zs/*.h libzs/*.[ch] $(wildcard libswap/*.[ch]) tests/*.[ch] bench/*.c examples/*.c
+	clang-format -i include/zs/*.h libzs/*.[ch] $(wildcard libswap/*.[ch]) \
+		$(wildcard tests/*.[ch] tests/*/*.[ch] bench/*.[ch] examples/*.c examples/*/*.[ch])
 
 clean:
 	rm -rf build build-san-*
