@@ -343,21 +343,6 @@ static void grow_buckets(struct shard *s)
 	s->mask = n - 1;
 }
 
-/* Find @key; on a hit *@pprev is the hash-chain link that points at it. */
-static uint32_t lookup(struct shard *s, uint64_t h, const char *key, size_t klen,
-		       struct blob_head *bh, uint32_t **pprev)
-{
-	uint32_t *link = &s->buckets[(uint32_t)h & s->mask];
-
-	for (uint32_t i = *link; i; link = &s->items[i].hnext, i = *link) {
-		if (s->items[i].hash == (uint32_t)h && blob_head(&s->items[i], key, klen, bh)) {
-			*pprev = link;
-			return i;
-		}
-	}
-	return 0;
-}
-
 /* Take item @i (reached through @link) out of every structure and free its blob. */
 static void item_remove(struct shard *s, uint32_t i, uint32_t *link)
 {
@@ -378,6 +363,34 @@ static void item_remove(struct shard *s, uint32_t i, uint32_t *link)
 	s->free_head = i;
 }
 
+static bool expired(const struct zc_item *it, uint32_t now)
+{
+	return it->exptime && it->exptime <= now;
+}
+
+/*
+ * Find @key; on a hit *@pprev is the hash-chain link that points at it.  An expired item found
+ * on the way is removed (and counted) as memcached does lazily, and is a miss.
+ */
+static uint32_t lookup(struct shard *s, uint64_t h, const char *key, size_t klen,
+		       struct blob_head *bh, uint32_t **pprev)
+{
+	uint32_t *link = &s->buckets[(uint32_t)h & s->mask];
+
+	for (uint32_t i = *link; i; link = &s->items[i].hnext, i = *link) {
+		if (s->items[i].hash == (uint32_t)h && blob_head(&s->items[i], key, klen, bh)) {
+			if (expired(&s->items[i], zc_now())) {
+				item_remove(s, i, link);
+				s->expired++;
+				return 0;
+			}
+			*pprev = link;
+			return i;
+		}
+	}
+	return 0;
+}
+
 /* Remove an item known only by index: find its link in its chain first. */
 static void item_remove_by_index(struct shard *s, uint32_t i)
 {
@@ -386,11 +399,6 @@ static void item_remove_by_index(struct shard *s, uint32_t i)
 	while (*link != i)
 		link = &s->items[*link].hnext;
 	item_remove(s, i, link);
-}
-
-static bool expired(const struct zc_item *it, uint32_t now)
-{
-	return it->exptime && it->exptime <= now;
 }
 
 /* Evict from @s's LRU tail, sparing @keep, while the total is over the limit. */
@@ -452,11 +460,6 @@ enum zc_result zc_fetch(const char *key, size_t klen, struct zc_fetched *out)
 
 	pthread_mutex_lock(&s->lock);
 	i = lookup(s, h, key, klen, &bh, &link);
-	if (i && expired(&s->items[i], zc_now())) {
-		item_remove(s, i, link);
-		s->expired++;
-		i = 0;
-	}
 	if (i) {
 		struct zc_item *it = &s->items[i];
 		size_t len = it->bloblen;
@@ -518,11 +521,6 @@ enum zc_result zc_store(enum zc_store_mode mode, const char *key, size_t klen,
 
 	pthread_mutex_lock(&s->lock);
 	i = lookup(s, h, key, klen, &bh, &link);
-	if (i && expired(&s->items[i], zc_now())) {
-		item_remove(s, i, link);
-		s->expired++;
-		i = 0;
-	}
 	if (mode == ZC_ADD && i)
 		r = ZC_NOT_STORED;
 	else if (mode == ZC_REPLACE && !i)
@@ -583,14 +581,8 @@ enum zc_result zc_delete(const char *key, size_t klen)
 
 	pthread_mutex_lock(&s->lock);
 	i = lookup(s, h, key, klen, &bh, &link);
-	if (i) {
-		bool live = !expired(&s->items[i], zc_now());
+	if (i)
 		item_remove(s, i, link);
-		if (!live) {
-			s->expired++;
-			i = 0;
-		}
-	}
 	pthread_mutex_unlock(&s->lock);
 	return i ? ZC_STORED : ZC_NOT_FOUND;
 }
@@ -604,11 +596,6 @@ enum zc_result zc_touch(const char *key, size_t klen, uint32_t exptime)
 
 	pthread_mutex_lock(&s->lock);
 	i = lookup(s, h, key, klen, &bh, &link);
-	if (i && expired(&s->items[i], zc_now())) {
-		item_remove(s, i, link);
-		s->expired++;
-		i = 0;
-	}
 	if (i) {
 		s->items[i].exptime = exptime;
 		lru_bump(s, i);
