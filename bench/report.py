@@ -274,19 +274,13 @@ class Report:
                "holds (same-filled pages cost nothing), beside the bare codec's compressed "
                "bytes over the same pages.", "")
         for op in ("swap_out", "swap_in"):
-            rows = []
-            for codec in CODECS:
-                for kind in KINDS:
-                    for t in (1, 2):
-                        r = self.r("%s/%s/%s/threads:%d" % (op, codec, kind, t))
-                        if not r:
-                            continue
-                        rows.append(["%s %s" % (codec, kind), str(t),
-                                     fmt(r.get("pages_per_s")), fmt(r.get("bare_pages_per_s")),
-                                     fmt(r.get("vs_bare"), 2),
-                                     fmt(r.get("ns_per_page"), 0),
-                                     fmt(r.get("mem_per_orig"), 3) if t == 1 else "",
-                                     fmt(r.get("bare_compr_per_orig"), 3) if t == 1 else ""])
+            rows = [["%s %s" % (codec, kind), str(t),
+                     fmt(r.get("pages_per_s")), fmt(r.get("bare_pages_per_s")),
+                     fmt(r.get("vs_bare"), 2),
+                     fmt(r.get("ns_per_page"), 0),
+                     fmt(r.get("mem_per_orig"), 3) if t == 1 else "",
+                     fmt(r.get("bare_compr_per_orig"), 3) if t == 1 else ""]
+                    for codec, kind, t, r in self.swap_runs(op)]
             if rows:
                 self.p("### %s" % op, "")
                 self.table(["codec, corpus", "threads", "pages/s", "bare pages/s",
@@ -294,19 +288,23 @@ class Report:
         self.skipped("swap_")
         self.swap_plot()
 
+    def swap_runs(self, op):
+        """(codec, corpus kind, threads, result) of every @op run present, in table order."""
+        for codec in CODECS:
+            for kind in KINDS:
+                for t in (1, 2):
+                    r = self.r("%s/%s/%s/threads:%d" % (op, codec, kind, t))
+                    if r:
+                        yield codec, kind, t, r
+
     def swap_plot(self):
         fig, axes = plt.subplots(1, 2, figsize=(13, 4))
         for ax, op in zip(axes, ("swap_out", "swap_in")):
             labels, lib, bare = [], [], []
-            for codec in CODECS:
-                for kind in KINDS:
-                    for t in (1, 2):
-                        r = self.r("%s/%s/%s/threads:%d" % (op, codec, kind, t))
-                        if not r:
-                            continue
-                        labels.append("%s %s\n%dT" % (codec, kind, t))
-                        lib.append(r.get("pages_per_s", 0) / 1e3)
-                        bare.append(r.get("bare_pages_per_s", 0) / 1e3)
+            for codec, kind, t, r in self.swap_runs(op):
+                labels.append("%s %s\n%dT" % (codec, kind, t))
+                lib.append(r.get("pages_per_s", 0) / 1e3)
+                bare.append(r.get("bare_pages_per_s", 0) / 1e3)
             xs = range(len(labels))
             ax.bar([x - 0.2 for x in xs], lib, 0.4, label="libswap")
             ax.bar([x + 0.2 for x in xs], bare, 0.4, label="bare codec")
