@@ -19,6 +19,8 @@
 #include <unistd.h>
 #include <zs/swap.h>
 
+#include "sanitizer.h"
+
 #define PAGE SWAP_PAGE_SIZE
 
 static inline uint64_t t_rand(uint64_t *s)

@@ -28,36 +28,11 @@
 #include <criterion/criterion.h>
 #include <zs/zsmalloc.h>
 
+#include "sanitizer.h"
+
 #define ZT_PAGE	     4096UL
 #define ZT_MIB	     (1024UL * 1024UL)
 #define ZT_STAMP_HDR 16
-
-/*
- * Built with AddressSanitizer or ThreadSanitizer (gcc defines __SANITIZE_ADDRESS__ and
- * __SANITIZE_THREAD__, clang has the features): their shadow memory and ASan's quarantine
- * change the process's address space and RSS, which the few tests measuring those cannot
- * allow for.
- */
-#if defined(__SANITIZE_ADDRESS__)
-#define ZT_ASAN 1
-#endif
-#if defined(__SANITIZE_THREAD__)
-#define ZT_TSAN 1
-#endif
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define ZT_ASAN 1
-#endif
-#if __has_feature(thread_sanitizer)
-#define ZT_TSAN 1
-#endif
-#endif
-#ifndef ZT_ASAN
-#define ZT_ASAN 0
-#endif
-#ifndef ZT_TSAN
-#define ZT_TSAN 0
-#endif
 
 /* ---- PRNG ---- */
 
