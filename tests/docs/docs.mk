@@ -28,8 +28,8 @@ docs-check: $(LIB_TARGETS)
 	if [ -n "$$missing" ]; then echo "docs-check: no reference section or index entry for:$$missing (document it in the header, then run make docs)" >&2; exit 1; fi
 	@echo "docs-check: reference pages match the headers; every exported symbol and example is documented"
 
-# demo and swap_demo take a corpus and run under `make demo`.
-SMALL_EXAMPLES := $(filter-out $(B)/examples/demo $(B)/examples/swap_demo,$(EXAMPLE_BINS))
+# The demo takes a corpus and runs under `make demo` (and zsstat-test).
+SMALL_EXAMPLES := $(filter-out $(B)/examples/demo,$(EXAMPLE_BINS))
 
 examples-test: $(SMALL_EXAMPLES)
 	@set -e; for ex in $(SMALL_EXAMPLES); do \
