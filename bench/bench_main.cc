@@ -133,7 +133,7 @@ void run_body(benchmark::State &st, const registration *reg)
 	state_box box = {&st, reg, false, false};
 
 	reg->body(reinterpret_cast<struct bm_state *>(&box));
-	// A body that skipped must not have run its loop; one that did not skip must have.
+	// A body either runs its loop or says why not (bm_skip() or bm_fail()).
 	if (!box.started && !st.error_occurred())
 		st.SkipWithError("failed: body returned without running its loop");
 }

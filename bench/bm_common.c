@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <lz4.h>
+#include <zs/zsmalloc.h>
 
 #include "bench.h"
 #include "bm_common.h"
@@ -168,6 +169,15 @@ const struct bm_corpus *bm_corpus_get(enum bm_kind kind)
 	}
 	pthread_mutex_unlock(&corpus_lock);
 	return c;
+}
+
+size_t bm_huge_size(void)
+{
+	struct zs_pool *probe = zs_create_pool("probe");
+	size_t huge = probe ? zs_huge_class_size(probe) : 0;
+
+	zs_destroy_pool(probe);
+	return huge;
 }
 
 void bm_objects_plan(struct bm_objects *o, const struct bm_corpus *c, size_t huge_size)

@@ -81,6 +81,10 @@ void bm_objects_plan(struct bm_objects *o, const struct bm_corpus *c, size_t hug
 void bm_objects_free(struct bm_objects *o);
 const void *bm_object_data(const struct bm_corpus *c, const struct bm_objects *o, size_t i);
 
+/* zs_huge_class_size() of a default pool (where zram starts storing pages raw), or 0 when no
+ * pool can be made. */
+size_t bm_huge_size(void);
+
 /* Is the page one 8-byte word repeated? */
 int bm_page_same_filled(const void *page);
 

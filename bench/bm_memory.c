@@ -248,10 +248,8 @@ static int memory_child(const char *arg, int fd)
 	long long rss0;
 	uint64_t seed = 0x5eedf00d;
 	double t0, t1;
-	struct zs_pool *probe = zs_create_pool("probe");
-	size_t huge = probe ? zs_huge_class_size(probe) : 0;
+	size_t huge = bm_huge_size();
 
-	zs_destroy_pool(probe);
 	if (sscanf(arg, "%d:%d:%d:%n", &a, &nthreads, &kind, &off) != 3 || !off || a < 0 ||
 	    a >= NR_ALLOCATORS || nthreads < 1 || nthreads > 2 || kind < 0 || kind >= BM_NR_KINDS ||
 	    !huge)

@@ -396,10 +396,11 @@ static void register_swap_io(void)
 	for (in = 0; in <= 1; in++) {
 		for (ci = 0; ci < sizeof(codecs) / sizeof(codecs[0]); ci++) {
 			for (k = 0; k < BM_NR_KINDS; k++) {
-				struct codec_variant *v = &variants[n++];
+				struct codec_variant *v;
 
 				if (k && !codecs[ci].all_kinds)
 					break;
+				v = &variants[n++];
 				*v = (struct codec_variant){codecs[ci].compressor, codecs[ci].level,
 							    k, in};
 				snprintf(name, sizeof(name), "%s/%s/%s",

@@ -36,11 +36,9 @@ static const int64_t map_sizes[] = {64, 512, 2048, 4096};
 
 static struct zs_pool *shared_pool;
 
-static size_t default_huge_size(void);
-
 static void bm_zs_malloc_free(struct bm_state *s)
 {
-	size_t size = bm_range(s, 0), i = 0;
+	size_t size = bm_range(s, 0), i;
 	unsigned long *ring = bm_alloc(sizeof(*ring) * RING);
 	int failed = 0;
 
@@ -133,7 +131,7 @@ static struct mixed_sizes *mixed_sizes_get(void)
 
 	if (!c)
 		return NULL;
-	bm_objects_plan(&o, c, default_huge_size());
+	bm_objects_plan(&o, c, bm_huge_size());
 	for (i = 0; i < SIZE_SEQ && o.n; i++)
 		m.size[i] = o.len[bm_rand(&seed) % o.n];
 	bm_objects_free(&o);
@@ -297,16 +295,6 @@ static void cfg_map(struct bm_bench *b)
 BM_REGISTER(bm_zs_map_read, "zs_map_read", cfg_map);
 BM_REGISTER(bm_glibc_read, "glibc_read", cfg_map);
 
-/* Where the default pool starts storing objects raw (0 when no pool can be made). */
-static size_t default_huge_size(void)
-{
-	struct zs_pool *probe = zs_create_pool("probe");
-	size_t huge = probe ? zs_huge_class_size(probe) : 0;
-
-	zs_destroy_pool(probe);
-	return huge;
-}
-
 /*
  * Compaction cost: each iteration stores the mixed corpus as zram would (untimed), frees a
  * random 3/4 (untimed) and times only the call that gives memory back.  The counters are the
@@ -319,7 +307,7 @@ static void bm_zs_compact(struct bm_state *s)
 	unsigned long *h;
 	uint32_t *victim;
 	double secs = 0, mib = 0;
-	size_t huge = default_huge_size(), i;
+	size_t huge = bm_huge_size(), i;
 	uint64_t seed = 0x5eedf00d;
 
 	if (!c || !huge) {
@@ -364,7 +352,7 @@ static void bm_glibc_trim(struct bm_state *s)
 	void **p;
 	uint32_t *victim;
 	double secs = 0, mib = 0;
-	size_t huge = default_huge_size(), i;
+	size_t huge = bm_huge_size(), i;
 	uint64_t seed = 0x5eedf00d;
 
 	if (!c || !huge) {

@@ -35,6 +35,7 @@ KNOWN_FAMILIES = ("memory/", "swap_out/", "swap_in/", "zram/", "zs_malloc_free/"
 # Name parts Google Benchmark appends that say how, not what, was run.
 NOISE = ("iterations:", "min_time:", "repeats:")
 NOISE_WORDS = ("manual_time", "real_time", "process_time")
+NS_PER_UNIT = {"ns": 1, "us": 1e3, "ms": 1e6, "s": 1e9}
 
 
 class Result:
@@ -57,14 +58,12 @@ class Result:
 
     def ns(self):
         """Median wall time per iteration in nanoseconds."""
-        scale = {"ns": 1, "us": 1e3, "ms": 1e6, "s": 1e9}[self.unit]
-        return self.v["real_time"] * scale
+        return self.v["real_time"] * NS_PER_UNIT[self.unit]
 
     def cpu_ns(self):
         """Median CPU time per iteration in nanoseconds (with threads: per iteration of one
         thread), which other work on a shared machine does not inflate."""
-        scale = {"ns": 1, "us": 1e3, "ms": 1e6, "s": 1e9}[self.unit]
-        return self.v["cpu_time"] * scale
+        return self.v["cpu_time"] * NS_PER_UNIT[self.unit]
 
 
 def one_thread_rate(r):
@@ -124,6 +123,7 @@ class Report:
         self.plots_dir = plots_dir
         self.md_dir = md_dir
         self.out = []
+        self.zc = {}  # zcache_compare.py's FIGURE lines, once zcache() read them
 
     def r(self, name):
         return self.res.get(name)
@@ -140,6 +140,11 @@ class Report:
         for row in rows:
             self.p("| " + " | ".join(row) + " |")
         self.p("")
+
+    def sizes(self, family):
+        """The S of every "FAMILY/size:S..." run present, in order."""
+        return sorted({int(n.split("size:")[1].split("/")[0]) for n in self.res
+                       if n.startswith(family + "/size:")})
 
     def skipped(self, prefix):
         notes = sorted((n, m) for n, m in self.errors.items() if n.startswith(prefix))
@@ -351,10 +356,8 @@ class Report:
 
     def micro(self):
         self.p("## Micro benchmarks", "")
-        sizes = sorted({int(n.split("size:")[1].split("/")[0]) for n in self.res
-                        if n.startswith("zs_malloc_free/size:")})
         rows = []
-        for s in sizes:
+        for s in self.sizes("zs_malloc_free"):
             for t in (1, 2):
                 z = self.r("zs_malloc_free/size:%d/threads:%d" % (s, t))
                 g = self.r("glibc_malloc_free/size:%d/threads:%d" % (s, t))
@@ -382,8 +385,7 @@ class Report:
             self.table(["size", "threads", "libzs ns/pair", "glibc ns/pair", "libzs ÷ glibc",
                         "libzs pairs/s", "glibc pairs/s"], rows)
         rows = []
-        for s in sorted({int(n.split("size:")[1]) for n in self.res
-                         if n.startswith("zs_map_read/size:")}):
+        for s in self.sizes("zs_map_read"):
             z, g = self.r("zs_map_read/size:%d" % s), self.r("glibc_read/size:%d" % s)
             if z and g:
                 rows.append([str(s), fmt(z.cpu_ns(), 1), fmt(g.cpu_ns(), 1),
@@ -433,8 +435,7 @@ class Report:
 
     def micro_plot(self):
         fig, axes = plt.subplots(1, 2, figsize=(12, 3.8))
-        sizes = sorted({int(n.split("size:")[1].split("/")[0]) for n in self.res
-                        if n.startswith("zs_malloc_free/size:")})
+        sizes = self.sizes("zs_malloc_free")
         for prefix, label in (("zs_malloc_free", "libzs"), ("glibc_malloc_free", "glibc")):
             for t in (1, 2):
                 pts = [(s, self.r("%s/size:%d/threads:%d" % (prefix, s, t)))
@@ -449,8 +450,7 @@ class Report:
         axes[0].set_ylabel("CPU ns per free + malloc pair")
         axes[0].set_title("free + malloc")
         axes[0].legend(fontsize=7)
-        msizes = sorted({int(n.split("size:")[1]) for n in self.res
-                         if n.startswith("zs_map_read/size:")})
+        msizes = self.sizes("zs_map_read")
         for prefix, label in (("zs_map_read", "libzs map + copy + unmap"),
                               ("glibc_read", "copy from malloc'd memory")):
             pts = [(s, self.r("%s/size:%d" % (prefix, s))) for s in msizes]
@@ -539,7 +539,6 @@ class Report:
     def zcache(self, path):
         """zcache against Debian's memcached (bench/zcache_compare.py's output, kept beside the
         JSON): its raw lines verbatim, its FIGURE lines as a table."""
-        self.zc = {}
         if not path or not os.path.exists(path):
             return
         lines = open(path).read().splitlines()
@@ -634,7 +633,7 @@ class Report:
             if r1 and r2:
                 row("%s lz4, 2 threads (wall; needs 2 free cores) against 1 (per CPU-second), "
                     "pages/s" % op, two_thread_rate(r2), one_thread_rate(r1), "1 thread")
-        zc = getattr(self, "zc", {})
+        zc = self.zc
         if zc:
             L += ["", "zcache (examples/zcache) against Debian's memcached, %s cache-like "
                   "values, same `-m` and `-t`:" % self.zc_values, "",
