@@ -1,7 +1,8 @@
 /*
  * fuzz.h - what the fuzz targets share: a reader that turns the fuzzer's bytes into choices,
  * pages made from a (kind, seed) pair so a shadow model can keep two numbers per page, the
- * check that ends a run on a broken property, and a private scratch folder for swap files.
+ * check that ends a run on a broken property, the handles a model freed last, and a private
+ * scratch folder for swap files.
  *
  * Each fuzz_*.c is one property and defines LLVMFuzzerTestOneInput(); libFuzzer gives it a
  * main() in `make fuzz`, and replay.c gives it one that replays the committed corpus in
@@ -103,6 +104,30 @@ static inline void fz_pattern(void *dst, size_t len, uint32_t seed)
 {
 	for (size_t i = 0; i < len; i++)
 		((uint8_t *)dst)[i] = fz_pattern_byte(seed, i);
+}
+
+/*
+ * The last FZ_MAX_STALE handles or entries a target freed, so that its input can name one of
+ * them again.
+ */
+#define FZ_MAX_STALE 64
+
+struct fz_stale {
+	uint64_t v[FZ_MAX_STALE];
+	unsigned n; /* how many were ever added */
+};
+
+static inline void fz_stale_add(struct fz_stale *s, uint64_t v)
+{
+	s->v[s->n++ % FZ_MAX_STALE] = v;
+}
+
+/* One of the remembered values, chosen by the input, or @none when nothing was freed yet. */
+static inline uint64_t fz_stale_pick(const struct fz_stale *s, struct fz *f, uint64_t none)
+{
+	if (!s->n)
+		return none;
+	return s->v[fz_u8(f) % (s->n < FZ_MAX_STALE ? s->n : FZ_MAX_STALE)];
 }
 
 #define FZ_PAGE 4096

@@ -121,6 +121,7 @@ static void alter_file(struct run *r, struct fz *f)
 {
 	uint8_t how = fz_u8(f);
 	uint8_t buf[256];
+	size_t len = 1 + how / 4 % sizeof(buf);
 	off_t at;
 
 	switch (how % 4) {
@@ -129,8 +130,8 @@ static void alter_file(struct run *r, struct fz *f)
 		if (!r->nr)
 			break;
 		at = (off_t)(swp_offset(r->s[fz_u8(f) % r->nr].e) * FZ_PAGE + fz_u16(f) % FZ_PAGE);
-		fz_bytes(f, buf, 1 + how / 4 % sizeof(buf));
-		fz_check(pwrite(r->fd, buf, 1 + how / 4 % sizeof(buf), at) > 0, "pwrite");
+		fz_bytes(f, buf, len);
+		fz_check(pwrite(r->fd, buf, len, at) > 0, "pwrite");
 		break;
 	case 2: /* cut the file short, maybe mid-page */
 		fz_check(ftruncate(r->fd, (off_t)(fz_u8(f) % (MAX_PAGES + 2)) * FZ_PAGE +
@@ -145,7 +146,7 @@ static void alter_file(struct run *r, struct fz *f)
 	}
 }
 
-static void check_memory(struct run *r, struct stored *s, int err)
+static void check_memory(struct stored *s, int err)
 {
 	const uint8_t *p;
 	bool altered;
@@ -165,7 +166,6 @@ static void check_memory(struct run *r, struct stored *s, int err)
 	else
 		fz_check(err == 0 || err == -EIO, "an altered object: %d", err);
 	zs_unmap_object(s->pool, s->handle);
-	(void)r;
 }
 
 static void check_file(struct run *r, struct stored *s, int err)
@@ -192,7 +192,7 @@ static void check(struct run *r, struct stored *s)
 	if (r->file)
 		check_file(r, s, err);
 	else
-		check_memory(r, s, err);
+		check_memory(s, err);
 	fz_check(swap_count(r->ctx, s->e) == 1, "the entry lost its reference");
 }
 

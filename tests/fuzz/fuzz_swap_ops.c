@@ -21,7 +21,6 @@
 
 #define MAX_AREAS   3
 #define MAX_ENTRIES 256
-#define MAX_STALE   64
 #define MAX_COUNT   600 /* past SWAP_MAP_MAX and one continuation digit, at bounded cost */
 
 struct area {
@@ -48,8 +47,7 @@ struct model {
 	unsigned nr_parked;
 	struct entry e[MAX_ENTRIES];
 	unsigned nr;
-	uint64_t stale[MAX_STALE];
-	unsigned nr_stale;
+	struct fz_stale stale;
 };
 
 static uint8_t page[FZ_PAGE], expect[FZ_PAGE];
@@ -233,7 +231,7 @@ static void drop_ref(struct model *m, struct entry *x)
 	if (--x->count)
 		return;
 	*x = m->e[--m->nr];
-	m->stale[m->nr_stale++ % MAX_STALE] = val;
+	fz_stale_add(&m->stale, val);
 	check_not_live(m, val);
 }
 
@@ -309,12 +307,6 @@ static void op_stats(struct model *m)
 		 (unsigned long long)st.inuse_pages, m->nr);
 }
 
-/* How many of the freed entries the model still remembers (the last MAX_STALE). */
-static unsigned nr_kept(const struct model *m)
-{
-	return m->nr_stale < MAX_STALE ? m->nr_stale : MAX_STALE;
-}
-
 static uint64_t bogus_entry(struct model *m, struct fz *f)
 {
 	uint8_t how = fz_u8(f);
@@ -322,7 +314,7 @@ static uint64_t bogus_entry(struct model *m, struct fz *f)
 
 	switch (how % 4) {
 	case 0:
-		return m->nr_stale ? m->stale[fz_u8(f) % nr_kept(m)] : 0;
+		return fz_stale_pick(&m->stale, f, 0);
 	case 1: /* around the end of an area */
 		return swp_entry(type, m->area[type % MAX_AREAS].opts.nr_pages - 2 + fz_u8(f) % 4)
 		    .val;

@@ -16,8 +16,7 @@
 #include "fuzz.h"
 #include "zs/zsmalloc.h"
 
-#define MAX_OBJS  192
-#define MAX_STALE 64
+#define MAX_OBJS 192
 
 struct obj {
 	unsigned long h;
@@ -34,8 +33,7 @@ struct model {
 	unsigned long foreign;
 	struct obj obj[MAX_OBJS];
 	unsigned nr;
-	unsigned long stale[MAX_STALE];
-	unsigned nr_stale;
+	struct fz_stale stale;
 	unsigned long bytes;
 };
 
@@ -152,7 +150,7 @@ static void op_free(struct model *m, struct obj *o)
 	fz_check(zs_free(m->pool, h) == 0, "free of live %#lx", h);
 	m->bytes -= o->size;
 	*o = m->obj[--m->nr];
-	m->stale[m->nr_stale++ % MAX_STALE] = h;
+	fz_stale_add(&m->stale, h);
 	check_not_live(m, h);
 }
 
@@ -184,12 +182,6 @@ static void op_unmap(struct model *m, struct obj *o)
 }
 
 /* Handles that are close to live ones: another generation, index, or pool tag. */
-/* How many of the freed handles the model still remembers (the last MAX_STALE). */
-static unsigned nr_kept(const struct model *m)
-{
-	return m->nr_stale < MAX_STALE ? m->nr_stale : MAX_STALE;
-}
-
 static unsigned long bogus_handle(struct model *m, struct fz *f)
 {
 	uint8_t how = fz_u8(f);
@@ -205,7 +197,7 @@ static unsigned long bogus_handle(struct model *m, struct fz *f)
 	case 3:
 		return 0;
 	case 4:
-		return m->nr_stale ? m->stale[fz_u8(f) % nr_kept(m)] : ~0UL;
+		return (unsigned long)fz_stale_pick(&m->stale, f, ~0UL);
 	default:
 		return fz_u64(f);
 	}
