@@ -1,14 +1,20 @@
 # libzs and libswap: plain GNU make, no configure step.
-#   make                build both libraries (.so with SONAME, .a) and their .pc files
+#   make                build both libraries (.so with SONAME, .a), their .pc files and the tools
+#                       (zsstat, zcache); needs only a C compiler and lz4, zstd, xxhash, liburcu
 #   make test           install missing build dependencies, build everything, run every test
 #   make demo           build a page corpus and run the main job over it
 #   make bench          run the benchmarks (bench/bench.mk: BENCHMARKS.md, plots, README figures)
 #   make install        honours PREFIX, DESTDIR, LIBDIR, INCLUDEDIR, PKGCONFIGDIR
 #   make uninstall
+# Build variants, each in a directory of its own (combine freely):
+#   DEBUG=1             invariant checks after every public call (ZS_DEBUG): build-debug/
+#   SANITIZE=address,undefined or SANITIZE=thread: build-san-*/
+#   CI=1                warnings are errors
 
-VERSION_MAJOR := 0
-VERSION_MINOR := 1
-VERSION_PATCH := 0
+# The version is stated once, in the public header.
+VERSION_MAJOR := $(shell sed -n 's/^\#define ZS_VERSION_MAJOR //p' include/zs/zsmalloc.h)
+VERSION_MINOR := $(shell sed -n 's/^\#define ZS_VERSION_MINOR //p' include/zs/zsmalloc.h)
+VERSION_PATCH := $(shell sed -n 's/^\#define ZS_VERSION_PATCH //p' include/zs/zsmalloc.h)
 VERSION := $(VERSION_MAJOR).$(VERSION_MINOR).$(VERSION_PATCH)
 
 PREFIX ?= /usr/local
@@ -22,21 +28,31 @@ AR ?= ar
 OPT ?= -O2
 CFLAGS ?= $(OPT) -g
 WERROR ?= $(if $(CI),-Werror,)
-BASE_CFLAGS := -std=gnu11 -Wall -Wextra $(WERROR) -D_GNU_SOURCE -Iinclude -pthread
+# lz4's warning set on top of -Wall -Wextra.
+WARN_FLAGS := -Wall -Wextra -Wshadow -Wcast-qual -Wstrict-prototypes -Wundef -Wpointer-arith
+# Header dependencies come from the compiler: each object or program has a .d file beside it.
+DEP_FLAGS := -MMD -MP
+BASE_CFLAGS := -std=gnu11 $(WARN_FLAGS) $(WERROR) $(DEP_FLAGS) -D_GNU_SOURCE -Iinclude -pthread
 # "=", not ":=": it must take in the sanitizer flags BASE_CFLAGS gets below.
 LIB_CFLAGS = $(BASE_CFLAGS) -fPIC -fvisibility=hidden -DZS_BUILDING_LIBRARY
 
 # SANITIZE=address,undefined or SANITIZE=thread builds everything (libraries, tests,
 # programs) with those sanitizers into a build directory of its own.
 SANITIZE ?=
+DEBUG ?=
 comma := ,
-ifeq ($(SANITIZE),)
-B := build
-else
-B := build-san-$(subst $(comma),-,$(SANITIZE))
+B := build$(if $(DEBUG),-debug,)
+ifneq ($(SANITIZE),)
+B := $(B:build%=build-san-$(subst $(comma),-,$(SANITIZE))%)
 SAN_FLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
 BASE_CFLAGS += $(SAN_FLAGS)
 LDFLAGS += $(SAN_FLAGS)
+endif
+# ZS_DEBUG: the validators of libzs/debug.c and libswap/debug.c run at the end of every public
+# call and abort on the first broken invariant.  Tests see it too (some errors are then always
+# detected).
+ifneq ($(DEBUG),)
+BASE_CFLAGS += -DZS_DEBUG=1
 endif
 
 ZS_SRCS := $(wildcard libzs/*.c)
@@ -61,7 +77,10 @@ all: $(LIB_TARGETS)
 deps:
 	@sh scripts/deps.sh
 
-$(B)/%.o: %.c $(wildcard include/zs/*.h libzs/*.h libswap/*.h) | $(B)
+$(B)/libzs/%.o: libzs/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(LIB_CFLAGS) $(CFLAGS) -c $< -o $@
+$(B)/libswap/%.o: libswap/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(LIB_CFLAGS) $(CFLAGS) -c $< -o $@
 
@@ -98,9 +117,14 @@ PROG_LDFLAGS := -L$(B) -Wl,-rpath,$(abspath $(B))
 PROG_LIBS_ZS := -lzs -llz4 -lzstd -lpthread -lm
 PROG_LIBS_SW := -Wl,--no-as-needed -lswap -lzs -llz4 -lzstd -lxxhash -lurcu-memb -lpthread -lm
 
-ZS_TESTS := $(wildcard tests/test_zs_*.c)
-SW_TESTS := $(wildcard tests/test_swap_*.c)
-TEST_BINS := $(B)/tests/test_zs $(if $(HAVE_SWAP),$(if $(SW_TESTS),$(B)/tests/test_swap,),)
+# One program per library, and one per fault-injection suite: those interpose mmap, pread and
+# pwrite for the whole executable, so they are kept away from the other suites.
+ZS_FAULT_TESTS := tests/test_zs_faults.c
+SW_FAULT_TESTS := tests/test_swap_faults.c
+ZS_TESTS := $(filter-out $(ZS_FAULT_TESTS),$(wildcard tests/test_zs_*.c))
+SW_TESTS := $(filter-out $(SW_FAULT_TESTS),$(wildcard tests/test_swap_*.c))
+TEST_BINS := $(B)/tests/test_zs $(B)/tests/test_zs_faults \
+	$(if $(HAVE_SWAP),$(B)/tests/test_swap $(B)/tests/test_swap_faults,)
 
 # Criterion 2.4 crashes at startup under the thread sanitizer, so a SANITIZE=thread build
 # compiles the same suites against tests/nocr, a stand-in header and runner (one forked
@@ -115,13 +139,28 @@ CR_LIBS := $(if $(SAN_THREAD),,-lcriterion)
 SAN_TEST_ENV := $(if $(SANITIZE),ASAN_OPTIONS=allocator_may_return_null=1 \
 	TSAN_OPTIONS=allocator_may_return_null=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp,)
 
-$(B)/tests/test_zs: $(ZS_TESTS) $(wildcard tests/*.h) $(CR_SRCS) $(LIB_TARGETS)
+# Each suite file is compiled on its own (so the compiler can give its dependencies), then
+# linked into one program per library.
+TEST_OBJ = $(patsubst %.c,$(B)/obj/%.o,$(1))
+$(B)/obj/tests/%.o: tests/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(PROG_CFLAGS) $(CR_CFLAGS) -Itests -o $@ $(ZS_TESTS) $(CR_SRCS) $(PROG_LDFLAGS) $(PROG_LIBS_ZS) $(CR_LIBS)
+	$(CC) $(PROG_CFLAGS) $(CR_CFLAGS) -Itests -c $< -o $@
 
-$(B)/tests/test_swap: $(SW_TESTS) $(wildcard tests/*.h) $(CR_SRCS) $(LIB_TARGETS)
+$(B)/tests/test_zs: $(call TEST_OBJ,$(ZS_TESTS) $(CR_SRCS)) $(LIB_TARGETS)
 	@mkdir -p $(dir $@)
-	$(CC) $(PROG_CFLAGS) $(CR_CFLAGS) -Itests -o $@ $(SW_TESTS) $(CR_SRCS) $(PROG_LDFLAGS) $(PROG_LIBS_SW) $(CR_LIBS)
+	$(CC) $(PROG_CFLAGS) -o $@ $(call TEST_OBJ,$(ZS_TESTS) $(CR_SRCS)) $(PROG_LDFLAGS) $(PROG_LIBS_ZS) $(CR_LIBS)
+
+$(B)/tests/test_swap: $(call TEST_OBJ,$(SW_TESTS) $(CR_SRCS)) $(LIB_TARGETS)
+	@mkdir -p $(dir $@)
+	$(CC) $(PROG_CFLAGS) -o $@ $(call TEST_OBJ,$(SW_TESTS) $(CR_SRCS)) $(PROG_LDFLAGS) $(PROG_LIBS_SW) $(CR_LIBS)
+
+$(B)/tests/test_zs_faults: $(call TEST_OBJ,$(ZS_FAULT_TESTS) $(CR_SRCS)) $(LIB_TARGETS)
+	@mkdir -p $(dir $@)
+	$(CC) $(PROG_CFLAGS) -o $@ $(call TEST_OBJ,$(ZS_FAULT_TESTS) $(CR_SRCS)) $(PROG_LDFLAGS) $(PROG_LIBS_ZS) -ldl $(CR_LIBS)
+
+$(B)/tests/test_swap_faults: $(call TEST_OBJ,$(SW_FAULT_TESTS) $(CR_SRCS)) $(LIB_TARGETS)
+	@mkdir -p $(dir $@)
+	$(CC) $(PROG_CFLAGS) -o $@ $(call TEST_OBJ,$(SW_FAULT_TESTS) $(CR_SRCS)) $(PROG_LDFLAGS) $(PROG_LIBS_SW) -ldl $(CR_LIBS)
 
 EXAMPLE_SRCS := $(wildcard examples/*.c)
 EXAMPLE_BINS := $(patsubst examples/%.c,$(B)/examples/%,$(filter-out examples/swap_%.c,$(EXAMPLE_SRCS))) \
@@ -134,13 +173,17 @@ $(B)/examples/%: examples/%.c $(LIB_TARGETS)
 	$(CC) $(PROG_CFLAGS) -o $@ $< $(PROG_LDFLAGS) $(PROG_LIBS_ZS)
 
 # Each part may add a fragment (bench/*.mk, tests/*/*.mk, examples/*/*.mk) that appends to
+#   TOOLS            programs `make` builds and `make install` installs (C compiler only)
 #   EXTRA_PROGRAMS   built by `make programs` (and so by `make test`)
 #   EXTRA_TESTS      phony targets `make test` runs after the Criterion suites
+# A fragment defines rules only for its own files.
+TOOLS :=
 EXTRA_PROGRAMS :=
 EXTRA_TESTS :=
 include $(sort $(wildcard bench/*.mk tests/*/*.mk examples/*/*.mk))
 
-programs: $(TEST_BINS) $(EXAMPLE_BINS) $(EXTRA_PROGRAMS)
+all: $(TOOLS)
+programs: $(TEST_BINS) $(EXAMPLE_BINS) $(TOOLS) $(EXTRA_PROGRAMS)
 
 # ---- the two commands ----
 test: deps
@@ -157,9 +200,10 @@ $(B)/corpus-mixed-%.bin: bench/make-corpus.py | $(B)
 
 # make demo DIR=/some/dir swaps the files of that folder instead of the corpus;
 # DEMO_FLAGS=-v adds the pool's full per-class table (-m MIB sets the memory limit).
+# The program is examples/demo/ (its rule is in examples/demo/demo.mk).
 demo: deps
-	$(MAKE) all $(B)/examples/demo $(if $(DIR),,$(CORPUS))
-	$(B)/examples/demo $(DEMO_FLAGS) $(or $(DIR),$(CORPUS))
+	$(MAKE) all $(DEMO) $(if $(DIR),,$(CORPUS))
+	$(DEMO) $(DEMO_FLAGS) $(or $(DIR),$(CORPUS))
 
 # Install into a scratch tree, then build and run a program against it through pkg-config.
 install-test: all
@@ -197,4 +241,7 @@ format:
 		$(wildcard tests/*.[ch] tests/*/*.[ch] bench/*.[ch] examples/*.c examples/*/*.[ch])
 
 clean:
-	rm -rf build build-san-*
+	rm -rf build build-debug build-san-*
+
+# The compiler's dependency files of everything built so far.
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -22,15 +22,14 @@ BENCH_C_SRCS := $(wildcard bench/*.c)
 BENCH_OBJS := $(BENCH_C_SRCS:bench/%.c=$(B)/bench/%.o) $(B)/bench/bench_main.o
 BENCH_HDRS := $(wildcard bench/*.h include/zs/*.h)
 CXX ?= g++
-BENCH_CXXFLAGS := -std=gnu++17 -Wall -Wextra $(WERROR) $(SAN_FLAGS) $(CFLAGS) -Iinclude -Ibench
+BENCH_CXXFLAGS := -std=gnu++17 -Wall -Wextra -Wshadow -Wcast-qual -Wundef -Wpointer-arith $(WERROR) $(SAN_FLAGS) $(CFLAGS) -Iinclude -Ibench -Itests
 
-# The page corpora: make-corpus.py from the shared tree beside the repository (CI has it at
-# ../shared), else the copy in bench/.
+# The page corpora, made by the project's own copy of make-corpus.py.
 BENCH_KINDS := mixed bin text
 BENCH_MIB ?= 64
 BENCH_QUICK_MIB := 4
 BENCH_REPS ?= 5
-CORPUS_PY := $(firstword $(wildcard ../shared/corpus/make-corpus.py) bench/make-corpus.py)
+CORPUS_PY := bench/make-corpus.py
 BENCH_CORPUS_DIR := $(B)/bench/corpus-$(BENCH_MIB)
 BENCH_QUICK_CORPUS_DIR := $(B)/bench/corpus-$(BENCH_QUICK_MIB)
 BENCH_PY := /usr/bin/python3
@@ -41,7 +40,7 @@ EXTRA_PROGRAMS += $(BENCH_BIN)
 
 $(B)/bench/%.o: bench/%.c $(BENCH_HDRS) | $(B)
 	@mkdir -p $(dir $@)
-	$(CC) $(PROG_CFLAGS) -Ibench -c $< -o $@
+	$(CC) $(PROG_CFLAGS) -Ibench -Itests -c $< -o $@
 
 $(B)/bench/bench_main.o: bench/bench_main.cc bench/bench.h | $(B)
 	@mkdir -p $(dir $@)

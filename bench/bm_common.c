@@ -48,22 +48,9 @@ void bm_shuffle(uint32_t *v, size_t n, uint64_t *state)
 	}
 }
 
-long long bm_rss_bytes(void)
-{
-	long long size, resident;
-	FILE *f = fopen("/proc/self/statm", "r");
-
-	if (!f)
-		return -1;
-	if (fscanf(f, "%lld %lld", &size, &resident) != 2)
-		resident = -1;
-	fclose(f);
-	return resident < 0 ? -1 : resident * sysconf(_SC_PAGESIZE);
-}
-
 void *bm_alloc(size_t size)
 {
-	volatile unsigned char *p = calloc(1, size ? size : 1);
+	unsigned char *p = calloc(1, size ? size : 1);
 	size_t off;
 
 	if (!p) {
@@ -72,8 +59,8 @@ void *bm_alloc(size_t size)
 	}
 	/* calloc may hand out untouched mmap'd pages; write one byte per page to fault them. */
 	for (off = 0; off < size; off += BM_PAGE)
-		p[off] = 0;
-	return (void *)p;
+		((volatile unsigned char *)p)[off] = 0;
+	return p;
 }
 
 int bm_page_same_filled(const void *page)

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "test_util.h"
+
 #define BM_PAGE 4096
 
 /* The corpus kinds every macro benchmark runs over; bm_kind_names[i] names kind i. */
@@ -20,21 +22,20 @@ double bm_now(void);
 /* Seconds of CPU time the calling thread has used (user + system). */
 double bm_cpu_now(void);
 
-/* splitmix64: one state per user, so that every body's choices are fixed by its seed. */
-static inline uint64_t bm_rand(uint64_t *state)
-{
-	uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
+/* The seeded generator of tests/test_util.h: one state per user, so that every body's choices
+ * are fixed by its seed. */
+#define bm_rand tu_rand
 
 /* Shuffle @n uint32_t in place with the generator @state. */
 void bm_shuffle(uint32_t *v, size_t n, uint64_t *state);
 
 /* Resident set size of this process in bytes, or -1. */
-long long bm_rss_bytes(void);
+static inline long long bm_rss_bytes(void)
+{
+	size_t rss = tu_rss_bytes();
+
+	return rss ? (long long)rss : -1;
+}
 
 /* calloc that faults every page in at once (so later RSS readings are not ours) and exits
  * with a message when memory runs out: benchmarks have no way to go on without it. */

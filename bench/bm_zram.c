@@ -125,10 +125,11 @@ static double run_dd(const char *const *args)
 	pid_t pid;
 	int i, status;
 
+	/* posix_spawn's argv is not const for historical reasons; it never writes to it. */
 	for (i = 0; i < 6 && args[i]; i++)
 		argv[i + 1] = args[i];
 	argv[i + 1] = NULL;
-	if (posix_spawnp(&pid, "dd", NULL, NULL, (char *const *)argv, environ))
+	if (posix_spawnp(&pid, "dd", NULL, NULL, (char *const *)(uintptr_t)argv, environ))
 		return -1;
 	if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status))
 		return -1;

@@ -104,7 +104,7 @@ static int full_io(int fd, void *buf, size_t len, off_t at, bool write)
 
 static int full_pwrite(int fd, const void *buf, size_t len, off_t at)
 {
-	return full_io(fd, (void *)buf, len, at, true);
+	return full_io(fd, (void *)(uintptr_t)buf, len, at, true); /* never written to */
 }
 
 static int full_pread(int fd, void *buf, size_t len, off_t at)

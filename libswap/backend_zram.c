@@ -316,6 +316,7 @@ int zram_read(struct swap_info *si, uint64_t off, void *page, unsigned cpu)
 	struct zram_backend *z = si->zram;
 	struct zram_slot *slot = &z->slots[off];
 	const char *src;
+	void *obj;
 	int err = 0;
 
 	if (unlikely(!(slot->flags & ZSLOT_WRITTEN)))
@@ -324,8 +325,8 @@ int zram_read(struct swap_info *si, uint64_t off, void *page, unsigned cpu)
 		page_fill(page, slot->handle);
 		return 0;
 	}
-	src = zs_obj_read_begin(z->pool, slot->handle, NULL);
-	if (unlikely(!src))
+	src = obj = zs_obj_read_begin(z->pool, slot->handle, NULL);
+	if (unlikely(!obj))
 		return -EIO;
 	if (slot->flags & ZSLOT_HUGE) {
 		memcpy(page, src, SWAP_PAGE_SIZE);
@@ -345,7 +346,7 @@ int zram_read(struct swap_info *si, uint64_t off, void *page, unsigned cpu)
 			swap_spin_unlock(&s->lock);
 		}
 	}
-	zs_obj_read_end(z->pool, slot->handle, (void *)src);
+	zs_obj_read_end(z->pool, slot->handle, obj);
 	return err;
 }
 

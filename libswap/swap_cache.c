@@ -311,7 +311,7 @@ struct swap_cache_page *swap_cache_get(struct swap_info *si, uint64_t off, uint6
 
 static long futex(atomic_uint *uaddr, int op, unsigned val)
 {
-	return syscall(SYS_futex, (unsigned *)uaddr, op, val, NULL, NULL, 0);
+	return syscall(SYS_futex, (unsigned *)(uintptr_t)uaddr, op, val, NULL, NULL, 0);
 }
 
 int swap_cache_wait(struct swap_cache_page *d)

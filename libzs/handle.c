@@ -28,7 +28,7 @@ int handle_table_init(struct zs_pool *pool)
 
 void handle_table_fini(struct zs_pool *pool)
 {
-	zs_os_unreserve((void *)pool->htab, (size_t)ZS_MAX_HANDLES * sizeof(uint64_t));
+	zs_os_unreserve((void *)(uintptr_t)pool->htab, (size_t)ZS_MAX_HANDLES * sizeof(uint64_t));
 	pthread_mutex_destroy(&pool->handle_lock);
 }
 

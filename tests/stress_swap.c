@@ -83,7 +83,7 @@ static struct {
  */
 static void make_page(unsigned char *p, uint32_t tid, uint64_t seq)
 {
-	uint64_t k = mix(((uint64_t)tid << 40) ^ seq), w;
+	uint64_t k = tu_mix64(((uint64_t)tid << 40) ^ seq), w;
 	uint32_t hdr[4] = {STAMP_MAGIC, tid, (uint32_t)seq, (uint32_t)(seq >> 32)};
 
 	switch (seq % 4) {
@@ -93,7 +93,7 @@ static void make_page(unsigned char *p, uint32_t tid, uint64_t seq)
 		break;
 	case 1:
 		for (int i = 0; i < PAGE; i += 8) {
-			w = mix(k + (uint64_t)i);
+			w = tu_mix64(k + (uint64_t)i);
 			memcpy(p + i, &w, 8);
 		}
 		break;
@@ -153,7 +153,7 @@ static void *worker(void *arg)
 	unsigned char page[PAGE];
 
 	while (!stop) {
-		uint64_t r = mix(rnd++);
+		uint64_t r = tu_mix64(rnd++);
 		struct rec *me = &own[r % OWN];
 		unsigned op = (unsigned)(r >> 32) % 100;
 
@@ -252,7 +252,7 @@ static void *racer(void *arg)
 	unsigned char buf[PAGE];
 
 	while (!stop) {
-		uint64_t r = mix(rnd++);
+		uint64_t r = tu_mix64(rnd++);
 		/* three times in four the same entry: the races are on one slot */
 		const struct rec *h = &hot[(r & 3) ? 0 : 1];
 		unsigned op = (unsigned)(r >> 32) % 8;

@@ -49,7 +49,7 @@ static atomic_int stop;
 static atomic_long errors;
 static struct {
 	atomic_long allocs, reads, rewrites, frees, compactions, pages_compacted;
-} n;
+} counts;
 
 #define fail(...)                                                                                  \
 	do {                                                                                       \
@@ -84,10 +84,10 @@ static bool stamped(const unsigned char *p, unsigned long h, unsigned char ver, 
 /* Read and check the object through one of the two read paths. */
 static void read_obj(const struct held *o, uint64_t r)
 {
-	const unsigned char *p;
+	unsigned char *p;
 	bool ok;
 
-	n.reads++;
+	counts.reads++;
 	if (r & 1) {
 		p = zs_map_object(pool, o->h, ZS_MM_RO);
 		if (!p) {
@@ -103,7 +103,7 @@ static void read_obj(const struct held *o, uint64_t r)
 			return;
 		}
 		ok = stamped(p, o->h, o->ver, o->size);
-		zs_obj_read_end(pool, o->h, (void *)p);
+		zs_obj_read_end(pool, o->h, p);
 	}
 	if (!ok)
 		fail("handle %#lx (%zu bytes): payload damaged or not version %u", o->h, o->size,
@@ -119,7 +119,7 @@ static void retire(struct held *o, uint64_t r)
 	read_obj(o, r);
 	if (zs_free(pool, o->h))
 		fail("zs_free of a held handle failed");
-	n.frees++;
+	counts.frees++;
 	if (r & 2) {
 		/* another thread may get the same table entry meanwhile, never the same handle */
 		if (zs_free(pool, o->h) != -EINVAL)
@@ -135,7 +135,7 @@ static void rewrite(struct held *o, uint64_t r)
 {
 	unsigned char next = (unsigned char)(o->ver + 1);
 
-	n.rewrites++;
+	counts.rewrites++;
 	if (r & 4) {
 		unsigned char *p = zs_map_object(pool, o->h, ZS_MM_RW);
 		if (!p) {
@@ -171,7 +171,7 @@ static struct held *new_obj(size_t size, uint64_t r)
 		free(o);
 		return NULL;
 	}
-	n.allocs++;
+	counts.allocs++;
 	if (r & 1) {
 		unsigned char *p = zs_map_object(pool, o->h, ZS_MM_WO);
 		if (!p) {
@@ -194,7 +194,7 @@ static void *worker(void *arg)
 	uint64_t rnd = (uintptr_t)arg * 1000003;
 
 	while (!stop) {
-		uint64_t r = mix(rnd++);
+		uint64_t r = tu_mix64(rnd++);
 		unsigned op = (unsigned)(r >> 40) % 100;
 		_Atomic(struct held *) *slot = &shared[(r >> 16) % SLOTS];
 		struct held *o, *old;
@@ -228,8 +228,8 @@ static void *compactor(void *arg)
 {
 	(void)arg;
 	while (!stop) {
-		n.pages_compacted += (long)zs_compact(pool);
-		n.compactions++;
+		counts.pages_compacted += (long)zs_compact(pool);
+		counts.compactions++;
 	}
 	return NULL;
 }
@@ -286,8 +286,8 @@ int main(int argc, char **argv)
 	zs_pool_stats(pool, &st);
 	printf("stress_zs: %.1f s, %ld errors: %ld allocs, %ld reads, %ld rewrites, %ld frees, "
 	       "%ld compactions freed %ld pages; after freeing all: %lu objects, %lu pages\n",
-	       seconds, (long)errors, (long)n.allocs, (long)n.reads, (long)n.rewrites,
-	       (long)n.frees, (long)n.compactions, (long)n.pages_compacted, st.objs_used,
+	       seconds, (long)errors, (long)counts.allocs, (long)counts.reads, (long)counts.rewrites,
+	       (long)counts.frees, (long)counts.compactions, (long)counts.pages_compacted, st.objs_used,
 	       st.pages_used);
 	zs_destroy_pool(pool);
 	return errors || st.objs_used || st.pages_used;

@@ -1,5 +1,5 @@
 /*
- * Helpers shared by the libswap tests: page makers (the kinds of pages a swap device sees),
+ * Helpers shared by the libswap tests (page makers and the generator are in test_util.h):
  * stamped pages for the stress tests, temporary folders, CPU pinning, running a command.
  */
 #ifndef SWAP_TEST_UTIL_H
@@ -20,84 +20,9 @@
 #include <zs/swap.h>
 
 #include "sanitizer.h"
+#include "test_util.h"
 
 #define PAGE SWAP_PAGE_SIZE
-
-static inline uint64_t t_rand(uint64_t *s)
-{
-	/* splitmix64: a fixed, seedable sequence */
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
-enum page_kind { PK_TEXT, PK_BIN, PK_ZERO, PK_WORD, PK_RANDOM, PK_HEAP, PK_NR };
-
-/* Fill @p with a page of @kind, made from @seed. */
-static inline void make_page(void *p, enum page_kind kind, uint64_t seed)
-{
-	static const char *words[] = {"swap ",	 "page ",   "the ",  "cluster ", "entry ",
-				      "return ", "static ", "int ",  "struct ",	 "{\n",
-				      "}\n",	 "\tif (",  "count "};
-	unsigned char *b = p;
-	uint64_t s = seed;
-
-	switch (kind) {
-	case PK_ZERO:
-		memset(p, 0, PAGE);
-		break;
-	case PK_WORD: {
-		uint64_t w = t_rand(&s) | 1; /* never zero: that is PK_ZERO */
-		for (int i = 0; i < PAGE / 8; i++)
-			memcpy(b + 8 * i, &w, 8);
-		break;
-	}
-	case PK_RANDOM:
-		for (int i = 0; i < PAGE / 8; i++) {
-			uint64_t w = t_rand(&s);
-			memcpy(b + 8 * i, &w, 8);
-		}
-		break;
-	case PK_TEXT: {
-		int at = 0;
-		while (at < PAGE) {
-			const char *w = words[t_rand(&s) % 13];
-			int l = (int)strlen(w);
-			if (at + l > PAGE)
-				l = PAGE - at;
-			memcpy(b + at, w, (size_t)l);
-			at += l;
-		}
-		break;
-	}
-	case PK_BIN: {
-		/* code-like: a few dozen 6-byte "instructions", some with a random immediate */
-		unsigned char ops[32][6];
-		uint64_t k = seed % 7; /* few distinct vocabularies */
-		for (int i = 0; i < 32; i++)
-			for (int j = 0; j < 6; j++)
-				ops[i][j] = (unsigned char)t_rand(&k);
-		for (int at = 0; at < PAGE; at += 6) {
-			uint64_t r = t_rand(&s);
-			int l = PAGE - at < 6 ? PAGE - at : 6;
-			memcpy(b + at, ops[r % 32], (size_t)l);
-			if ((r >> 8) % 4 == 0)
-				b[at] = (unsigned char)(r >> 16);
-		}
-		break;
-	}
-	case PK_HEAP:
-	default:
-		memset(p, 0, PAGE);
-		for (int i = 0; i < 40; i++) {
-			uint64_t v = 0x7f0000000000ULL + (t_rand(&s) & 0xfffff0);
-			memcpy(b + 8 * (t_rand(&s) % (PAGE / 8)), &v, 8);
-		}
-		b[0] = 1; /* never same-filled */
-		break;
-	}
-}
 
 /* Stamped pages: a header naming the writer and a checksum of the rest. */
 struct page_stamp {
@@ -121,8 +46,8 @@ static inline void stamp_page(void *p, uint32_t tid, uint64_t seq)
 {
 	struct page_stamp st = {STAMP_MAGIC, tid, (uint32_t)(seq % 3), seq, 0};
 	/* text, binary and mostly-zero bodies: all go through the compressor */
-	enum page_kind k = st.kind == 0 ? PK_TEXT : st.kind == 1 ? PK_BIN : PK_HEAP;
-	make_page(p, k, ((uint64_t)tid << 40) ^ seq);
+	enum tu_page_kind k = st.kind == 0 ? TU_PAGE_TEXT : st.kind == 1 ? TU_PAGE_BIN : TU_PAGE_HEAP;
+	tu_make_page(p, k, ((uint64_t)tid << 40) ^ seq);
 	st.sum = page_sum((unsigned char *)p + sizeof(st), PAGE - sizeof(st));
 	memcpy(p, &st, sizeof(st));
 }

@@ -35,7 +35,7 @@ Test(swap_api, round_trip_and_counts)
 	char page[PAGE], out[PAGE];
 	swp_entry_t e;
 
-	make_page(page, PK_TEXT, 1);
+	tu_make_page(page, TU_PAGE_TEXT, 1);
 	e = swap_out(ctx, page);
 	cr_assert_neq(e.val, 0);
 	cr_assert_eq(swp_type(e), 0);
@@ -124,7 +124,7 @@ Test(swap_api, bad_entries)
 	char page[PAGE];
 	swp_entry_t good, bad[6];
 
-	make_page(page, PK_TEXT, 7);
+	tu_make_page(page, TU_PAGE_TEXT, 7);
 	good = swap_out(ctx, page);
 	cr_assert_neq(good.val, 0);
 	bad[0] = swp_entry(3, swp_offset(good));     /* unknown type */
@@ -219,7 +219,7 @@ Test(swap_api, thirty_two_areas)
 	cr_assert_eq(swap_on(ctx, &o), -ENOSPC);
 	cr_assert_eq(swap_off(ctx, 17), 0);
 	cr_assert_eq(swap_on(ctx, &o), 17, "the lowest free type is reused");
-	make_page(page, PK_TEXT, 3);
+	tu_make_page(page, TU_PAGE_TEXT, 3);
 	/* 32 areas of 7 usable slots: 224 pages, then full */
 	for (int i = 0; i < SWAP_MAX_AREAS * 7; i++)
 		cr_assert_neq(swap_out(ctx, page).val, 0, "page %d", i);
@@ -237,7 +237,7 @@ Test(swap_api, full_gives_enospc_then_recovers)
 	swp_entry_t e[19];
 
 	for (int i = 0; i < 19; i++) {
-		make_page(page, PK_TEXT, (uint64_t)i);
+		tu_make_page(page, TU_PAGE_TEXT, (uint64_t)i);
 		e[i] = swap_out(ctx, page);
 		cr_assert_neq(e[i].val, 0, "slot %d", i);
 	}
@@ -251,15 +251,15 @@ Test(swap_api, full_gives_enospc_then_recovers)
 	cr_assert_eq(area_stats(ctx, 0).usable_pages, 19);
 	/* free one: exactly that slot comes back */
 	cr_assert_eq(swap_free(ctx, e[7]), 0);
-	make_page(page, PK_BIN, 99);
+	tu_make_page(page, TU_PAGE_BIN, 99);
 	e[7] = swap_out(ctx, page);
 	cr_assert_neq(e[7].val, 0);
 	for (int i = 0; i < 19; i++) {
 		char out[PAGE], want[PAGE];
 		if (i == 7)
-			make_page(want, PK_BIN, 99);
+			tu_make_page(want, TU_PAGE_BIN, 99);
 		else
-			make_page(want, PK_TEXT, (uint64_t)i);
+			tu_make_page(want, TU_PAGE_TEXT, (uint64_t)i);
 		cr_assert_eq(swap_in(ctx, e[i], out), 0);
 		cr_assert_arr_eq(out, want, PAGE, "page %d", i);
 	}
@@ -285,7 +285,7 @@ Test(swap_api, swap_off_busy_and_invalid)
 
 	swp_entry_t e2;
 
-	make_page(page, PK_TEXT, 5);
+	tu_make_page(page, TU_PAGE_TEXT, 5);
 	e = swap_out(ctx, page);
 	cr_assert_eq(swap_off(ctx, 0), -EBUSY);
 	cr_assert_eq(swap_off(ctx, 1), -EINVAL);
@@ -331,7 +331,7 @@ Test(swap_api, stats_and_compact)
 		     16);
 	cr_assert_eq(st.orig_data_size, 0);
 	for (int i = 0; i < 2000; i++) {
-		make_page(page, i % 2 ? PK_TEXT : PK_BIN, (uint64_t)i);
+		tu_make_page(page, i % 2 ? TU_PAGE_TEXT : TU_PAGE_BIN, (uint64_t)i);
 		e[i] = swap_out(ctx, page);
 		cr_assert_neq(e[i].val, 0);
 	}
@@ -346,20 +346,33 @@ Test(swap_api, stats_and_compact)
 	cr_assert_eq(swap_ctx_stats(ctx, &sum), 1);
 	cr_assert_eq(sum.type, -1);
 	cr_assert_eq(sum.inuse_pages, 2000);
-	/* free every other page: compaction can then give pages back */
-	for (int i = 0; i < 2000; i += 2)
-		cr_assert_eq(swap_free(ctx, e[i]), 0);
+	/*
+	 * Free every other page of each kind (i % 4 < 2: text and binary pages alternate): the
+	 * zspages of every class are left about half used, so compaction gives pages back.
+	 * (Freeing all pages of one kind would empty whole zspages, which zs_free releases at
+	 * once, leaving compaction nothing to do.)
+	 */
+	for (int i = 0; i < 2000; i++)
+		if (i % 4 < 2)
+			cr_assert_eq(swap_free(ctx, e[i]), 0);
+	uint64_t used_before = area_stats(ctx, 0).mem_used_total;
 	freed = swap_compact(ctx, 0);
-	cr_assert_geq(freed, 0);
 	st = area_stats(ctx, 0);
+	cr_assert_gt(freed, 0);
 	cr_assert_eq(st.pages_compacted, (uint64_t)freed);
+	cr_assert_eq(st.mem_used_total, used_before - (uint64_t)freed * PAGE,
+		     "pool memory went from %lu to %lu with %ld pages given back",
+		     (unsigned long)used_before, (unsigned long)st.mem_used_total, freed);
+	/* half the objects are gone: at least a third of the pages must come back */
+	cr_assert_geq((uint64_t)freed * PAGE * 3, used_before,
+		      "only %ld pages of %lu bytes given back", freed, (unsigned long)used_before);
 	cr_assert_eq(st.orig_data_size, 1000ULL * PAGE);
 	cr_assert_eq(swap_compact(ctx, 1), -EINVAL);
 	cr_assert_eq(swap_compact(ctx, -1), -EINVAL);
 	/* the survivors are intact after compaction */
-	for (int i = 1; i < 2000; i += 2) {
+	for (int i = 2; i < 2000; i += (i % 4 == 2) ? 1 : 3) {
 		char out[PAGE];
-		make_page(page, PK_TEXT, (uint64_t)i);
+		tu_make_page(page, i % 2 ? TU_PAGE_TEXT : TU_PAGE_BIN, (uint64_t)i);
 		cr_assert_eq(swap_in(ctx, e[i], out), 0);
 		cr_assert_arr_eq(out, page, PAGE);
 		cr_assert_eq(swap_free(ctx, e[i]), 0);
@@ -438,7 +451,7 @@ static void *short_lived(void *p)
 {
 	struct swap_ctx *ctx = p;
 	char page[PAGE], out[PAGE];
-	make_page(page, PK_TEXT, (uint64_t)pthread_self());
+	tu_make_page(page, TU_PAGE_TEXT, (uint64_t)pthread_self());
 	swp_entry_t e = swap_out(ctx, page);
 	if (!e.val || swap_in(ctx, e, out) || memcmp(out, page, PAGE) || swap_free(ctx, e))
 		return (void *)1;
@@ -469,7 +482,7 @@ static void *self_registered(void *p)
 	swp_entry_t e;
 
 	urcu_memb_register_thread();
-	make_page(page, PK_TEXT, 5);
+	tu_make_page(page, TU_PAGE_TEXT, 5);
 	e = swap_out(ctx, page);
 	if (!e.val || swap_in(ctx, e, out) || memcmp(out, page, PAGE) || swap_free(ctx, e))
 		ret = (void *)1;
@@ -508,7 +521,7 @@ Test(swap_api, area_pool)
 	fo.path = path;
 	cr_assert_eq(swap_on(ctx, &fo), 1);
 	for (int i = 0; i < 8; i++) {
-		make_page(page, PK_TEXT, (uint64_t)i);
+		tu_make_page(page, TU_PAGE_TEXT, (uint64_t)i);
 		cr_assert_neq(swap_out(ctx, page).val, 0);
 	}
 	pool = swap_area_pool(ctx, 0);

@@ -16,7 +16,7 @@ Test(swap_cache, lower_layer_swap_out)
 	struct swap_cache_page *cp;
 	swp_entry_t e;
 
-	make_page(page, PK_TEXT, 3);
+	tu_make_page(page, TU_PAGE_TEXT, 3);
 	e = swap_alloc_slot(ctx);
 	cr_assert_neq(e.val, 0);
 	cr_assert_eq(swap_cache_add(ctx, e, page, 0), 0);
@@ -49,8 +49,8 @@ Test(swap_cache, lower_layer_rewrite_and_read)
 	swp_entry_t e;
 	uint64_t compr;
 
-	make_page(page, PK_TEXT, 1);
-	make_page(page2, PK_BIN, 2);
+	tu_make_page(page, TU_PAGE_TEXT, 1);
+	tu_make_page(page2, TU_PAGE_BIN, 2);
 	e = swap_out(ctx, page);
 	cr_assert_eq(swap_cache_add(ctx, e, page, 0), -EINVAL, "no claim held");
 	cr_assert_eq(swap_readpage(ctx, e, out), -EINVAL, "no claim held");
@@ -104,7 +104,7 @@ Test(swap_cache, concurrent_swap_ins_read_once)
 	struct swap_area_stats before, after;
 	swp_entry_t e;
 
-	make_page(page, PK_TEXT, 11);
+	tu_make_page(page, TU_PAGE_TEXT, 11);
 	e = swap_out(ctx, page);
 	memset(fill, 0xee, PAGE);
 	before = area_stats(ctx, 0);
@@ -202,7 +202,7 @@ static void *ffa_worker(void *p)
 			;
 		if (swap_in(a->ctx, a->e[r % 16], out))
 			a->bad++;
-		make_page(want, PK_TEXT, (uint64_t)(r % 16));
+		tu_make_page(want, TU_PAGE_TEXT, (uint64_t)(r % 16));
 		if (memcmp(out, want, PAGE))
 			a->bad++;
 		if (atomic_fetch_add(a->arrived, 1) + 1 == a->nthreads * (r + 1))
@@ -225,7 +225,7 @@ Test(swap_cache, same_entry_free_for_all, .timeout = 60)
 	if (n < 2)
 		cr_skip_test("needs 2 CPUs for truly concurrent swap-ins");
 	for (int i = 0; i < 16; i++) {
-		make_page(page, PK_TEXT, (uint64_t)i);
+		tu_make_page(page, TU_PAGE_TEXT, (uint64_t)i);
 		e[i] = swap_out(ctx, page);
 	}
 	for (int i = 0; i < n; i++) {

@@ -37,7 +37,7 @@ static swp_entry_t out_page(struct swap_ctx *ctx, int i, char *page)
 	swp_entry_t e;
 
 	if (i % 4 == 3)
-		make_page(page, (enum page_kind)(i % PK_NR), (uint64_t)i);
+		tu_make_page(page, (enum tu_page_kind)(i % TU_PAGE_NR_KINDS), (uint64_t)i);
 	else
 		stamp_page(page, 1, (uint64_t)i);
 	e = swap_out(ctx, page);
@@ -59,7 +59,7 @@ Test(swap_checksum, flipped_bit_is_eio)
 		e[i] = out_page(ctx, i, pages[i]);
 	/* one bit somewhere in each even page */
 	for (int i = 0; i < N; i += 2) {
-		unsigned bit = (unsigned)(t_rand(&s) % (PAGE * 8));
+		unsigned bit = (unsigned)(tu_rand(&s) % (PAGE * 8));
 		flip_bit(path, swp_offset(e[i]), bit);
 		cr_assert_eq(swap_in(ctx, e[i], out), -EIO, "page %d, bit %u not detected", i, bit);
 		cr_assert_eq(swap_count(ctx, e[i]), 1, "the entry stays valid");

@@ -25,7 +25,7 @@ Test(swap_cluster, consecutive_on_one_cpu)
 
 	cr_assert(pin_to_cpu(first_cpu()));
 	for (int i = 0; i < 600; i++) {
-		make_page(page, PK_TEXT, (uint64_t)i);
+		tu_make_page(page, TU_PAGE_TEXT, (uint64_t)i);
 		e[i] = swap_out(ctx, page);
 		cr_assert_neq(e[i].val, 0);
 	}
@@ -55,7 +55,7 @@ static void *pinned_swap_out(void *p)
 	if (a->bar)
 		pthread_barrier_wait(a->bar);
 	for (int i = 0; i < a->n; i++) {
-		make_page(page, PK_BIN, (uint64_t)(a->seed * 1000 + i));
+		tu_make_page(page, TU_PAGE_BIN, (uint64_t)(a->seed * 1000 + i));
 		a->e[i] = swap_out(a->ctx, page);
 	}
 	return NULL;
@@ -128,7 +128,7 @@ Test(swap_cluster, per_cpu_clusters_concurrent)
 			if (i && swp_offset(a[c].e[i]) / SWAPFILE_CLUSTER ==
 				     swp_offset(a[c].e[i - 1]) / SWAPFILE_CLUSTER)
 				cr_assert_eq(swp_offset(a[c].e[i]), swp_offset(a[c].e[i - 1]) + 1);
-			make_page(page, PK_BIN, (uint64_t)(a[c].seed * 1000 + i));
+			tu_make_page(page, TU_PAGE_BIN, (uint64_t)(a[c].seed * 1000 + i));
 			cr_assert_eq(swap_in(ctx, a[c].e[i], out), 0);
 			cr_assert_arr_eq(out, page, PAGE);
 		}

@@ -456,7 +456,7 @@ static void *fault_racer_fn(void *arg)
 	char page[PAGE];
 
 	for (int it = 0; it < 3000; it++) {
-		int i = (int)(t_rand(&s) % 64);
+		int i = (int)(tu_rand(&s) % 64);
 		if (!r->e[i].val) {
 			stamp_page(page, r->tid, seq);
 			errno = 0;
@@ -467,7 +467,7 @@ static void *fault_racer_fn(void *arg)
 				r->eio_out++;
 			else
 				r->bad = 1;
-		} else if (t_rand(&s) % 4) {
+		} else if (tu_rand(&s) % 4) {
 			int err = swap_in(r->ctx, r->e[i], page);
 			if (err == -EIO)
 				r->eio_in++;

@@ -62,7 +62,7 @@ Test(swap_file, format_and_raw_pages)
 	for (int i = 0; i < 1024; i++)
 		cr_assert_eq(hdr[i], 0, "bootbits are zero");
 
-	make_page(page, PK_BIN, 77);
+	tu_make_page(page, TU_PAGE_BIN, 77);
 	e = swap_out(ctx, page);
 	cr_assert_eq(swp_type(e), 0);
 	read_file_at(path, (off_t)(swp_offset(e) * PAGE), raw, PAGE);
@@ -229,7 +229,7 @@ Test(swap_file, short_read_is_eio)
 
 	cr_assert_eq(swap_on(ctx, &o), 0);
 	for (int i = 0; i < 20; i++) {
-		make_page(page, PK_TEXT, (uint64_t)i);
+		tu_make_page(page, TU_PAGE_TEXT, (uint64_t)i);
 		e[i] = swap_out(ctx, page);
 		cr_assert_neq(e[i].val, 0);
 	}
@@ -244,7 +244,7 @@ Test(swap_file, short_read_is_eio)
 	/* nothing lost in the context: entries can be freed, new pages stored */
 	for (int i = 0; i < 20; i++)
 		cr_assert_eq(swap_free(ctx, e[i]), 0);
-	make_page(page, PK_TEXT, 99);
+	tu_make_page(page, TU_PAGE_TEXT, 99);
 	e[0] = swap_out(ctx, page);
 	cr_assert_neq(e[0].val, 0);
 	cr_assert_eq(swap_in(ctx, e[0], out), 0);
@@ -375,12 +375,12 @@ Test(swap_file, mkswap_interop)
 	uuid_string(st.uuid, got);
 	cr_assert_str_eq(got, uuid);
 	for (int i = 0; i < 100; i++) {
-		make_page(page, (enum page_kind)(i % PK_NR), (uint64_t)i);
+		tu_make_page(page, (enum tu_page_kind)(i % TU_PAGE_NR_KINDS), (uint64_t)i);
 		e[i] = swap_out(ctx, page);
 		cr_assert_neq(e[i].val, 0);
 	}
 	for (int i = 0; i < 100; i++) {
-		make_page(page, (enum page_kind)(i % PK_NR), (uint64_t)i);
+		tu_make_page(page, (enum tu_page_kind)(i % TU_PAGE_NR_KINDS), (uint64_t)i);
 		cr_assert_eq(swap_in(ctx, e[i], raw), 0);
 		cr_assert_arr_eq(raw, page, PAGE);
 		read_file_at(path, (off_t)(swp_offset(e[i]) * PAGE), raw, PAGE);

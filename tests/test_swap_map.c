@@ -14,7 +14,7 @@ Test(swap_map, continuation_up_and_down)
 	char page[PAGE], out[PAGE];
 	swp_entry_t e;
 
-	make_page(page, PK_TEXT, 42);
+	tu_make_page(page, TU_PAGE_TEXT, 42);
 	e = swap_out(ctx, page);
 	cr_assert_neq(e.val, 0);
 	for (int c = 1; c < top; c++) {
@@ -70,7 +70,7 @@ Test(swap_map, neighbours_independent)
 	swp_entry_t e[40];
 
 	for (int i = 0; i < 40; i++) {
-		make_page(page, PK_TEXT, (uint64_t)i);
+		tu_make_page(page, TU_PAGE_TEXT, (uint64_t)i);
 		e[i] = swap_out(ctx, page);
 		cr_assert_neq(e[i].val, 0);
 		for (int c = 0; c < i * 250; c++)
@@ -89,7 +89,7 @@ Test(swap_map, neighbours_independent)
 	for (int i = 0; i < 40; i += 2) {
 		char out[PAGE];
 		cr_assert_eq(swap_count(ctx, e[i]), 1 + i * 250, "slot %d", i);
-		make_page(page, PK_TEXT, (uint64_t)i);
+		tu_make_page(page, TU_PAGE_TEXT, (uint64_t)i);
 		cr_assert_eq(swap_in(ctx, e[i], out), 0);
 		cr_assert_arr_eq(out, page, PAGE);
 	}

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -23,16 +24,25 @@ static void random_page(unsigned char *p, unsigned int *seed)
 Test(regress, swap_on_enomem_leaves_context_usable)
 {
 	struct swap_ctx *ctx = swap_ctx_create();
-	struct swap_area_opts big = { .nr_pages = 1ULL << 32 }; /* 2^32 slots: the slot table fails */
+	struct swap_area_opts big = { .nr_pages = 1ULL << 32 }; /* 2^32 slots: 20 GiB of tables */
 	struct swap_area_opts small = { .nr_pages = 1024 };
 	static unsigned char page[4096], back[4096];
+	struct rlimit old, lim;
 
 	cr_assert_not_null(ctx);
 	/* Garbage where swap_on's small allocations will land, as a reused heap would have. */
 	void *junk = malloc(8000);
 	memset(junk, 0xab, 8000);
 	free(junk);
-	cr_assert_eq(swap_on(ctx, &big), -ENOMEM);
+	/* An address-space limit 1 GiB above what the process uses: the big area's tables cannot
+	 * fit however much memory the host has or how it overcommits. */
+	cr_assert_eq(getrlimit(RLIMIT_AS, &old), 0);
+	lim = old;
+	lim.rlim_cur = tu_vm_bytes() + (1UL << 30);
+	cr_assert_eq(setrlimit(RLIMIT_AS, &lim), 0);
+	int ret = swap_on(ctx, &big);
+	cr_assert_eq(setrlimit(RLIMIT_AS, &old), 0);
+	cr_assert_eq(ret, -ENOMEM);
 	int type = swap_on(ctx, &small);
 	cr_assert_geq(type, 0, "the context is still usable after the failed swap_on: %d", type);
 	memset(page, 0x5c, 100);
@@ -76,19 +86,6 @@ Test(regress, failed_rewrite_keeps_the_old_page)
 	swap_ctx_destroy(ctx);
 }
 
-static long rss_kib(void)
-{
-	long size = 0, resident = 0;
-	FILE *f = fopen("/proc/self/statm", "r");
-
-	if (f) {
-		if (fscanf(f, "%ld %ld", &size, &resident) != 2)
-			resident = 0;
-		fclose(f);
-	}
-	return resident * (sysconf(_SC_PAGESIZE) / 1024);
-}
-
 static void run_on(int cpu)
 {
 	cpu_set_t set;
@@ -110,7 +107,7 @@ Test(regress, cache_descriptors_do_not_pile_up_across_cpus, .timeout = 120)
 	if (ZT_TSAN)
 		cr_skip_test("ThreadSanitizer's shadow of every page touched counts in RSS");
 	cr_assert_geq(swap_on(ctx, &o), 0);
-	long before = rss_kib();
+	long before = (long)(tu_rss_bytes() / 1024);
 	/* Add on CPU 0, delete on CPU 1: descriptors are allocated on one, retired on the other. */
 	for (int i = 0; i < 60000; i++) {
 		run_on(0);
@@ -120,7 +117,7 @@ Test(regress, cache_descriptors_do_not_pile_up_across_cpus, .timeout = 120)
 		run_on(1);
 		cr_assert_eq(swap_cache_delete(ctx, e), 0);
 	}
-	long grew = rss_kib() - before;
+	long grew = (long)(tu_rss_bytes() / 1024) - before;
 	cr_assert_eq(swap_area_stats(ctx, 0, &st), 0);
 	cr_assert_eq(st.inuse_pages, 0);
 	cr_assert_eq(st.cache_pages, 0);

@@ -17,15 +17,15 @@ static char *make_corpus(int *same)
 	*same = 0;
 	for (int i = 0; i < CORPUS_PAGES; i++) {
 		/* make-corpus.py's mix: mostly code and text, some zero, word, random, heap */
-		unsigned r = (unsigned)(t_rand(&s) % 100);
-		enum page_kind k = r < 45   ? PK_BIN
-				   : r < 70 ? PK_TEXT
-				   : r < 80 ? PK_ZERO
-				   : r < 85 ? PK_WORD
-				   : r < 95 ? PK_RANDOM
-					    : PK_HEAP;
-		make_page(c + (size_t)i * PAGE, k, t_rand(&s));
-		*same += k == PK_ZERO || k == PK_WORD;
+		unsigned r = (unsigned)(tu_rand(&s) % 100);
+		enum tu_page_kind k = r < 45   ? TU_PAGE_BIN
+				   : r < 70 ? TU_PAGE_TEXT
+				   : r < 80 ? TU_PAGE_ZERO
+				   : r < 85 ? TU_PAGE_WORD
+				   : r < 95 ? TU_PAGE_RANDOM
+					    : TU_PAGE_HEAP;
+		tu_make_page(c + (size_t)i * PAGE, k, tu_rand(&s));
+		*same += k == TU_PAGE_ZERO || k == TU_PAGE_WORD;
 	}
 	return c;
 }
@@ -139,7 +139,7 @@ static bool pool_take(struct pool *p, uint64_t *rng, struct item *out)
 	bool ok = false;
 	pthread_mutex_lock(&p->lock);
 	if (p->n) {
-		int i = (int)(t_rand(rng) % (uint64_t)p->n);
+		int i = (int)(tu_rand(rng) % (uint64_t)p->n);
 		*out = p->items[i];
 		p->items[i] = p->items[--p->n];
 		ok = true;
@@ -175,7 +175,7 @@ static void *stress_worker(void *p)
 	struct item it;
 
 	for (int op = 0; op < a->ops; op++) {
-		unsigned r = (unsigned)(t_rand(&rng) % 100);
+		unsigned r = (unsigned)(tu_rand(&rng) % 100);
 		if (r < 35) { /* swap out a fresh page */
 			stamp_page(page, a->tid, seq);
 			it.e = swap_out(a->ctx, page);
@@ -329,5 +329,5 @@ Test(swap_stress, producer_consumer, .timeout = 60)
 	cr_assert_eq(a.bad, 0);
 	cr_assert_eq(area_stats(ctx, 0).inuse_pages, 0);
 	swap_ctx_destroy(ctx);
-	free((void *)a.slots);
+	free((void *)(uintptr_t)a.slots);
 }

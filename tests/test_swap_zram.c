@@ -12,7 +12,7 @@ Test(swap_zram, same_filled_pages_take_no_memory)
 	swp_entry_t e[1000];
 
 	for (int i = 0; i < 1000; i++) {
-		make_page(page, i % 2 ? PK_ZERO : PK_WORD, (uint64_t)i);
+		tu_make_page(page, i % 2 ? TU_PAGE_ZERO : TU_PAGE_WORD, (uint64_t)i);
 		e[i] = swap_out(ctx, page);
 		cr_assert_neq(e[i].val, 0);
 	}
@@ -22,13 +22,13 @@ Test(swap_zram, same_filled_pages_take_no_memory)
 	cr_assert_eq(st.compr_data_size, 0);
 	cr_assert_eq(st.mem_used_total, 0, "no allocation for same-filled pages");
 	for (int i = 0; i < 1000; i++) {
-		make_page(page, i % 2 ? PK_ZERO : PK_WORD, (uint64_t)i);
+		tu_make_page(page, i % 2 ? TU_PAGE_ZERO : TU_PAGE_WORD, (uint64_t)i);
 		memset(out, 0x5a, PAGE);
 		cr_assert_eq(swap_in(ctx, e[i], out), 0);
 		cr_assert_arr_eq(out, page, PAGE, "page %d", i);
 	}
 	/* one byte off the pattern is not same-filled */
-	make_page(page, PK_WORD, 5);
+	tu_make_page(page, TU_PAGE_WORD, 5);
 	page[PAGE - 1] ^= 1;
 	e[0] = swap_out(ctx, page) /* slot of e[0] stays used too */;
 	cr_assert_eq(area_stats(ctx, 0).same_pages, 1000);
@@ -48,7 +48,7 @@ Test(swap_zram, huge_pages_stored_raw)
 	swp_entry_t e[100];
 
 	for (int i = 0; i < 100; i++) {
-		make_page(page, PK_RANDOM, (uint64_t)i);
+		tu_make_page(page, TU_PAGE_RANDOM, (uint64_t)i);
 		e[i] = swap_out(ctx, page);
 		cr_assert_neq(e[i].val, 0);
 	}
@@ -57,7 +57,7 @@ Test(swap_zram, huge_pages_stored_raw)
 	cr_assert_eq(st.compr_data_size, 100ULL * PAGE, "raw pages count 4096 each");
 	cr_assert_geq(st.mem_used_total, 100ULL * PAGE);
 	for (int i = 0; i < 100; i++) {
-		make_page(page, PK_RANDOM, (uint64_t)i);
+		tu_make_page(page, TU_PAGE_RANDOM, (uint64_t)i);
 		cr_assert_eq(swap_in(ctx, e[i], out), 0);
 		cr_assert_arr_eq(out, page, PAGE);
 		cr_assert_eq(swap_free(ctx, e[i]), 0);
@@ -76,7 +76,7 @@ static void round_trip_all_kinds(const char *compressor)
 	swp_entry_t e[600];
 
 	for (int i = 0; i < 600; i++) {
-		make_page(page, (enum page_kind)(i % PK_NR), (uint64_t)i * 31);
+		tu_make_page(page, (enum tu_page_kind)(i % TU_PAGE_NR_KINDS), (uint64_t)i * 31);
 		e[i] = swap_out(ctx, page);
 		cr_assert_neq(e[i].val, 0);
 	}
@@ -86,7 +86,7 @@ static void round_trip_all_kinds(const char *compressor)
 	cr_assert_lt(st.compr_data_size, st.orig_data_size / 2, "%s compresses text and code",
 		     compressor ? compressor : "lz4");
 	for (int i = 0; i < 600; i++) {
-		make_page(page, (enum page_kind)(i % PK_NR), (uint64_t)i * 31);
+		tu_make_page(page, (enum tu_page_kind)(i % TU_PAGE_NR_KINDS), (uint64_t)i * 31);
 		cr_assert_eq(swap_in(ctx, e[i], out), 0);
 		cr_assert_arr_eq(out, page, PAGE, "page %d", i);
 	}
@@ -119,7 +119,7 @@ Test(swap_zram, zstd_compresses_better_than_lz4)
 	cr_assert_eq(swap_on(ctx, &z), 1);
 	for (int i = 0; i < 200; i++) {
 		swp_entry_t a, b;
-		make_page(page, i % 2 ? PK_TEXT : PK_BIN, (uint64_t)i);
+		tu_make_page(page, i % 2 ? TU_PAGE_TEXT : TU_PAGE_BIN, (uint64_t)i);
 		a = swap_out(ctx, page);
 		b = swap_out(ctx, page); /* equal priorities take turns: one in each */
 		cr_assert_neq(swp_type(a), swp_type(b));
@@ -134,12 +134,12 @@ static void corrupt_is_eio(const char *compressor)
 	char page[PAGE], out[PAGE];
 	swp_entry_t e, good, same, huge;
 
-	make_page(page, PK_TEXT, 1);
+	tu_make_page(page, TU_PAGE_TEXT, 1);
 	e = swap_out(ctx, page);
 	good = swap_out(ctx, page);
-	make_page(page, PK_ZERO, 0);
+	tu_make_page(page, TU_PAGE_ZERO, 0);
 	same = swap_out(ctx, page);
-	make_page(page, PK_RANDOM, 2);
+	tu_make_page(page, TU_PAGE_RANDOM, 2);
 	huge = swap_out(ctx, page);
 	cr_assert_eq(swap_debug_corrupt(ctx, same), -EOPNOTSUPP);
 	cr_assert_eq(swap_debug_corrupt(ctx, huge), -EOPNOTSUPP);
@@ -148,7 +148,7 @@ static void corrupt_is_eio(const char *compressor)
 	cr_assert_eq(swap_in(ctx, e, out), -EIO, "still corrupt, still reported");
 	cr_assert_eq(area_stats(ctx, 0).failed_reads, 2);
 	/* the rest of the area is unaffected, and the corrupt slot can be freed */
-	make_page(page, PK_TEXT, 1);
+	tu_make_page(page, TU_PAGE_TEXT, 1);
 	cr_assert_eq(swap_in(ctx, good, out), 0);
 	cr_assert_arr_eq(out, page, PAGE);
 	cr_assert_eq(swap_free(ctx, e), 0);
@@ -199,7 +199,7 @@ Test(swap_zram, mem_limit_falls_through)
 	cr_assert_eq(swap_on(ctx, &front), 0);
 	cr_assert_eq(swap_on(ctx, &back), 1);
 	for (int i = 0; i < 200; i++) {
-		make_page(page, PK_RANDOM, (uint64_t)i); /* 4096 bytes each in the pool */
+		tu_make_page(page, TU_PAGE_RANDOM, (uint64_t)i); /* 4096 bytes each in the pool */
 		e[i] = swap_out(ctx, page);
 		cr_assert_neq(e[i].val, 0);
 		if (swp_type(e[i]) == 0)
@@ -215,19 +215,19 @@ Test(swap_zram, mem_limit_falls_through)
 	cr_assert_eq(in_front + in_back, 200);
 	cr_assert_eq(st.inuse_pages, (uint64_t)in_front, "refused pages gave their slots back");
 	for (int i = 0; i < 200; i++) {
-		make_page(page, PK_RANDOM, (uint64_t)i);
+		tu_make_page(page, TU_PAGE_RANDOM, (uint64_t)i);
 		cr_assert_eq(swap_in(ctx, e[i], out), 0);
 		cr_assert_arr_eq(out, page, PAGE);
 	}
 	/* same-filled pages need no memory: the full area still takes them */
-	make_page(page, PK_ZERO, 0);
+	tu_make_page(page, TU_PAGE_ZERO, 0);
 	cr_assert_eq(swp_type(swap_out(ctx, page)), 0);
 	/* alone at the limit: ENOSPC */
 	for (int i = 0; i < 200; i++)
 		if (swp_type(e[i]) == 1)
 			cr_assert_eq(swap_free(ctx, e[i]), 0);
 	cr_assert_eq(swap_off(ctx, 1), 0);
-	make_page(page, PK_RANDOM, 999);
+	tu_make_page(page, TU_PAGE_RANDOM, 999);
 	errno = 0;
 	cr_assert_eq(swap_out(ctx, page).val, 0);
 	cr_assert_eq(errno, ENOSPC);
@@ -244,7 +244,7 @@ Test(swap_zram, mm_stat_accounting)
 	uint64_t peak;
 
 	for (int i = 0; i < 3000; i++) {
-		make_page(page, i % 3 ? PK_TEXT : PK_HEAP, (uint64_t)i);
+		tu_make_page(page, i % 3 ? TU_PAGE_TEXT : TU_PAGE_HEAP, (uint64_t)i);
 		e[i] = swap_out(ctx, page);
 	}
 	st = area_stats(ctx, 0);

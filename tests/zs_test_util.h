@@ -1,11 +1,11 @@
 /*
  * Shared helpers for the libzs Criterion suite:
- *  - a small deterministic PRNG (splitmix64) and a size distribution shaped like
- *    compressed 4 KiB pages;
+ *  - the generator (test_util.h's splitmix64) as a struct, and a size distribution shaped
+ *    like compressed 4 KiB pages;
  *  - payload stamping: every object's bytes are derived from (handle, size, seed), and
  *    objects of 16 bytes or more begin with those three values, so a payload can be
  *    checked by whoever holds the handle, with no other bookkeeping;
- *  - readers for /proc/self/statm and /proc/self/maps;
+ *  - a reader for /proc/self/maps (statm is test_util.h's);
  *  - an independent model of the size-class table (chain length with the least tail
  *    waste, kernel-style merging, huge classes), computed from first principles;
  *  - pool statistics helpers (field-by-field comparison, cross-checks between the pool
@@ -29,6 +29,7 @@
 #include <zs/zsmalloc.h>
 
 #include "sanitizer.h"
+#include "test_util.h"
 
 #define ZT_PAGE	     4096UL
 #define ZT_MIB	     (1024UL * 1024UL)
@@ -36,27 +37,19 @@
 
 /* ---- PRNG ---- */
 
-static inline uint64_t zt_mix64(uint64_t x)
-{
-	x += 0x9e3779b97f4a7c15ULL;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-	return x ^ (x >> 31);
-}
-
 struct zt_rng {
 	uint64_t s;
 };
 
 static inline void zt_rng_seed(struct zt_rng *r, uint64_t seed)
 {
-	r->s = zt_mix64(seed);
+	r->s = tu_mix64(seed);
 }
 
 static inline uint64_t zt_rand(struct zt_rng *r)
 {
 	r->s += 0x9e3779b97f4a7c15ULL;
-	return zt_mix64(r->s);
+	return tu_mix64(r->s);
 }
 
 /* Uniform in [0, n). */
@@ -104,7 +97,7 @@ static inline void zt_shuffle(struct zt_rng *r, size_t *v, size_t n)
 
 static inline uint64_t zt_stamp_key(unsigned long handle, size_t size, uint32_t seed)
 {
-	return zt_mix64(handle ^ zt_mix64(((uint64_t)size << 32) | seed));
+	return tu_mix64(handle ^ tu_mix64(((uint64_t)size << 32) | seed));
 }
 
 /* Fill @size bytes at @dst with the payload of (handle, size, seed). */
@@ -124,7 +117,7 @@ static inline void zt_stamp(void *dst, unsigned long handle, size_t size, uint32
 		i = ZT_STAMP_HDR;
 	}
 	for (; i < size; i += 8) {
-		uint64_t w = zt_mix64(key + i);
+		uint64_t w = tu_mix64(key + i);
 		size_t n = size - i < 8 ? size - i : 8;
 
 		memcpy(p + i, &w, n);
@@ -184,31 +177,14 @@ static inline unsigned long zt_alloc_stamped(struct zs_pool *pool, size_t size, 
 
 /* ---- /proc readers ---- */
 
-/* Field @idx of /proc/self/statm, in bytes (0: size, 1: resident). */
-static inline size_t zt_statm_bytes(int idx)
-{
-	unsigned long v[7] = {0};
-	FILE *f = fopen("/proc/self/statm", "r");
-	int n;
-
-	if (!f)
-		return 0;
-	n = fscanf(f, "%lu %lu %lu %lu %lu %lu %lu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
-		   &v[6]);
-	fclose(f);
-	if (n < idx + 1)
-		return 0;
-	return v[idx] * (size_t)sysconf(_SC_PAGESIZE);
-}
-
 static inline size_t zt_rss_bytes(void)
 {
-	return zt_statm_bytes(1);
+	return tu_rss_bytes();
 }
 
 static inline size_t zt_vm_bytes(void)
 {
-	return zt_statm_bytes(0);
+	return tu_vm_bytes();
 }
 
 static inline long zt_nr_maps(void)

@@ -14,7 +14,7 @@ $(ZCACHE): $(ZCACHE_SRCS) examples/zcache/zcache.h examples/zsstat/zsstat.h $(LI
 	@mkdir -p $(dir $@)
 	$(CC) $(PROG_CFLAGS) -o $@ $(ZCACHE_SRCS) $(B)/libzs.a -llz4 -lzstd -lpthread -lm
 
-EXTRA_PROGRAMS += $(ZCACHE)
+TOOLS += $(ZCACHE)
 EXTRA_TESTS += zcache-test
 
 .PHONY: zcache-test install-zcache uninstall-zcache

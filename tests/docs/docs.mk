@@ -28,11 +28,9 @@ docs-check: $(LIB_TARGETS)
 	if [ -n "$$missing" ]; then echo "docs-check: no reference section or index entry for:$$missing (document it in the header, then run make docs)" >&2; exit 1; fi
 	@echo "docs-check: reference pages match the headers; every exported symbol and example is documented"
 
-# The demo takes a corpus and runs under `make demo` (and zsstat-test).
-SMALL_EXAMPLES := $(filter-out $(B)/examples/demo,$(EXAMPLE_BINS))
-
-examples-test: $(SMALL_EXAMPLES)
-	@set -e; for ex in $(SMALL_EXAMPLES); do \
+# The demo (examples/demo/) takes a corpus and runs under `make demo` and zsstat-test.
+examples-test: $(EXAMPLE_BINS)
+	@set -e; for ex in $(EXAMPLE_BINS); do \
 		echo "== $$ex"; \
 		timeout 120 $$ex || { echo "examples-test: $$ex failed (exit $$?)" >&2; exit 1; }; \
 	done

@@ -20,6 +20,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../test_util.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* The fuzzer's bytes, read front to back; past the end every read gives zeros. */
@@ -85,19 +87,10 @@ static inline void fz_bytes(struct fz *f, void *dst, size_t len)
 		}                                                                                  \
 	} while (0)
 
-static inline uint64_t fz_mix(uint64_t x)
-{
-	/* splitmix64's finaliser: every seed gives unrelated bytes */
-	x += 0x9e3779b97f4a7c15ULL;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-	return x ^ (x >> 31);
-}
-
 /* Byte @i of the pattern named @seed. */
 static inline uint8_t fz_pattern_byte(uint32_t seed, size_t i)
 {
-	return (uint8_t)(fz_mix((uint64_t)seed << 32 | (i >> 3)) >> (8 * (i & 7)));
+	return (uint8_t)(tu_mix64((uint64_t)seed << 32 | (i >> 3)) >> (8 * (i & 7)));
 }
 
 static inline void fz_pattern(void *dst, size_t len, uint32_t seed)
@@ -142,7 +135,7 @@ enum fz_page_kind { FZ_ZERO, FZ_WORD, FZ_TEXT, FZ_HALF, FZ_RANDOM, FZ_ALMOST, FZ
 static inline void fz_make_page(void *page, unsigned kind, uint32_t seed)
 {
 	uint8_t *b = page;
-	uint64_t w = fz_mix(seed) | 1;
+	uint64_t w = tu_mix64(seed) | 1;
 
 	switch (kind % FZ_NR_KINDS) {
 	case FZ_ZERO:

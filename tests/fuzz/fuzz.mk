@@ -14,7 +14,7 @@ FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_SECONDS ?= 60
 FUZZ_CC ?= clang
 FUZZ_DIR := $(B)/fuzz
-FUZZ_CFLAGS := -std=gnu11 -g -O1 -Wall -Wextra $(WERROR) -D_GNU_SOURCE -Iinclude -pthread \
+FUZZ_CFLAGS := -std=gnu11 -g -O1 $(WARN_FLAGS) $(WERROR) -D_GNU_SOURCE -Iinclude -pthread \
 	-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_LIB_OBJS := $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(ZS_SRCS) $(SW_SRCS))
 FUZZ_BINS := $(addprefix $(FUZZ_DIR)/,$(FUZZ_TARGETS))

@@ -48,13 +48,13 @@ static void check_bytes(const struct obj *o, const uint8_t *p, const char *when)
 
 static void check_obj(struct model *m, struct obj *o, const char *when)
 {
-	const uint8_t *p = zs_obj_read_begin(m->pool, o->h, NULL);
+	uint8_t *p = zs_obj_read_begin(m->pool, o->h, NULL);
 
 	fz_check(p != NULL, "%s: read_begin of live handle %#lx failed", when, o->h);
 	if (o->ptr)
 		fz_check(p == o->ptr, "%s: mapped object %#lx moved", when, o->h);
 	check_bytes(o, p, when);
-	zs_obj_read_end(m->pool, o->h, (void *)p);
+	zs_obj_read_end(m->pool, o->h, p);
 	fz_check(zs_obj_size(m->pool, o->h) == o->size, "%s: size of %#lx", when, o->h);
 }
 

@@ -6,11 +6,11 @@ STRESS_BINS := $(B)/tests/stress_zs $(if $(HAVE_SWAP),$(B)/tests/stress_swap,)
 
 $(B)/tests/stress_zs: tests/stress_zs.c tests/stress/stress.h $(LIB_TARGETS)
 	@mkdir -p $(dir $@)
-	$(CC) $(PROG_CFLAGS) -Itests/stress -o $@ $< $(PROG_LDFLAGS) $(PROG_LIBS_ZS)
+	$(CC) $(PROG_CFLAGS) -Itests/stress -Itests -o $@ $< $(PROG_LDFLAGS) $(PROG_LIBS_ZS)
 
 $(B)/tests/stress_swap: tests/stress_swap.c tests/stress/stress.h $(LIB_TARGETS)
 	@mkdir -p $(dir $@)
-	$(CC) $(PROG_CFLAGS) -Itests/stress -o $@ $< $(PROG_LDFLAGS) $(PROG_LIBS_SW)
+	$(CC) $(PROG_CFLAGS) -Itests/stress -Itests -o $@ $< $(PROG_LDFLAGS) $(PROG_LIBS_SW)
 
 .PHONY: stress
 stress: $(STRESS_BINS)
