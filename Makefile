@@ -64,7 +64,7 @@ HAVE_SWAP := $(if $(SW_SRCS),1,)
 ZS_SO := $(B)/libzs.so.$(VERSION)
 SW_SO := $(B)/libswap.so.$(VERSION)
 LIBS_ZS := -lpthread
-LIBS_SW := -llz4 -lzstd -lxxhash -lurcu-memb -lpthread
+LIBS_SW := -llz4 -lzstd -lxxhash -lurcu-bp -lpthread
 
 LIB_TARGETS := $(ZS_SO) $(B)/libzs.so.$(VERSION_MAJOR) $(B)/libzs.so $(B)/libzs.a $(B)/libzs.pc
 ifneq ($(HAVE_SWAP),)
@@ -115,7 +115,7 @@ $(B)/%.pc: pkgconfig/%.pc.in Makefile | $(B)
 PROG_CFLAGS := $(BASE_CFLAGS) $(CFLAGS)
 PROG_LDFLAGS := -L$(B) -Wl,-rpath,$(abspath $(B))
 PROG_LIBS_ZS := -lzs -llz4 -lzstd -lpthread -lm
-PROG_LIBS_SW := -Wl,--no-as-needed -lswap -lzs -llz4 -lzstd -lxxhash -lurcu-memb -lpthread -lm
+PROG_LIBS_SW := -Wl,--no-as-needed -lswap -lzs -llz4 -lzstd -lxxhash -lurcu-bp -lpthread -lm
 
 # One program per library, and one per fault-injection suite: those interpose mmap, pread and
 # pwrite for the whole executable, so they are kept away from the other suites.
@@ -152,7 +152,7 @@ $(B)/tests/test_zs: $(call TEST_OBJ,$(ZS_TESTS) $(CR_SRCS)) $(LIB_TARGETS)
 
 $(B)/tests/test_swap: $(call TEST_OBJ,$(SW_TESTS) $(CR_SRCS)) $(LIB_TARGETS)
 	@mkdir -p $(dir $@)
-	$(CC) $(PROG_CFLAGS) -o $@ $(call TEST_OBJ,$(SW_TESTS) $(CR_SRCS)) $(PROG_LDFLAGS) $(PROG_LIBS_SW) $(CR_LIBS)
+	$(CC) $(PROG_CFLAGS) -o $@ $(call TEST_OBJ,$(SW_TESTS) $(CR_SRCS)) $(PROG_LDFLAGS) $(PROG_LIBS_SW) -lurcu-memb $(CR_LIBS)
 
 $(B)/tests/test_zs_faults: $(call TEST_OBJ,$(ZS_FAULT_TESTS) $(CR_SRCS)) $(LIB_TARGETS)
 	@mkdir -p $(dir $@)

@@ -1,5 +1,6 @@
 /*
- * Areas (swap_info): the context, swap_on / swap_off, priorities and the avail snapshot.
+ * area.c - the context and its areas (area.h): swap_ctx_create / swap_ctx_destroy, swap_on /
+ * swap_off, priorities and the avail snapshot, and the choice of the area a new page goes to.
  *
  * A context holds up to SWAP_MAX_AREAS areas in ctx->swap_info[type].  Each public call reaches
  * an area from an entry's type inside an RCU read section; swap_out reaches the writable areas
@@ -8,41 +9,43 @@
  * the snapshot, wait a grace period (no allocator can still be using the area), check again that
  * no slot is in use, unpublish, wait another grace period, free.
  *
+ * swap_on picks the backend (the first in `backends` that claims the options), which checks
+ * them and creates itself; then the area's parts are built in order: swap_map, clusters, swap
+ * cache tree, counters.  swap_info_free undoes them in reverse.
+ *
  * This file may not touch swap_map bytes, the swap cache's tree or a backend's data: it creates
- * and destroys them through their files' setup and teardown calls.
+ * and destroys them through their modules' calls.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/sysinfo.h>
 
-#include "swap_internal.h"
+#include "area.h"
+#include "debug.h"
 
-unsigned swap_nr_cpus = 1;
-
-static pthread_once_t cpus_once = PTHREAD_ONCE_INIT;
-
-static void cpus_init(void)
-{
-	int n = get_nprocs_conf();
-	swap_nr_cpus = n > 0 ? (unsigned)n : 1;
-}
+/* The kinds of backend, in the order they are asked whether they claim swap_on's options. */
+static const struct swap_backend_ops *const backends[] = {
+    &swi_file_backend_ops,
+    &swi_zram_backend_ops,
+};
 
 SWAP_API struct swap_ctx *swap_ctx_create(void)
 {
 	struct swap_ctx *ctx;
 
-	pthread_once(&cpus_once, cpus_init);
+	swi_cpus_init();
+	swi_rcu_init();
 	ctx = calloc(1, sizeof(*ctx));
 	if (!ctx) {
 		errno = ENOMEM;
 		return NULL;
 	}
 	pthread_mutex_init(&ctx->swap_lock, NULL);
-	pthread_mutex_init(&ctx->desc_chunk_lock, NULL);
 	ctx->avail = calloc(1, sizeof(*ctx->avail));
-	if (!ctx->avail || swap_desc_init(ctx)) {
+	if (!ctx->avail || swi_cache_pages_init(&ctx->cache_pages)) {
+		swi_cache_pages_destroy(&ctx->cache_pages);
 		free(ctx->avail);
+		pthread_mutex_destroy(&ctx->swap_lock);
 		free(ctx);
 		errno = ENOMEM;
 		return NULL;
@@ -50,17 +53,17 @@ SWAP_API struct swap_ctx *swap_ctx_create(void)
 	return ctx;
 }
 
+/* Free an area and its parts, in reverse order of swap_on's construction. */
 static void swap_info_free(struct swap_info *si)
 {
 	if (!si)
 		return;
-	if (si->kind == SWAP_AREA_MEMORY)
-		zram_backend_destroy(si);
-	else if (si->kind == SWAP_AREA_FILE)
-		file_backend_destroy(si);
-	swap_cache_tree_destroy(si);
-	swap_cluster_teardown(si);
-	free(si->percpu);
+	swap_counters_destroy(&si->stats);
+	swi_cache_tree_destroy(&si->cache);
+	swi_clusters_destroy(&si->clusters);
+	swi_map_destroy(&si->map);
+	if (si->backend)
+		si->backend->ops->destroy(si->backend);
 	free(si);
 }
 
@@ -71,9 +74,8 @@ SWAP_API void swap_ctx_destroy(struct swap_ctx *ctx)
 	for (int i = 0; i < SWAP_MAX_AREAS; i++)
 		swap_info_free(ctx->swap_info[i]);
 	free(ctx->avail);
-	swap_desc_destroy(ctx);
+	swi_cache_pages_destroy(&ctx->cache_pages);
 	pthread_mutex_destroy(&ctx->swap_lock);
-	pthread_mutex_destroy(&ctx->desc_chunk_lock);
 	free(ctx);
 }
 
@@ -81,6 +83,7 @@ static int cmp_prio_desc(const void *a, const void *b)
 {
 	const struct swap_info *x = *(struct swap_info *const *)a;
 	const struct swap_info *y = *(struct swap_info *const *)b;
+
 	if (x->prio != y->prio)
 		return x->prio > y->prio ? -1 : 1;
 	return x->type - y->type;
@@ -98,7 +101,8 @@ static void avail_republish(struct swap_ctx *ctx, struct swap_avail *av)
 	memset(av, 0, sizeof(*av));
 	for (int i = 0; i < SWAP_MAX_AREAS; i++) {
 		struct swap_info *si = ctx->swap_info[i];
-		if (si && (atomic_load(&si->flags) & SWP_WRITEOK))
+
+		if (si && (zs_load_relaxed(&si->flags) & SWP_WRITEOK))
 			av->si[n++] = si;
 	}
 	qsort(av->si, n, sizeof(av->si[0]), cmp_prio_desc);
@@ -110,40 +114,90 @@ static void avail_republish(struct swap_ctx *ctx, struct swap_avail *av)
 		}
 		av->groups[av->nr_groups - 1].nr++;
 	}
-	old = __atomic_exchange_n(&ctx->avail, av, __ATOMIC_SEQ_CST);
-	swap_rcu_synchronize();
+	old = rcu_xchg_pointer(&ctx->avail, av);
+	swi_rcu_synchronize();
 	free(old);
 }
 
-static int setup_percpu(struct swap_info *si)
+struct swap_info *swi_area_get_slot(struct swap_ctx *ctx, unsigned cpu, uint8_t usage,
+				    uint32_t skip, uint64_t *off)
 {
-	si->percpu = aligned_alloc(SWAP_CACHELINE, sizeof(*si->percpu) * swap_nr_cpus);
-	if (!si->percpu)
-		return -ENOMEM;
-	memset(si->percpu, 0, sizeof(*si->percpu) * swap_nr_cpus);
-	for (unsigned c = 0; c < swap_nr_cpus; c++) {
-		swap_spin_init(&si->percpu[c].lock);
-		si->percpu[c].cluster = CLUSTER_NONE;
+	struct swap_avail *av = rcu_dereference(ctx->avail);
+
+	for (unsigned g = 0; g < av->nr_groups; g++) {
+		unsigned first = av->groups[g].first, nr = av->groups[g].nr;
+		unsigned start = 0;
+
+		if (nr > 1)
+			start = zs_fetch_add_relaxed(&av->groups[g].rr, 1);
+		for (unsigned i = 0; i < nr; i++) {
+			struct swap_info *si = av->si[first + (start + i) % nr];
+
+			if (skip & (1u << si->type))
+				continue;
+			*off = swi_cluster_alloc(&si->clusters, cpu, usage);
+			if (*off)
+				return si;
+		}
 	}
-	return 0;
+	return NULL;
+}
+
+/* The backend that takes @opts, with the options checked: NULL and *@err set if none. */
+static const struct swap_backend_ops *pick_backend(const struct swap_area_opts *opts, int *err)
+{
+	for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]); i++) {
+		if (backends[i]->claims(opts)) {
+			*err = backends[i]->check(opts);
+			return *err ? NULL : backends[i];
+		}
+	}
+	*err = -EINVAL;
+	return NULL;
+}
+
+/* Build the area's parts over the backend's layout; 0 or -errno (the caller frees @si). */
+static int area_build(struct swap_info *si, struct swap_backend_layout *layout)
+{
+	int err;
+
+	si->max = layout->max;
+	err = swi_map_init(&si->map, si->max, layout->bad, layout->nr_bad, &si->nr_bad);
+	if (err)
+		return err;
+	si->pages = si->max - 1 - si->nr_bad;
+	if (!si->pages)
+		return -EINVAL; /* every slot is bad */
+	err = swi_clusters_init(&si->clusters, si->map.map, si->map.nr_clusters);
+	if (!err)
+		err = swi_cache_tree_init(&si->cache, si->max);
+	if (!err)
+		err = swap_counters_init(&si->stats, ST_NR_ITEMS);
+	return err;
 }
 
 SWAP_API int swap_on(struct swap_ctx *ctx, const struct swap_area_opts *opts)
 {
+	struct swap_backend_layout layout = {0};
+	const struct swap_backend_ops *ops;
 	struct swap_info *si;
 	struct swap_avail *av;
-	uint32_t *bad = NULL, nr_bad = 0;
 	int type = -1, err;
 
 	if (!ctx || !opts)
 		return -EINVAL;
-	swap_rcu_enter();
+	ops = pick_backend(opts, &err);
+	if (!ops)
+		return err;
 	si = calloc(1, sizeof(*si));
-	if (!si)
+	av = malloc(sizeof(*av));
+	if (!si || !av) {
+		free(si);
+		free(av);
 		return -ENOMEM;
+	}
 	si->ctx = ctx;
 	si->prio = opts->priority;
-	swap_spin_init(&si->lock);
 
 	pthread_mutex_lock(&ctx->swap_lock);
 	for (int i = 0; i < SWAP_MAX_AREAS; i++) {
@@ -152,58 +206,29 @@ SWAP_API int swap_on(struct swap_ctx *ctx, const struct swap_area_opts *opts)
 			break;
 		}
 	}
-	if (type < 0) {
-		err = -ENOSPC;
+	err = -ENOSPC;
+	if (type < 0)
 		goto fail;
-	}
 	si->type = type;
-
-	if (!opts->path) {
-		if (opts->nr_pages < 2 || opts->nr_pages > SWAP_MAX_PAGES || opts->label ||
-		    opts->nr_bad_pages || opts->bad_pages || opts->flags) {
-			err = -EINVAL;
-			goto fail;
-		}
-		si->kind = SWAP_AREA_MEMORY;
-		si->max = opts->nr_pages;
-		err = zram_backend_create(si, opts);
-	} else {
-		if (opts->compressor || opts->mem_limit || (opts->flags & ~SWAP_AREA_CHECKSUM)) {
-			err = -EINVAL;
-			goto fail;
-		}
-		si->kind = SWAP_AREA_FILE;
-		err = file_backend_create(ctx, si, opts, &bad, &nr_bad);
-	}
+	err = ops->create(opts, &(struct swap_backend_env){.type = type, .si = si}, &si->backend,
+			  &layout);
+	if (!err)
+		err = area_build(si, &layout);
+	free(layout.bad);
 	if (err)
 		goto fail;
-
-	err = setup_percpu(si);
-	if (!err)
-		err = swap_cluster_setup(si, bad, nr_bad);
-	if (!err)
-		err = swap_cache_tree_init(si);
-	free(bad);
-	bad = NULL;
-	if (err)
-		goto fail;
-
-	av = malloc(sizeof(*av));
-	if (!av) {
-		err = -ENOMEM;
-		goto fail;
-	}
-	if (si->kind == SWAP_AREA_FILE)
-		file_backend_commit(si);
-	atomic_store(&si->flags, SWP_USED | SWP_WRITEOK);
-	__atomic_store_n(&ctx->swap_info[type], si, __ATOMIC_RELEASE);
+	if (ops->commit)
+		ops->commit(si->backend);
+	atomic_init(&si->flags, SWP_USED | SWP_WRITEOK);
+	swi_debug_check_area(si, 1);
+	rcu_assign_pointer(ctx->swap_info[type], si);
 	avail_republish(ctx, av);
 	pthread_mutex_unlock(&ctx->swap_lock);
 	return type;
 
 fail:
 	pthread_mutex_unlock(&ctx->swap_lock);
-	free(bad);
+	free(av);
 	swap_info_free(si);
 	return err;
 }
@@ -216,7 +241,6 @@ SWAP_API int swap_off(struct swap_ctx *ctx, int type)
 
 	if (!ctx || type < 0 || type >= SWAP_MAX_AREAS)
 		return -EINVAL;
-	swap_rcu_enter();
 	/* Two snapshots: one without the area, one to put it back if it turns out busy. */
 	av[0] = malloc(sizeof(*av[0]));
 	av[1] = malloc(sizeof(*av[1]));
@@ -226,7 +250,7 @@ SWAP_API int swap_off(struct swap_ctx *ctx, int type)
 		err = -EINVAL;
 		goto out;
 	}
-	if (swap_cluster_inuse(si)) {
+	if (swi_clusters_inuse(&si->clusters)) {
 		err = -EBUSY;
 		goto out;
 	}
@@ -235,19 +259,20 @@ SWAP_API int swap_off(struct swap_ctx *ctx, int type)
 		goto out;
 	}
 	/* Stop allocations, then wait until no allocator can still be inside this area. */
-	atomic_fetch_and(&si->flags, ~SWP_WRITEOK);
+	zs_fetch_and_relaxed(&si->flags, ~SWP_WRITEOK);
 	avail_republish(ctx, av[0]);
 	av[0] = NULL;
-	if (swap_cluster_inuse(si)) {
+	if (swi_clusters_inuse(&si->clusters)) {
 		/* A swap_out took a slot before it saw the flag: the area stays. */
-		atomic_fetch_or(&si->flags, SWP_WRITEOK);
+		zs_fetch_or_relaxed(&si->flags, SWP_WRITEOK);
 		avail_republish(ctx, av[1]);
 		av[1] = NULL;
 		err = -EBUSY;
 		goto out;
 	}
-	__atomic_store_n(&ctx->swap_info[type], NULL, __ATOMIC_RELEASE);
-	swap_rcu_synchronize();
+	rcu_assign_pointer(ctx->swap_info[type], NULL);
+	swi_rcu_synchronize();
+	swi_debug_check_area(si, 1);
 	swap_info_free(si);
 out:
 	pthread_mutex_unlock(&ctx->swap_lock);

@@ -22,8 +22,11 @@
  * written by the holder of the slot's swap-cache claim or, when the slot is freed, under its
  * cluster lock, so it needs no lock of its own.
  *
+ * Its figures (zram's mm_stat: pages stored, compressed bytes, same-filled and huge pages) are
+ * per-CPU counters of its own.
+ *
  * Lock order here: the stream lock is taken with no libswap lock held, and libzs's locks are
- * taken inside it (zs_malloc).  zram_discard runs under a cluster lock and calls zs_free.
+ * taken inside it (zs_malloc).  A discard runs under a cluster lock and calls zs_free.
  *
  * This file may not touch swap_map bytes, clusters or the swap cache.
  */
@@ -34,7 +37,9 @@
 #include <string.h>
 #include <zstd.h>
 
-#include "swap_internal.h"
+#include "backend.h"
+#include "counters.h"
+#include "spinlock.h"
 #include "zs/zsmalloc.h"
 
 enum zcomp_algo { ZCOMP_LZ4, ZCOMP_ZSTD };
@@ -58,9 +63,19 @@ struct zcomp_strm {
 	ZSTD_CCtx *cctx;
 	ZSTD_DCtx *dctx;
 	uint8_t *buf; /* compressed output (ZCOMP_BUF_SIZE); kept if shorter than huge_size */
-} __swap_aligned;
+} __attribute__((aligned(SWAP_CACHELINE)));
+
+/* The backend's counters (struct zram_backend.stats). */
+enum zram_stat_item {
+	ZST_PAGES_STORED, /* orig_data_size / 4096 */
+	ZST_COMPR_SIZE,
+	ZST_SAME_PAGES,
+	ZST_HUGE_PAGES,
+	ZST_NR_ITEMS
+};
 
 struct zram_backend {
+	struct swap_backend base;
 	struct zs_pool *pool;
 	enum zcomp_algo algo;
 	int level;
@@ -70,7 +85,19 @@ struct zram_backend {
 	uint64_t mem_limit;
 	struct zram_slot *slots;
 	struct zcomp_strm *strm;
+	struct swap_counters stats;
 };
+
+static inline struct zram_backend *to_zram(struct swap_backend *b)
+{
+	return (struct zram_backend *)b; /* base is the first member */
+}
+
+static inline void zram_stat_add(struct zram_backend *z, unsigned cpu, enum zram_stat_item item,
+				 int64_t v)
+{
+	swap_count_add(&z->stats, cpu, item, v);
+}
 
 /* "lz4", NULL, "zstd" or "zstd:LEVEL". */
 static int parse_compressor(struct zram_backend *z, const char *name)
@@ -99,43 +126,12 @@ static int parse_compressor(struct zram_backend *z, const char *name)
 	return -EINVAL;
 }
 
-int zram_backend_create(struct swap_info *si, const struct swap_area_opts *opts)
+static void zram_destroy(struct swap_backend *b)
 {
-	struct zram_backend *z = calloc(1, sizeof(*z));
-	char pool_name[32];
-	int err;
+	struct zram_backend *z = to_zram(b);
 
-	if (!z)
-		return -ENOMEM;
-	si->zram = z;
-	err = parse_compressor(z, opts->compressor);
-	if (err)
-		return err;
-	snprintf(pool_name, sizeof(pool_name), "libswap-%d", si->type);
-	z->pool = zs_create_pool(pool_name);
-	z->slots = calloc(si->max, sizeof(*z->slots));
-	z->strm = aligned_alloc(SWAP_CACHELINE, sizeof(*z->strm) * swap_nr_cpus);
-	/* Zeroed before any failure return: the destroy path frees what the streams hold. */
-	if (z->strm)
-		memset(z->strm, 0, sizeof(*z->strm) * swap_nr_cpus);
-	if (!z->pool || !z->slots || !z->strm)
-		return -ENOMEM;
-	z->huge_size = zs_huge_class_size(z->pool);
-	if (z->huge_size < 2 || z->huge_size > SWAP_PAGE_SIZE)
-		z->huge_size = SWAP_PAGE_SIZE;
-	z->mem_limit = opts->mem_limit;
-	z->limit_pages = (unsigned long)((opts->mem_limit + SWAP_PAGE_SIZE - 1) / SWAP_PAGE_SIZE);
-	return 0;
-}
-
-void zram_backend_destroy(struct swap_info *si)
-{
-	struct zram_backend *z = si->zram;
-
-	if (!z)
-		return;
 	if (z->strm) {
-		for (unsigned c = 0; c < swap_nr_cpus; c++) {
+		for (unsigned c = 0; c < swi_nr_cpus; c++) {
 			free(z->strm[c].lz4_state);
 			ZSTD_freeCCtx(z->strm[c].cctx);
 			ZSTD_freeDCtx(z->strm[c].dctx);
@@ -145,8 +141,54 @@ void zram_backend_destroy(struct swap_info *si)
 	free(z->strm);
 	free(z->slots);
 	zs_destroy_pool(z->pool); /* frees every object still stored */
+	swap_counters_destroy(&z->stats);
 	free(z);
-	si->zram = NULL;
+}
+
+static bool zram_claims(const struct swap_area_opts *o)
+{
+	return o->path == NULL;
+}
+
+static int zram_check(const struct swap_area_opts *o)
+{
+	struct zram_backend probe;
+
+	if (o->nr_pages < 2 || o->nr_pages > SWAP_MAX_PAGES || o->label || o->nr_bad_pages ||
+	    o->bad_pages || o->flags)
+		return -EINVAL;
+	return parse_compressor(&probe, o->compressor);
+}
+
+static int zram_create(const struct swap_area_opts *o, const struct swap_backend_env *env,
+		       struct swap_backend **b, struct swap_backend_layout *layout)
+{
+	struct zram_backend *z = calloc(1, sizeof(*z));
+	char pool_name[32];
+
+	if (!z)
+		return -ENOMEM;
+	z->base.ops = &swi_zram_backend_ops;
+	parse_compressor(z, o->compressor); /* checked */
+	snprintf(pool_name, sizeof(pool_name), "libswap-%d", env->type);
+	z->pool = zs_create_pool(pool_name);
+	z->slots = calloc(o->nr_pages, sizeof(*z->slots));
+	z->strm = aligned_alloc(SWAP_CACHELINE, sizeof(*z->strm) * swi_nr_cpus);
+	/* Zeroed before any failure return: the destroy path frees what the streams hold. */
+	if (z->strm)
+		memset(z->strm, 0, sizeof(*z->strm) * swi_nr_cpus);
+	if (!z->pool || !z->slots || !z->strm || swap_counters_init(&z->stats, ZST_NR_ITEMS)) {
+		zram_destroy(&z->base);
+		return -ENOMEM;
+	}
+	z->huge_size = zs_huge_class_size(z->pool);
+	if (z->huge_size < 2 || z->huge_size > SWAP_PAGE_SIZE)
+		z->huge_size = SWAP_PAGE_SIZE;
+	z->mem_limit = o->mem_limit;
+	z->limit_pages = (unsigned long)((o->mem_limit + SWAP_PAGE_SIZE - 1) / SWAP_PAGE_SIZE);
+	*layout = (struct swap_backend_layout){.max = o->nr_pages};
+	*b = &z->base;
+	return 0;
 }
 
 /* The CPU's stream, locked, with its contexts created; NULL if they cannot be. */
@@ -225,24 +267,22 @@ static size_t compress_page(struct zram_backend *z, struct zcomp_strm *s, const 
 	}
 }
 
-void zram_discard(struct swap_info *si, uint64_t off)
+static void zram_discard(struct swap_backend *b, uint64_t off, unsigned cpu)
 {
-	struct zram_backend *z = si->zram;
+	struct zram_backend *z = to_zram(b);
 	struct zram_slot *slot = &z->slots[off];
-	unsigned cpu;
 
 	if (!(slot->flags & ZSLOT_WRITTEN))
 		return;
-	cpu = swap_cpu();
 	if (slot->flags & ZSLOT_SAME) {
-		swap_stat_add(si, cpu, ST_SAME_PAGES, -1);
+		zram_stat_add(z, cpu, ZST_SAME_PAGES, -1);
 	} else {
 		zs_free(z->pool, slot->handle);
-		swap_stat_add(si, cpu, ST_COMPR_SIZE, -(int64_t)slot->size);
+		zram_stat_add(z, cpu, ZST_COMPR_SIZE, -(int64_t)slot->size);
 		if (slot->flags & ZSLOT_HUGE)
-			swap_stat_add(si, cpu, ST_HUGE_PAGES, -1);
+			zram_stat_add(z, cpu, ZST_HUGE_PAGES, -1);
 	}
-	swap_stat_add(si, cpu, ST_PAGES_STORED, -1);
+	zram_stat_add(z, cpu, ZST_PAGES_STORED, -1);
 	slot->flags = 0;
 	slot->handle = 0;
 	slot->size = 0;
@@ -252,9 +292,9 @@ void zram_discard(struct swap_info *si, uint64_t off)
  * Store @page in slot @off.  A rewrite (through swap_writepage) keeps the old record until the
  * new one is stored: if storing fails, the slot still holds what it held.
  */
-int zram_write(struct swap_info *si, uint64_t off, const void *page, unsigned cpu)
+static int zram_write(struct swap_backend *b, uint64_t off, const void *page, unsigned cpu)
 {
-	struct zram_backend *z = si->zram;
+	struct zram_backend *z = to_zram(b);
 	struct zram_slot *slot = &z->slots[off];
 	struct zcomp_strm *s;
 	unsigned long handle, word;
@@ -264,12 +304,12 @@ int zram_write(struct swap_info *si, uint64_t off, const void *page, unsigned cp
 
 	if (page_same_filled(page, &word)) {
 		if (unlikely(slot->flags & ZSLOT_WRITTEN))
-			zram_discard(si, off);
+			zram_discard(b, off, cpu);
 		slot->handle = word;
 		slot->size = 0;
 		slot->flags = ZSLOT_WRITTEN | ZSLOT_SAME;
-		swap_stat_add(si, cpu, ST_SAME_PAGES, 1);
-		swap_stat_add(si, cpu, ST_PAGES_STORED, 1);
+		zram_stat_add(z, cpu, ZST_SAME_PAGES, 1);
+		zram_stat_add(z, cpu, ZST_PAGES_STORED, 1);
 		return 0;
 	}
 
@@ -300,20 +340,20 @@ int zram_write(struct swap_info *si, uint64_t off, const void *page, unsigned cp
 		return -ENOSPC;
 	}
 	if (unlikely(slot->flags & ZSLOT_WRITTEN))
-		zram_discard(si, off);
+		zram_discard(b, off, cpu);
 	slot->handle = handle;
 	slot->size = (uint32_t)len;
 	slot->flags = flags;
-	swap_stat_add(si, cpu, ST_COMPR_SIZE, (int64_t)len);
+	zram_stat_add(z, cpu, ZST_COMPR_SIZE, (int64_t)len);
 	if (flags & ZSLOT_HUGE)
-		swap_stat_add(si, cpu, ST_HUGE_PAGES, 1);
-	swap_stat_add(si, cpu, ST_PAGES_STORED, 1);
+		zram_stat_add(z, cpu, ZST_HUGE_PAGES, 1);
+	zram_stat_add(z, cpu, ZST_PAGES_STORED, 1);
 	return 0;
 }
 
-int zram_read(struct swap_info *si, uint64_t off, void *page, unsigned cpu)
+static int zram_read(struct swap_backend *b, uint64_t off, void *page, unsigned cpu)
 {
-	struct zram_backend *z = si->zram;
+	struct zram_backend *z = to_zram(b);
 	struct zram_slot *slot = &z->slots[off];
 	const char *src;
 	void *obj;
@@ -350,36 +390,36 @@ int zram_read(struct swap_info *si, uint64_t off, void *page, unsigned cpu)
 	return err;
 }
 
-void zram_fill_stats(struct swap_info *si, struct swap_area_stats *st)
+static void zram_fill_stats(struct swap_backend *b, struct swap_area_stats *st)
 {
-	struct zram_backend *z = si->zram;
+	struct zram_backend *z = to_zram(b);
 	struct zs_pool_stats ps;
 
 	zs_pool_stats(z->pool, &ps);
-	st->orig_data_size = (uint64_t)swap_stat_sum(si, ST_PAGES_STORED) * SWAP_PAGE_SIZE;
-	st->compr_data_size = (uint64_t)swap_stat_sum(si, ST_COMPR_SIZE);
+	st->orig_data_size = (uint64_t)swap_count_sum(&z->stats, ZST_PAGES_STORED) * SWAP_PAGE_SIZE;
+	st->compr_data_size = (uint64_t)swap_count_sum(&z->stats, ZST_COMPR_SIZE);
 	st->mem_used_total = (uint64_t)ps.pages_used * SWAP_PAGE_SIZE;
 	st->mem_used_max = (uint64_t)ps.pages_peak * SWAP_PAGE_SIZE;
 	st->mem_limit = z->mem_limit;
-	st->same_pages = (uint64_t)swap_stat_sum(si, ST_SAME_PAGES);
-	st->huge_pages = (uint64_t)swap_stat_sum(si, ST_HUGE_PAGES);
+	st->same_pages = (uint64_t)swap_count_sum(&z->stats, ZST_SAME_PAGES);
+	st->huge_pages = (uint64_t)swap_count_sum(&z->stats, ZST_HUGE_PAGES);
 	st->pages_compacted = ps.pages_compacted;
 	snprintf(st->compressor, sizeof(st->compressor), "%s", z->name);
 }
 
-long zram_compact(struct swap_info *si)
+static long zram_compact(struct swap_backend *b)
 {
-	return (long)zs_compact(si->zram->pool);
+	return (long)zs_compact(to_zram(b)->pool);
 }
 
-struct zs_pool *zram_pool(struct swap_info *si)
+static struct zs_pool *zram_pool(struct swap_backend *b)
 {
-	return si->zram->pool;
+	return to_zram(b)->pool;
 }
 
-int zram_corrupt(struct swap_info *si, uint64_t off)
+static int zram_corrupt(struct swap_backend *b, uint64_t off)
 {
-	struct zram_backend *z = si->zram;
+	struct zram_backend *z = to_zram(b);
 	struct zram_slot *slot = &z->slots[off];
 	void *p;
 
@@ -394,3 +434,19 @@ int zram_corrupt(struct swap_info *si, uint64_t off)
 	zs_unmap_object(z->pool, slot->handle);
 	return 0;
 }
+
+const struct swap_backend_ops swi_zram_backend_ops = {
+    .name = "memory",
+    .kind = SWAP_AREA_MEMORY,
+    .claims = zram_claims,
+    .check = zram_check,
+    .create = zram_create,
+    .destroy = zram_destroy,
+    .write = zram_write,
+    .read = zram_read,
+    .discard = zram_discard,
+    .fill_stats = zram_fill_stats,
+    .compact = zram_compact,
+    .pool = zram_pool,
+    .corrupt = zram_corrupt,
+};

@@ -1,71 +1,58 @@
 /*
- * Statistics: per-area snapshots and context-wide sums, compaction, and fault injection.
+ * stats.c - statistics: swap_area_stats (one area's snapshot) and swap_ctx_stats (every area
+ * summed).  An area's own figures come from its counters (counters.h), its clusters and its
+ * swap_map; the backend fills in its own (backend.h).
  *
- * Event counters are kept per area and CPU (struct swap_percpu.stat) and only summed here, so
- * the hot paths never write a cache line another CPU is writing.  Cluster and list counts are
- * read under their locks; backend figures come from the backend.
- *
- * This file may not change any state except through swap_compact's and swap_debug_corrupt's
- * backend calls.
+ * This file only reads: it changes no state.
  */
 #include <errno.h>
 #include <string.h>
 
-#include "swap_internal.h"
-
-int64_t swap_stat_sum(struct swap_info *si, enum swap_stat_item item)
-{
-	int64_t sum = 0;
-	for (unsigned c = 0; c < swap_nr_cpus; c++)
-		sum += __atomic_load_n(&si->percpu[c].stat[item], __ATOMIC_RELAXED);
-	return sum;
-}
+#include "area.h"
+#include "debug.h"
 
 static void fill_area_stats(struct swap_info *si, struct swap_area_stats *st)
 {
-	uint64_t lists[CL_NR_LISTS], owned, continued;
+	uint64_t lists[CL_NR_LISTS], owned;
 
 	memset(st, 0, sizeof(*st));
 	st->type = si->type;
 	st->priority = si->prio;
-	st->kind = si->kind;
+	st->kind = si->backend->ops->kind;
 	st->nr_pages = si->max;
 	st->usable_pages = si->pages;
 	st->bad_pages = si->nr_bad;
-	st->inuse_pages = swap_cluster_inuse(si);
-	swap_cluster_count_lists(si, lists, &owned, &continued);
-	st->nr_clusters = si->nr_clusters;
+	st->inuse_pages = swi_clusters_inuse(&si->clusters);
+	swi_clusters_count_lists(&si->clusters, lists, &owned);
+	st->nr_clusters = si->clusters.nr;
 	st->free_clusters = lists[CL_FREE];
 	st->nonfull_clusters = lists[CL_NONFULL];
 	st->full_clusters = lists[CL_FULL];
 	st->percpu_clusters = owned;
-	st->continued_slots = continued;
-	st->swap_outs = (uint64_t)swap_stat_sum(si, ST_SWAP_OUTS);
-	st->swap_ins = (uint64_t)swap_stat_sum(si, ST_SWAP_INS);
-	st->backend_reads = (uint64_t)swap_stat_sum(si, ST_BACKEND_READS);
-	st->cache_hits = (uint64_t)swap_stat_sum(si, ST_CACHE_HITS);
-	st->cache_pages = (uint64_t)swap_stat_sum(si, ST_CACHE_PAGES);
-	st->failed_reads = (uint64_t)swap_stat_sum(si, ST_FAILED_READS);
-	st->failed_writes = (uint64_t)swap_stat_sum(si, ST_FAILED_WRITES);
-	if (si->kind == SWAP_AREA_MEMORY)
-		zram_fill_stats(si, st);
-	else
-		file_fill_stats(si, st);
+	st->continued_slots = swi_map_nr_continued(&si->map);
+	st->swap_outs = (uint64_t)swap_count_sum(&si->stats, ST_SWAP_OUTS);
+	st->swap_ins = (uint64_t)swap_count_sum(&si->stats, ST_SWAP_INS);
+	st->backend_reads = (uint64_t)swap_count_sum(&si->stats, ST_BACKEND_READS);
+	st->cache_hits = (uint64_t)swap_count_sum(&si->stats, ST_CACHE_HITS);
+	st->cache_pages = (uint64_t)swap_count_sum(&si->stats, ST_CACHE_PAGES);
+	st->failed_reads = (uint64_t)swap_count_sum(&si->stats, ST_FAILED_READS);
+	st->failed_writes = (uint64_t)swap_count_sum(&si->stats, ST_FAILED_WRITES);
+	si->backend->ops->fill_stats(si->backend, st);
 }
 
 SWAP_API int swap_area_stats(struct swap_ctx *ctx, int type, struct swap_area_stats *st)
 {
 	struct swap_info *si;
 
-	if (!ctx || !st || type < 0 || type >= SWAP_MAX_AREAS)
+	if (!st)
 		return -EINVAL;
-	swap_rcu_enter();
-	swap_rcu_read_lock();
-	si = rcu_dereference(ctx->swap_info[type]);
-	if (si)
-		fill_area_stats(si, st);
-	swap_rcu_read_unlock();
-	return si ? 0 : -EINVAL;
+	si = swap_area_begin(ctx, type);
+	if (!si)
+		return -EINVAL;
+	swi_debug_check_area(si, 0);
+	fill_area_stats(si, st);
+	swi_rcu_read_unlock();
+	return 0;
 }
 
 SWAP_API int swap_ctx_stats(struct swap_ctx *ctx, struct swap_area_stats *st)
@@ -77,10 +64,10 @@ SWAP_API int swap_ctx_stats(struct swap_ctx *ctx, struct swap_area_stats *st)
 		return -EINVAL;
 	memset(st, 0, sizeof(*st));
 	st->type = -1;
-	swap_rcu_enter();
-	swap_rcu_read_lock();
+	swi_rcu_read_lock();
 	for (int i = 0; i < SWAP_MAX_AREAS; i++) {
 		struct swap_info *si = rcu_dereference(ctx->swap_info[i]);
+
 		if (!si)
 			continue;
 		fill_area_stats(si, &a);
@@ -111,59 +98,6 @@ SWAP_API int swap_ctx_stats(struct swap_ctx *ctx, struct swap_area_stats *st)
 		st->huge_pages += a.huge_pages;
 		st->pages_compacted += a.pages_compacted;
 	}
-	swap_rcu_read_unlock();
+	swi_rcu_read_unlock();
 	return n;
-}
-
-SWAP_API long swap_compact(struct swap_ctx *ctx, int type)
-{
-	struct swap_info *si;
-	long ret = -EINVAL;
-
-	if (!ctx || type < 0 || type >= SWAP_MAX_AREAS)
-		return -EINVAL;
-	swap_rcu_enter();
-	swap_rcu_read_lock();
-	si = rcu_dereference(ctx->swap_info[type]);
-	if (si)
-		ret = si->kind == SWAP_AREA_MEMORY ? zram_compact(si) : 0;
-	swap_rcu_read_unlock();
-	return ret;
-}
-
-SWAP_API struct zs_pool *swap_area_pool(struct swap_ctx *ctx, int type)
-{
-	struct zs_pool *pool = NULL;
-	struct swap_info *si;
-
-	if (!ctx || type < 0 || type >= SWAP_MAX_AREAS) {
-		errno = EINVAL;
-		return NULL;
-	}
-	swap_rcu_enter();
-	swap_rcu_read_lock();
-	si = rcu_dereference(ctx->swap_info[type]);
-	if (si && si->kind == SWAP_AREA_MEMORY)
-		pool = zram_pool(si);
-	swap_rcu_read_unlock();
-	if (!pool)
-		errno = EINVAL;
-	return pool;
-}
-
-SWAP_API int swap_debug_corrupt(struct swap_ctx *ctx, swp_entry_t entry)
-{
-	struct swap_info *si;
-	int err = -EINVAL;
-
-	if (!ctx)
-		return -EINVAL;
-	swap_rcu_enter();
-	swap_rcu_read_lock();
-	si = swap_info_get(ctx, entry);
-	if (si && si->kind == SWAP_AREA_MEMORY &&
-	    swap_map_has_refs(si->swap_map[swp_offset(entry)]))
-		err = zram_corrupt(si, swp_offset(entry));
-	swap_rcu_read_unlock();
-	return err;
 }

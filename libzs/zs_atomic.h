@@ -45,6 +45,7 @@
 #define zs_fetch_and_relaxed(p, v) atomic_fetch_and_explicit((p), (v), memory_order_relaxed)
 #define zs_fetch_and_release(p, v) atomic_fetch_and_explicit((p), (v), memory_order_release)
 #define zs_exchange_acquire(p, v)  atomic_exchange_explicit((p), (v), memory_order_acquire)
+#define zs_exchange_release(p, v)  atomic_exchange_explicit((p), (v), memory_order_release)
 #define zs_exchange_acq_rel(p, v)  atomic_exchange_explicit((p), (v), memory_order_acq_rel)
 #define zs_exchange_seq_cst(p, v)  atomic_exchange_explicit((p), (v), memory_order_seq_cst)
 

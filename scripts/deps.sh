@@ -24,7 +24,7 @@ for group in "$@"; do
 		have_hdr lz4.h || need="$need liblz4-dev"
 		have_hdr zstd.h || need="$need libzstd-dev"
 		have_hdr xxhash.h || need="$need libxxhash-dev"
-		have_hdr urcu/urcu-memb.h || need="$need liburcu-dev"
+		have_hdr urcu/urcu-bp.h || need="$need liburcu-dev"
 		have_hdr criterion/criterion.h || need="$need libcriterion-dev"
 		[ -f /usr/include/benchmark/benchmark.h ] || need="$need libbenchmark-dev"
 		;;

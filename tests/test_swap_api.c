@@ -473,7 +473,8 @@ Test(swap_api, many_short_lived_threads)
 	swap_ctx_destroy(ctx);
 }
 
-/* A thread the application registered with urcu-memb itself is used as it is. */
+/* A thread the application registered with urcu-memb itself works: libswap's RCU flavour
+ * (urcu-bp) is independent of the application's own. */
 static void *self_registered(void *p)
 {
 	struct swap_ctx *ctx = p;

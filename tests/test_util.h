@@ -9,9 +9,12 @@
 #ifndef TEST_UTIL_H
 #define TEST_UTIL_H
 
+#include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define TU_PAGE 4096
@@ -51,8 +54,8 @@ enum tu_page_kind {
 /* Fill @p (TU_PAGE bytes) with a page of @kind made from @seed: equal seeds, equal pages. */
 static inline void tu_make_page(void *p, enum tu_page_kind kind, uint64_t seed)
 {
-	static const char *const words[] = {"swap ",  "page ",	 "the ", "cluster ", "entry ",
-					    "return ", "static ", "int ", "struct ",  "{\n",
+	static const char *const words[] = {"swap ",   "page ",	  "the ",  "cluster ", "entry ",
+					    "return ", "static ", "int ",  "struct ",  "{\n",
 					    "}\n",     "\tif (",  "count "};
 	unsigned char *b = p;
 	uint64_t s = seed;
@@ -139,6 +142,43 @@ static inline size_t tu_rss_bytes(void)
 static inline size_t tu_vm_bytes(void)
 {
 	return tu_statm_bytes(0);
+}
+
+/* ---- expected crashes ------------------------------------------------------------------ */
+
+/*
+ * Run @fn(@arg) in a forked child and report whether it died of SIGABRT having written @needle
+ * to stderr (the debug build's "invariant broken" message, say).  The child's stderr is
+ * captured, not shown.
+ */
+static inline bool tu_aborts_with(void (*fn)(void *), void *arg, const char *needle)
+{
+	char out[4096];
+	size_t len = 0;
+	int fds[2], status;
+	pid_t pid;
+
+	if (pipe(fds))
+		return false;
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0)
+		return false;
+	if (pid == 0) {
+		dup2(fds[1], 2);
+		close(fds[0]);
+		fn(arg);
+		_exit(0); /* it was meant to abort */
+	}
+	close(fds[1]);
+	for (ssize_t n;
+	     len < sizeof(out) - 1 && (n = read(fds[0], out + len, sizeof(out) - 1 - len)) > 0;)
+		len += (size_t)n;
+	out[len] = 0;
+	close(fds[0]);
+	if (waitpid(pid, &status, 0) != pid)
+		return false;
+	return WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT && strstr(out, needle);
 }
 
 #endif /* TEST_UTIL_H */

@@ -17,10 +17,11 @@
  *
  * Threading: every function may be called concurrently on one context from any number of
  * threads, except swap_ctx_destroy(), which must not race with anything else on that context.
- * Threads are registered with liburcu (urcu-memb flavour) on their first call and unregistered
- * when they exit; a thread the application registered with urcu-memb itself before its first
- * call is left as it is (it must then stay registered while it uses this library).  No function
- * may be called from inside an urcu-memb read-side critical section of the caller.
+ * The library reads its shared structures under RCU with liburcu's bulletproof flavour
+ * (urcu-bp), which registers a thread on its first call and forgets it when it exits: the
+ * application registers nothing, and its own use of liburcu's other flavours (urcu-memb, -qsbr,
+ * -mb, -signal) is independent of ours.  No function may be called from inside an urcu-bp
+ * read-side critical section of the caller (swap_on and swap_off wait for a grace period).
  *
  * Errors: functions returning int return 0 (or a count, a type) or a negative errno.  Functions
  * returning a swp_entry_t return .val == 0 on failure and set errno.  After any error the context
@@ -213,7 +214,7 @@ SWAP_API int swap_on(struct swap_ctx *ctx, const struct swap_area_opts *opts);
  * @return 0, -EINVAL (@ctx NULL or no such area), -EBUSY (live entries; the area stays on
  *         and usable), or -ENOMEM (nothing changed).
  * Threading: may run concurrently with every call except swap_ctx_destroy(); waits for an RCU
- * grace period, so it must not be called from inside an urcu-memb read-side critical section.
+ * grace period, so it must not be called from inside an urcu-bp read-side critical section.
  * Kernel: swapoff(2), which first reads every page of the area back into the processes that
  * own it; here the area must already be empty.
  */

@@ -6,8 +6,10 @@
  *
  * Each fuzz_*.c is one property and defines LLVMFuzzerTestOneInput(); libFuzzer gives it a
  * main() in `make fuzz`, and replay.c gives it one that replays the committed corpus in
- * `make test`.  Both builds compile the library sources themselves (fuzz.mk), so the targets
- * may look at library internals where a property needs it.
+ * `make test`.  The fuzzing build compiles the library sources itself, with coverage
+ * instrumentation; the replay build links this build's libzs.a and libswap.a (fuzz.mk).  Either
+ * way a target is linked statically, so it may look at library internals where a property
+ * needs it.
  */
 #ifndef ZS_FUZZ_H
 #define ZS_FUZZ_H
