@@ -31,7 +31,8 @@ STANDARD_KEYS = {"family_index", "per_family_instance_index", "repetitions", "re
 # Benchmark families the sections below present; any other goes to "Other benchmarks".
 KNOWN_FAMILIES = ("memory/", "swap_out/", "swap_in/", "zram/", "zs_malloc_free/",
                   "glibc_malloc_free/", "zs_map_read/", "glibc_read/", "zs_compact/",
-                  "glibc_trim/", "slot_alloc_free/", "swap_cache_lookup/")
+                  "glibc_trim/", "slot_alloc_free/", "swap_cache_lookup/", "tier_",
+                  "recompress/")
 # Name parts Google Benchmark appends that say how, not what, was run.
 NOISE = ("iterations:", "min_time:", "repeats:")
 NOISE_WORDS = ("manual_time", "real_time", "process_time")
@@ -505,6 +506,56 @@ class Report:
         ax.legend(fontsize=8)
         self.plot(fig, "scaling.png", "2-thread over 1-thread throughput")
 
+    def tier(self):
+        """The writeback tier (bench/bm_tier.c): LRU order, a paging workload against an exact
+        LRU, writeback and store speed, recompression."""
+        lo = self.r("tier_lru_order/mixed")
+        pg = self.r("tier_paging/mixed")
+        wb = self.r("tier_writeback/mixed")
+        al = self.r("tier_swap_out_at_limit/mixed")
+        rc = self.r("recompress/mixed")
+        if not any((lo, pg, wb, al, rc)):
+            return
+        self.p("## The writeback tier", "",
+               "A tiered area (compressed memory with mem_limit in front of a swap file) "
+               "against *priority spill* (a memory area with the same mem_limit at a higher "
+               "priority than a file area: what libswap offered before) and against an exact "
+               "LRU of the compressed pages at the same memory, simulated by the benchmark "
+               "over the same trace (`bench/bm_tier.c`). The files are in the page cache, so "
+               "file writes are memory copies.", "")
+        rows = []
+        if lo:
+            rows.append(["swap_in of the newest tenth of a stream 4x mem_limit: share from "
+                         "memory", fmt(lo.get("tier_recent_from_memory")),
+                         fmt(lo.get("spill_recent_from_memory")), "—", "≥ 0.95"])
+        if pg:
+            rows.append(["Zipf(0.99) paging, resident set 1/16, pool 1/4 of the data: share "
+                         "of swap_ins from memory", fmt(pg.get("tier_from_memory")),
+                         fmt(pg.get("spill_from_memory")), fmt(pg.get("lru_sim_from_memory")),
+                         "tier ≥ 0.9 × LRU (%s)" % fmt(pg.get("vs_lru"), 2)])
+        if rows:
+            self.table(["figure", "tier", "priority spill", "exact LRU", "target"], rows)
+        rows = []
+        if wb:
+            rows.append(["swap_writeback, pages/s", fmt(wb.get("wb_pages_per_s")),
+                         "sequential pwrite, 32 pages a call", fmt(wb.get("pwrite_pages_per_s")),
+                         fmt(wb.get("vs_pwrite"), 2), "≥ 0.8"])
+        if al:
+            rows.append(["swap_out into a tier at its limit, pages/s",
+                         fmt(al.get("tier_pages_per_s")), "swap_out into a memory area with room",
+                         fmt(al.get("memory_pages_per_s")), fmt(al.get("vs_memory"), 2),
+                         "aim 0.8"])
+        if rows:
+            self.table(["figure", "tier", "baseline", "", "ratio", "target"], rows)
+        if rc:
+            self.table(["recompression, lz4 to zstd:9, mixed corpus", "value"],
+                       [["entries stored smaller", fmt(rc.get("recompressed"))],
+                        ["stored bytes / page bytes, lz4 then zstd:9",
+                         "%s → %s" % (fmt(rc.get("lz4_compr_per_orig")),
+                                      fmt(rc.get("zstd9_compr_per_orig")))],
+                        ["saved, share of the page bytes", fmt(rc.get("saved_per_orig"))],
+                        ["CPU ms per MiB of pages", fmt(rc.get("cpu_ms_per_mib"))]])
+
     def others(self):
         """Benchmarks no section above knows (a body added since): their time and counters,
         so that a new bench/*.c shows up in BENCHMARKS.md without touching this script."""
@@ -633,6 +684,19 @@ class Report:
             if r1 and r2:
                 row("%s lz4, 2 threads (wall; needs 2 free cores) against 1 (per CPU-second), "
                     "pages/s" % op, two_thread_rate(r2), one_thread_rate(r1), "1 thread")
+        lo = self.r("tier_lru_order/mixed")
+        pg = self.r("tier_paging/mixed")
+        wb = self.r("tier_writeback/mixed")
+        if lo:
+            row("writeback tier: newest tenth of a 4x stream served from memory",
+                lo.get("tier_recent_from_memory"), lo.get("spill_recent_from_memory"),
+                "priority spill", 3, 1)
+        if pg:
+            row("writeback tier: Zipf paging, swap_ins from memory", pg.get("tier_from_memory"),
+                pg.get("lru_sim_from_memory"), "exact LRU", 3, 2)
+        if wb:
+            row("writeback tier: swap_writeback, pages/s", wb.get("wb_pages_per_s"),
+                wb.get("pwrite_pages_per_s"), "sequential pwrite")
         zc = self.zc
         if zc:
             L += ["", "zcache (examples/zcache) against Debian's memcached, %s cache-like "
@@ -664,6 +728,7 @@ def main():
     rep.zram()
     rep.micro()
     rep.scaling()
+    rep.tier()
     rep.others()
     rep.zcache(a.zcache)
     failed = rep.failures()

@@ -5,9 +5,10 @@
  * A context holds up to SWAP_MAX_AREAS areas in ctx->swap_info[type].  Each public call reaches
  * an area from an entry's type inside an RCU read section; swap_out reaches the writable areas
  * through ctx->avail, an immutable snapshot grouped by priority, rebuilt and republished by
- * swap_on / swap_off under ctx->swap_lock.  Removing an area is: clear SWP_WRITEOK, republish
- * the snapshot, wait a grace period (no allocator can still be using the area), check again that
- * no slot is in use, unpublish, wait another grace period, free.
+ * swap_on / swap_off under ctx->swap_lock.  Removing an area is, as the kernel's swapoff does it:
+ * take it out of allocation (clear SWP_WRITEOK, republish the snapshot, wait a grace period, so
+ * no allocator can still be inside the area: it is draining, and stays so), then, once no slot
+ * is in use, unpublish it, wait another grace period, free.
  *
  * swap_on picks the backend (the first in `backends` that claims the options), which checks
  * them and creates itself; then the area's parts are built in order: swap_map, clusters, swap
@@ -19,12 +20,15 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "area.h"
 #include "debug.h"
 
 /* The kinds of backend, in the order they are asked whether they claim swap_on's options. */
 static const struct swap_backend_ops *const backends[] = {
+    &swi_tier_backend_ops,
     &swi_file_backend_ops,
     &swi_zram_backend_ops,
 };
@@ -53,11 +57,14 @@ SWAP_API struct swap_ctx *swap_ctx_create(void)
 	return ctx;
 }
 
-/* Free an area and its parts, in reverse order of swap_on's construction. */
-static void swap_info_free(struct swap_info *si)
+/* Free an area and its parts, in reverse order of swap_on's construction; @started: the
+ * backend was started. */
+static void swap_info_free(struct swap_info *si, bool started)
 {
 	if (!si)
 		return;
+	if (started && si->backend->ops->stop)
+		si->backend->ops->stop(si->backend);
 	swap_counters_destroy(&si->stats);
 	swi_cache_tree_destroy(&si->cache);
 	swi_clusters_destroy(&si->clusters);
@@ -72,7 +79,7 @@ SWAP_API void swap_ctx_destroy(struct swap_ctx *ctx)
 	if (!ctx)
 		return;
 	for (int i = 0; i < SWAP_MAX_AREAS; i++)
-		swap_info_free(ctx->swap_info[i]);
+		swap_info_free(ctx->swap_info[i], true);
 	free(ctx->avail);
 	swi_cache_pages_destroy(&ctx->cache_pages);
 	pthread_mutex_destroy(&ctx->swap_lock);
@@ -217,8 +224,8 @@ SWAP_API int swap_on(struct swap_ctx *ctx, const struct swap_area_opts *opts)
 	free(layout.bad);
 	if (err)
 		goto fail;
-	if (ops->commit)
-		ops->commit(si->backend);
+	if (ops->start)
+		ops->start(si->backend);
 	atomic_init(&si->flags, SWP_USED | SWP_WRITEOK);
 	swi_debug_check_area(si, 1);
 	rcu_assign_pointer(ctx->swap_info[type], si);
@@ -229,54 +236,103 @@ SWAP_API int swap_on(struct swap_ctx *ctx, const struct swap_area_opts *opts)
 fail:
 	pthread_mutex_unlock(&ctx->swap_lock);
 	free(av);
-	swap_info_free(si);
+	swap_info_free(si, false);
 	return err;
+}
+
+/*
+ * Take @si out of allocation, if it is not already draining: republish the snapshot without it
+ * and wait until no allocator can still be inside it.  Caller holds ctx->swap_lock; *@av is a
+ * snapshot to publish (taken when used).  0 or -ENOMEM (nothing changed).
+ */
+static int area_drain(struct swap_ctx *ctx, struct swap_info *si, struct swap_avail **av)
+{
+	if (!(zs_load_relaxed(&si->flags) & SWP_WRITEOK))
+		return 0;
+	if (!*av)
+		return -ENOMEM;
+	zs_fetch_and_relaxed(&si->flags, ~SWP_WRITEOK);
+	avail_republish(ctx, *av);
+	*av = NULL;
+	return 0;
+}
+
+/* Remove draining area @si if it holds no entry: 0 or -EBUSY.  Caller holds ctx->swap_lock. */
+static int area_remove_if_empty(struct swap_ctx *ctx, struct swap_info *si)
+{
+	if (si->backend->ops->quiesce)
+		si->backend->ops->quiesce(si->backend);
+	if (swi_clusters_inuse(&si->clusters))
+		return -EBUSY;
+	rcu_assign_pointer(ctx->swap_info[si->type], NULL);
+	swi_rcu_synchronize();
+	swi_debug_check_area(si, 1);
+	swap_info_free(si, true);
+	return 0;
 }
 
 SWAP_API int swap_off(struct swap_ctx *ctx, int type)
 {
-	struct swap_avail *av[2];
+	struct swap_avail *av;
+	struct swap_info *si;
+	int err;
+
+	if (!ctx || type < 0 || type >= SWAP_MAX_AREAS)
+		return -EINVAL;
+	av = malloc(sizeof(*av));
+	pthread_mutex_lock(&ctx->swap_lock);
+	si = ctx->swap_info[type];
+	err = si ? area_drain(ctx, si, &av) : -EINVAL;
+	if (!err)
+		err = area_remove_if_empty(ctx, si);
+	pthread_mutex_unlock(&ctx->swap_lock);
+	free(av);
+	return err;
+}
+
+SWAP_API int swap_off_wait(struct swap_ctx *ctx, int type, int timeout_ms)
+{
+	struct timespec start, now;
+	long waited_ms = 0, nap_us = 200;
+	int err;
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		err = swap_off(ctx, type);
+		if (err != -EBUSY)
+			return err;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		waited_ms = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+		if (timeout_ms >= 0 && waited_ms >= timeout_ms)
+			return -EBUSY;
+		/* Holders free their entries at their own pace: look again soon, then less often. */
+		usleep((useconds_t)nap_us);
+		if (nap_us < 20000)
+			nap_us *= 2;
+	}
+}
+
+SWAP_API int swap_off_cancel(struct swap_ctx *ctx, int type)
+{
+	struct swap_avail *av;
 	struct swap_info *si;
 	int err = 0;
 
 	if (!ctx || type < 0 || type >= SWAP_MAX_AREAS)
 		return -EINVAL;
-	/* Two snapshots: one without the area, one to put it back if it turns out busy. */
-	av[0] = malloc(sizeof(*av[0]));
-	av[1] = malloc(sizeof(*av[1]));
+	av = malloc(sizeof(*av));
 	pthread_mutex_lock(&ctx->swap_lock);
 	si = ctx->swap_info[type];
-	if (!si) {
+	if (!si || (zs_load_relaxed(&si->flags) & SWP_WRITEOK)) {
 		err = -EINVAL;
-		goto out;
-	}
-	if (swi_clusters_inuse(&si->clusters)) {
-		err = -EBUSY;
-		goto out;
-	}
-	if (!av[0] || !av[1]) {
+	} else if (!av) {
 		err = -ENOMEM;
-		goto out;
-	}
-	/* Stop allocations, then wait until no allocator can still be inside this area. */
-	zs_fetch_and_relaxed(&si->flags, ~SWP_WRITEOK);
-	avail_republish(ctx, av[0]);
-	av[0] = NULL;
-	if (swi_clusters_inuse(&si->clusters)) {
-		/* A swap_out took a slot before it saw the flag: the area stays. */
+	} else {
 		zs_fetch_or_relaxed(&si->flags, SWP_WRITEOK);
-		avail_republish(ctx, av[1]);
-		av[1] = NULL;
-		err = -EBUSY;
-		goto out;
+		avail_republish(ctx, av);
+		av = NULL;
 	}
-	rcu_assign_pointer(ctx->swap_info[type], NULL);
-	swi_rcu_synchronize();
-	swi_debug_check_area(si, 1);
-	swap_info_free(si);
-out:
 	pthread_mutex_unlock(&ctx->swap_lock);
-	free(av[0]);
-	free(av[1]);
+	free(av);
 	return err;
 }

@@ -10,8 +10,9 @@
  * lock, so it must not block for long: freeing a pool object is fine, I/O is not).  Different
  * slots are written and read concurrently from many threads.
  *
- * Backends: backend_zram.c (compressed memory over a libzs pool) and backend_file.c (a Linux
- * swap file).  Adding one is its own file plus one line in area.c's table.
+ * Backends: backend_zram.c (compressed memory over a libzs pool), backend_file.c (a Linux swap
+ * file) and backend_tier.c (the first in front of the second).  Adding one is its own file
+ * plus one line in area.c's table.
  */
 #ifndef SWAP_BACKEND_H
 #define SWAP_BACKEND_H
@@ -51,10 +52,17 @@ struct swap_backend_ops {
 	 * nothing left behind. */
 	int (*create)(const struct swap_area_opts *o, const struct swap_backend_env *env,
 		      struct swap_backend **b, struct swap_backend_layout *layout);
-	/* swap_on succeeded (NULL: nothing to do); e.g. a file it created is kept from now on. */
-	void (*commit)(struct swap_backend *b);
-	/* Free everything; no slot operation runs any more. */
+	/* The area is built and about to be published (NULL: nothing to do): from now on the
+	 * backend may use it; e.g. a file it created is kept, a thread of its own starts. */
+	void (*start)(struct swap_backend *b);
+	/* The area is unpublished and no call runs on it any more (NULL: nothing to do): stop
+	 * using it (a thread of its own ends).  Called before the area's parts are freed. */
+	void (*stop)(struct swap_backend *b);
+	/* Free everything. */
 	void (*destroy)(struct swap_backend *b);
+	/* Optional: wait until no work of the backend's own (a writeback batch) holds a slot's
+	 * claim, so that what is in use is what callers hold.  swap_off calls it before counting. */
+	void (*quiesce)(struct swap_backend *b);
 
 	/* Store @page as slot @off's contents, replacing what was there only once the new contents
 	 * are stored: 0, -ENOSPC (full: the page may go to another area), -ENOMEM, -EIO. */
@@ -71,6 +79,11 @@ struct swap_backend_ops {
 	long (*compact)(struct swap_backend *b);
 	struct zs_pool *(*pool)(struct swap_backend *b);
 	int (*corrupt)(struct swap_backend *b, uint64_t off);
+	/* Optional (NULL: -EOPNOTSUPP): the calls of the same names in swap.h. */
+	long (*mark_idle)(struct swap_backend *b, unsigned age_s);
+	long (*writeback)(struct swap_backend *b, const struct swap_writeback_opts *o);
+	int (*set_writeback_limit)(struct swap_backend *b, uint64_t pages);
+	long (*recompress)(struct swap_backend *b, const struct swap_recompress_opts *o);
 };
 
 /* Every backend embeds this as its first member. */
@@ -80,6 +93,7 @@ struct swap_backend {
 
 extern const struct swap_backend_ops swi_zram_backend_ops;
 extern const struct swap_backend_ops swi_file_backend_ops;
+extern const struct swap_backend_ops swi_tier_backend_ops;
 
 /* The discard of a slot freed under its cluster lock (slot.c). */
 static inline void swap_backend_discard(struct swap_backend *b, uint64_t off, unsigned cpu)

@@ -26,6 +26,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack */
 #include <xxhash.h>
 
 #include "../libzs/zs_atomic.h"
@@ -311,33 +312,54 @@ int swi_file_write(struct swap_file *f, uint64_t slot, const void *page)
 	return 0;
 }
 
-int swi_file_writev(struct swap_file *f, uint64_t first, const struct iovec *pages, unsigned n)
-{
-	off_t at = (off_t)(first * SWAP_PAGE_SIZE);
-	ssize_t done;
-	unsigned i = 0;
+static const uint8_t zero_page[SWAP_PAGE_SIZE];
 
+/* The checksum of an image as its slot holds it (zero-padded), as page_csum() of the slot. */
+static uint32_t image_csum(const struct iovec *img)
+{
+	XXH3_state_t st;
+
+	XXH3_64bits_reset(&st);
+	XXH3_64bits_update(&st, img->iov_base, img->iov_len);
+	XXH3_64bits_update(&st, zero_page, SWAP_PAGE_SIZE - img->iov_len);
+	return (uint32_t)XXH3_64bits_digest(&st);
+}
+
+int swi_file_write_images(struct swap_file *f, uint64_t first, const struct iovec *images,
+			  unsigned n)
+{
+	struct iovec iov[2 * 256];
+	off_t at = (off_t)(first * SWAP_PAGE_SIZE);
+	size_t total = (size_t)n * SWAP_PAGE_SIZE;
+	ssize_t done;
+	int cnt = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		iov[cnt++] = images[i];
+		if (images[i].iov_len < SWAP_PAGE_SIZE)
+			iov[cnt++] = (struct iovec){(void *)(uintptr_t)zero_page,
+						    SWAP_PAGE_SIZE - images[i].iov_len};
+	}
 	do
-		done = pwritev(f->fd, pages, (int)n, at);
+		done = pwritev(f->fd, iov, cnt, at);
 	while (done < 0 && errno == EINTR);
 	if (done < 0)
 		return write_failed(f, first, n, -errno);
-	/* A short transfer: the pages it did not finish go one at a time. */
-	for (i = 0; i < n; i++) {
-		size_t got = (size_t)done >= SWAP_PAGE_SIZE ? SWAP_PAGE_SIZE : (size_t)done;
-		int err = 0;
+	/* A short transfer: the slots it did not finish are written again whole, one by one. */
+	for (unsigned i = (unsigned)((size_t)done / SWAP_PAGE_SIZE); (size_t)done < total && i < n;
+	     i++) {
+		uint8_t page[SWAP_PAGE_SIZE];
+		int err;
 
-		done -= (ssize_t)got;
-		if (got < SWAP_PAGE_SIZE)
-			err = full_pwrite(f->fd, (const char *)pages[i].iov_base + got,
-					  SWAP_PAGE_SIZE - got,
-					  at + (off_t)(i * SWAP_PAGE_SIZE + got));
+		memcpy(page, images[i].iov_base, images[i].iov_len);
+		memset(page + images[i].iov_len, 0, SWAP_PAGE_SIZE - images[i].iov_len);
+		err = full_pwrite(f->fd, page, SWAP_PAGE_SIZE, at + (off_t)i * SWAP_PAGE_SIZE);
 		if (err)
 			return write_failed(f, first, n, err);
 	}
-	for (i = 0; i < n; i++) {
+	for (unsigned i = 0; i < n; i++) {
 		if (f->csum)
-			f->csum[first + i] = page_csum(pages[i].iov_base);
+			f->csum[first + i] = image_csum(&images[i]);
 		mark_written(f, first + i, true);
 	}
 	return 0;
@@ -379,7 +401,8 @@ static bool file_claims(const struct swap_area_opts *o)
 
 static int file_check(const struct swap_area_opts *o)
 {
-	if (o->compressor || o->mem_limit || (o->flags & ~SWAP_AREA_CHECKSUM))
+	if (o->compressor || o->mem_limit || (o->flags & ~SWAP_AREA_CHECKSUM) || o->backing_path ||
+	    o->backing_pages || o->backing_flags || o->wb_low_percent || o->writeback_limit)
 		return -EINVAL;
 	if (o->nr_pages > SWAP_MAX_PAGES)
 		return -EINVAL;
@@ -409,7 +432,7 @@ static int file_create(const struct swap_area_opts *o, const struct swap_backend
 	return 0;
 }
 
-static void file_commit(struct swap_backend *b)
+static void file_start(struct swap_backend *b)
 {
 	swi_file_commit(to_file(b));
 }
@@ -448,7 +471,7 @@ const struct swap_backend_ops swi_file_backend_ops = {
     .claims = file_claims,
     .check = file_check,
     .create = file_create,
-    .commit = file_commit,
+    .start = file_start,
     .destroy = file_destroy,
     .write = file_write,
     .read = file_read,

@@ -43,8 +43,10 @@ void swi_file_close(struct swap_file *f);
  * never written, torn, or failing its checksum.  Slot state needs no lock: a slot is written
  * and read by one thread at a time (the caller sees to it). */
 int swi_file_write(struct swap_file *f, uint64_t slot, const void *page);
-/* @n pages to the consecutive slots from @first, in one pwritev where the kernel allows. */
-int swi_file_writev(struct swap_file *f, uint64_t first, const struct iovec *pages, unsigned n);
+/* @n images (each 1..SWAP_PAGE_SIZE bytes, zero-padded to its slot in the file) to the
+ * consecutive slots from @first, in one pwritev where the kernel allows; n <= 256. */
+int swi_file_write_images(struct swap_file *f, uint64_t first, const struct iovec *images,
+			  unsigned n);
 int swi_file_read(struct swap_file *f, uint64_t slot, void *page);
 /* Forget slot @slot: it reads -EIO until written again. */
 void swi_file_discard(struct swap_file *f, uint64_t slot);

@@ -37,6 +37,7 @@ static void fill_area_stats(struct swap_info *si, struct swap_area_stats *st)
 	st->cache_pages = (uint64_t)swap_count_sum(&si->stats, ST_CACHE_PAGES);
 	st->failed_reads = (uint64_t)swap_count_sum(&si->stats, ST_FAILED_READS);
 	st->failed_writes = (uint64_t)swap_count_sum(&si->stats, ST_FAILED_WRITES);
+	st->draining = !(zs_load_relaxed(&si->flags) & SWP_WRITEOK);
 	si->backend->ops->fill_stats(si->backend, st);
 }
 
@@ -97,6 +98,18 @@ SWAP_API int swap_ctx_stats(struct swap_ctx *ctx, struct swap_area_stats *st)
 		st->same_pages += a.same_pages;
 		st->huge_pages += a.huge_pages;
 		st->pages_compacted += a.pages_compacted;
+		st->draining += a.draining;
+		st->idle_pages += a.idle_pages;
+		st->recompressed += a.recompressed;
+		st->incompressible += a.incompressible;
+		st->wb_pages += a.wb_pages;
+		st->wb_writes += a.wb_writes;
+		st->wb_reads += a.wb_reads;
+		st->wb_failed += a.wb_failed;
+		st->pool_limit_hit += a.pool_limit_hit;
+		st->huge_direct += a.huge_direct;
+		st->backing_pages += a.backing_pages;
+		st->backing_used += a.backing_used;
 	}
 	swi_rcu_read_unlock();
 	return n;

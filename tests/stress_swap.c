@@ -16,7 +16,8 @@
  *     swap_writepage of the same bytes + swap_cache_add (filled or locked) + swap_cache_delete,
  *     swap_duplicate + swap_free; the workers swap the hot entries in too;
  *   - 1 offliner calls swap_off on the two busy areas (which hold hot entries: it must fail with
- *     -EBUSY and change nothing), and drains the overflow area: it asks the workers to stop
+ *     -EBUSY, leaving them draining) and swap_off_cancel (back in service, while the workers
+ *     race it), and drains the overflow area: it asks the workers to stop
  *     swapping out and to free what they hold there, calls swap_off until it succeeds (counting
  *     -EBUSY answers while the workers race it), and turns the area on again.
  *
@@ -342,6 +343,10 @@ static void *offliner(void *arg)
 				n.off_busy++;
 			else
 				fail("swap_off of an area with hot entries = %d", err);
+			/* it is draining now: back in service */
+			err = swap_off_cancel(ctx, busy_type[i]);
+			if (err)
+				fail("swap_off_cancel of a draining area = %d", err);
 		}
 		sleep_ms(20);
 		/* drain the overflow area and turn it off, racing the workers that leave it */

@@ -291,9 +291,17 @@ Test(swap_api, swap_off_busy_and_invalid)
 	cr_assert_eq(swap_off(ctx, 1), -EINVAL);
 	cr_assert_eq(swap_off(ctx, -1), -EINVAL);
 	cr_assert_eq(swap_off(ctx, SWAP_MAX_AREAS), -EINVAL);
-	/* still on and writable after the refusal */
+	/* draining after the refusal: its entries stay readable, no new page goes to it */
 	cr_assert_eq(swap_in(ctx, e, out), 0);
 	cr_assert_arr_eq(out, page, PAGE);
+	cr_assert_eq(area_stats(ctx, 0).draining, 1);
+	cr_assert_eq(swap_out(ctx, page).val, 0);
+	cr_assert_eq(errno, ENOSPC);
+	cr_assert_eq(swap_off_cancel(ctx, 1), -EINVAL, "no such area");
+	/* back in service */
+	cr_assert_eq(swap_off_cancel(ctx, 0), 0);
+	cr_assert_eq(swap_off_cancel(ctx, 0), -EINVAL, "not draining");
+	cr_assert_eq(area_stats(ctx, 0).draining, 0);
 	e2 = swap_out(ctx, page);
 	cr_assert_neq(e2.val, 0);
 	cr_assert_eq(swap_duplicate(ctx, e), 0);
@@ -301,6 +309,7 @@ Test(swap_api, swap_off_busy_and_invalid)
 	cr_assert_eq(swap_off(ctx, 0), -EBUSY, "two entries are still live");
 	cr_assert_eq(swap_free(ctx, e), 0);
 	cr_assert_eq(swap_free(ctx, e2), 0);
+	cr_assert_eq(swap_off_cancel(ctx, 0), 0);
 	/* a slot only claimed by the swap cache is live too */
 	e = swap_alloc_slot(ctx);
 	cr_assert_neq(e.val, 0);

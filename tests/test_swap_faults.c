@@ -13,8 +13,12 @@
  * rewritten; a full file system is ENOSPC from swap_on (creating the file removed again) and
  * from swap_out; a swap file truncated or altered behind the library's back gives -EIO or
  * -EINVAL, never a crash; a memory area whose pool cannot get address space is -ENOMEM from
- * swap_on or swap_out, and swap_out falls back to the next area.  Criterion runs each test in its
- * own process, so faults start disarmed in each.
+ * swap_on or swap_out, and swap_out falls back to the next area.  The writeback tier's backing
+ * file (pwritev is interposed too): a failed or short batch write leaves its pages in memory and
+ * valid (counted in wb_failed), a failed read of a written-back page is -EIO with the entry
+ * valid, ENOSPC keeps pages in memory, truncation or changed bytes (with SWAP_AREA_CHECKSUM)
+ * behind the library's back give -EIO for the pages in the file and leave the rest alone.
+ * Criterion runs each test in its own process, so faults start disarmed in each.
  */
 #include <dirent.h>
 #include <dlfcn.h>
@@ -23,6 +27,7 @@
 #include <sched.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/uio.h>
 
 #include "swap_test_util.h"
 
@@ -121,6 +126,29 @@ FI_EARLY ssize_t pwrite(int fd, const void *buf, size_t n, off_t at)
 		return real(fd, buf, n > 1 ? n / 2 : n, at);
 	default:
 		return real(fd, buf, n, at);
+	}
+}
+
+/* The tier writes batches with pwritev: the same faults as pwrite (a short one writes half of
+ * the first page). */
+FI_EARLY ssize_t pwritev(int fd, const struct iovec *iov, int cnt, off_t at)
+{
+	static ssize_t (*real)(int, const struct iovec *, int, off_t);
+	static ssize_t (*real_pwrite)(int, const void *, size_t, off_t);
+	int err = 0;
+
+	if (!real) {
+		real = real_fn("pwritev");
+		real_pwrite = real_fn("pwrite");
+	}
+	switch (fi_take(&fi.write, fd, &err)) {
+	case FI_ERRNO:
+		errno = err;
+		return -1;
+	case FI_SHORT:
+		return real_pwrite(fd, iov[0].iov_base, iov[0].iov_len / 2, at);
+	default:
+		return real(fd, iov, cnt, at);
 	}
 }
 
@@ -824,4 +852,170 @@ Test(swap_faults, memory_area_mmap_fails)
 	rm_tree(dir);
 	free(path);
 	fi_report();
+}
+
+/* ---- the writeback tier's backing file ---- */
+
+/* A tiered area with no automatic writeback (writeback is swap_writeback's), and a memory area
+ * of lower priority; *@fd is the backing file's descriptor. */
+static struct swap_ctx *ctx_with_tier(const char *path, unsigned backing_flags, unsigned flags,
+				      int *fd)
+{
+	struct swap_ctx *ctx = swap_ctx_create();
+	struct swap_area_opts t = {.nr_pages = 256, .backing_path = path, .backing_pages = 256,
+				   .backing_flags = backing_flags, .flags = flags, .priority = 10};
+
+	cr_assert_not_null(ctx);
+	cr_assert_eq(swap_on(ctx, &t), 0);
+	cr_assert_eq(swap_on(ctx, &(struct swap_area_opts){.nr_pages = 256, .priority = 1}), 1);
+	*fd = fd_of(path);
+	cr_assert_geq(*fd, 0, "the backing file's descriptor not found");
+	return ctx;
+}
+
+static long writeback_all(struct swap_ctx *ctx)
+{
+	return swap_writeback(ctx, 0, &(struct swap_writeback_opts){0});
+}
+
+Test(swap_faults, tier_write_faults_keep_pages_in_memory)
+{
+	char *dir = make_tmpdir(), *path = path_in(dir, "backing");
+	int fd;
+	struct swap_ctx *ctx = ctx_with_tier(path, 0, 0, &fd);
+	swp_entry_t e[64];
+	struct swap_area_stats st;
+
+	for (int i = 0; i < 64; i++)
+		e[i] = out_stamped(ctx, 20, (uint64_t)i);
+	/* every write fails: nothing moves, nothing is lost */
+	fi_arm(&fi.write, FI_ERRNO, EIO, fd, 0, -1);
+	cr_assert_eq(writeback_all(ctx), -EIO);
+	fi_disarm(&fi.write);
+	st = area_stats(ctx, 0);
+	cr_assert_eq(st.wb_failed, 64);
+	cr_assert_eq(st.wb_pages, 0);
+	cr_assert_eq(st.backing_used, 0, "failed batches gave their file slots back");
+	for (int i = 0; i < 64; i++)
+		assert_in(ctx, e[i], 20, (uint64_t)i);
+	/* a full file system: the same */
+	fi_arm(&fi.write, FI_ERRNO, ENOSPC, fd, 0, -1);
+	cr_assert_eq(writeback_all(ctx), -EIO);
+	fi_disarm(&fi.write);
+	cr_assert_eq(area_stats(ctx, 0).wb_pages, 0);
+	/* one short transfer is carried on: the batch lands whole */
+	fi_arm(&fi.write, FI_SHORT, 0, fd, 0, 1);
+	cr_assert_eq(writeback_all(ctx), 64);
+	cr_assert(fi_disarm(&fi.write), "the short write was not taken");
+	for (int i = 0; i < 64; i++)
+		assert_in(ctx, e[i], 20, (uint64_t)i);
+	cr_assert_eq(area_stats(ctx, 0).wb_reads, 64);
+	for (int i = 0; i < 64; i++)
+		cr_assert_eq(swap_free(ctx, e[i]), 0);
+	cr_assert_eq(area_stats(ctx, 0).backing_used, 0);
+	fi_report();
+	swap_ctx_destroy(ctx);
+	rm_tree(dir);
+	free(path);
+}
+
+Test(swap_faults, tier_read_fault_is_eio_and_retryable)
+{
+	char *dir = make_tmpdir(), *path = path_in(dir, "backing");
+	int fd;
+	struct swap_ctx *ctx = ctx_with_tier(path, 0, 0, &fd);
+	swp_entry_t e[8];
+	char page[PAGE];
+
+	for (int i = 0; i < 8; i++)
+		e[i] = out_stamped(ctx, 21, (uint64_t)i);
+	cr_assert_eq(writeback_all(ctx), 8);
+	fi_arm(&fi.read, FI_ERRNO, EIO, fd, 0, 1);
+	cr_assert_eq(swap_in(ctx, e[3], page), -EIO);
+	cr_assert(fi_disarm(&fi.read));
+	assert_in(ctx, e[3], 21, 3);
+	fi_arm(&fi.read, FI_EOF, 0, fd, 0, 1);
+	cr_assert_eq(swap_in(ctx, e[4], page), -EIO);
+	fi_disarm(&fi.read);
+	assert_in(ctx, e[4], 21, 4);
+	for (int i = 0; i < 8; i++)
+		cr_assert_eq(swap_free(ctx, e[i]), 0);
+	swap_ctx_destroy(ctx);
+	rm_tree(dir);
+	free(path);
+}
+
+/* A huge page goes straight to the file; if that write fails it goes to the next area. */
+Test(swap_faults, tier_direct_write_fault_falls_back)
+{
+	char *dir = make_tmpdir(), *path = path_in(dir, "backing");
+	int fd;
+	struct swap_ctx *ctx = ctx_with_tier(path, 0, SWAP_AREA_WB_HUGE_DIRECT, &fd);
+	char page[PAGE], out[PAGE];
+	swp_entry_t e;
+
+	tu_make_page(page, TU_PAGE_RANDOM, 7);
+	fi_arm(&fi.write, FI_ERRNO, EIO, fd, 0, 1);
+	e = swap_out(ctx, page);
+	cr_assert(fi_disarm(&fi.write));
+	cr_assert_neq(e.val, 0);
+	cr_assert_eq(swp_type(e), 1, "the memory area took it");
+	cr_assert_eq(area_stats(ctx, 0).backing_used, 0);
+	cr_assert_eq(swap_in(ctx, e, out), 0);
+	cr_assert_arr_eq(out, page, PAGE);
+	cr_assert_eq(swap_free(ctx, e), 0);
+	e = swap_out(ctx, page);
+	cr_assert_eq(swp_type(e), 0, "without the fault it goes to the file");
+	cr_assert_eq(area_stats(ctx, 0).huge_direct, 1);
+	cr_assert_eq(swap_in(ctx, e, out), 0);
+	cr_assert_arr_eq(out, page, PAGE);
+	cr_assert_eq(swap_free(ctx, e), 0);
+	swap_ctx_destroy(ctx);
+	rm_tree(dir);
+	free(path);
+}
+
+/* The backing file cut short, or changed, behind the library's back. */
+Test(swap_faults, tier_backing_truncated_or_altered)
+{
+	char *dir = make_tmpdir(), *path = path_in(dir, "backing");
+	int fd;
+	struct swap_ctx *ctx = ctx_with_tier(path, SWAP_AREA_CHECKSUM, 0, &fd);
+	swp_entry_t e[32];
+	char page[PAGE], junk[PAGE];
+	int in_file = 0, failed = 0;
+
+	for (int i = 0; i < 32; i++)
+		e[i] = out_stamped(ctx, 22, (uint64_t)i);
+	/* half of them to the file */
+	cr_assert_eq(swap_writeback(ctx, 0, &(struct swap_writeback_opts){.max_pages = 16}), 16);
+	/* every slot of the file changed: what is there fails its checksum */
+	memset(junk, 0x5a, PAGE);
+	for (int s = 1; s < 256; s++)
+		write_at(path, (off_t)s * PAGE, junk, PAGE);
+	for (int i = 0; i < 32; i++) {
+		uint64_t before = area_stats(ctx, 0).wb_reads;
+		int r = swap_in(ctx, e[i], page);
+
+		if (r) {
+			cr_assert_eq(r, -EIO);
+			failed++;
+		} else {
+			cr_assert(check_stamp(page, 22, (uint64_t)i));
+			in_file += area_stats(ctx, 0).wb_reads != before;
+		}
+	}
+	cr_assert_eq(failed, 16, "the 16 pages in the file fail, the 16 in memory do not");
+	cr_assert_eq(in_file, 0);
+	/* cut to its header: still -EIO, never a crash; freeing works */
+	cr_assert_eq(truncate(path, PAGE), 0);
+	for (int i = 0; i < 32; i++) {
+		int r = swap_in(ctx, e[i], page);
+		cr_assert(r == 0 || r == -EIO);
+		cr_assert_eq(swap_free(ctx, e[i]), 0);
+	}
+	cr_assert_eq(area_stats(ctx, 0).backing_used, 0);
+	swap_ctx_destroy(ctx);
+	rm_tree(dir);
+	free(path);
 }

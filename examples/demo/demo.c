@@ -1,15 +1,16 @@
 /*
  * demo.c - the main job, as a program paging out its cold memory would do it: every 4 KiB page
- * of a corpus goes through libswap into a compressed memory area (lz4 over a libzs pool, as
- * zram) with a swap file behind it at a lower priority, so that once the memory area reaches
- * its limit the rest goes to the file.  Then every page is read back and compared with its
- * original.  Prints the areas and the pool's size classes (zsstat), the ratio, the memory
- * saved and the throughput.
+ * of a corpus goes through libswap into a tiered area, compressed memory (lz4 over a libzs
+ * pool, as zram) with a swap file behind it: once the pool reaches its limit, its coldest pages
+ * (the first stored) are written back to the file, so the newest stay in memory.  Then the
+ * newest and the oldest tenth are read back (where each came from, by the area's counters) and
+ * every page is compared with its original.  Prints the area and the pool's size classes
+ * (zsstat), the writeback counters, the ratio, the memory saved and the throughput.
  *
  *   usage: demo [-v] [-m MIB] [-n MIB] PATH
  *   PATH  a corpus file (bench/make-corpus.py) or a folder: every 4 KiB page of every regular
  *         file, the last one of each file zero-padded (folders are walked)
- *   -m    memory area limit in MiB (default: a quarter of the pages, so the file gets some)
+ *   -m    the pool's limit in MiB (default: a quarter of the pages, so the file gets some)
  *   -n    read at most this many MiB of pages (default 512)
  *   -v    the pool's full per-class table (as debugfs shows it), not only the size bands
  *
@@ -179,12 +180,12 @@ static void progress(struct progress *p, size_t done)
 
 struct areas {
 	struct swap_ctx *ctx;
-	int mem, file;
+	int tier;
 	char dir[4096], path[4200];
 };
 
-/* The areas of this run: global, for the signal handler below. */
-static struct areas areas = {.mem = -1, .file = -1};
+/* The area of this run: global, for the signal handler below. */
+static struct areas areas = {.tier = -1};
 
 /* Ctrl-C or a closed pipe must not leave a swap file the size of the corpus behind. */
 static void remove_swap_file(int sig)
@@ -198,15 +199,13 @@ static void remove_swap_file(int sig)
 static int areas_on(struct areas *a, uint64_t mem_limit)
 {
 	const char *tmp = getenv("TMPDIR");
-	struct swap_area_opts mem = {
-	    .nr_pages = corpus.nr + 1, /* room for every page: the limit decides */
-	    .priority = 100,	       /* as zram-generator sets up zram swap */
+	struct swap_area_opts tier = {
+	    .nr_pages = corpus.nr + 1, /* room for every page: the limit decides what is where */
 	    .compressor = "lz4",
 	    .mem_limit = mem_limit,
-	};
-	struct swap_area_opts file = {
-	    .nr_pages = corpus.nr + 1 < SWAP_MIN_FILE_PAGES ? SWAP_MIN_FILE_PAGES : corpus.nr + 1,
-	    .priority = -2, /* as swapon gives a swap file by default: after the memory */
+	    /* the file can take every page; its slots are only used by pages written back */
+	    .backing_pages =
+		corpus.nr + 1 < SWAP_MIN_FILE_PAGES ? SWAP_MIN_FILE_PAGES : corpus.nr + 1,
 	    .label = "demo",
 	};
 
@@ -221,17 +220,15 @@ static int areas_on(struct areas *a, uint64_t mem_limit)
 	signal(SIGTERM, remove_swap_file);
 	signal(SIGHUP, remove_swap_file);
 	signal(SIGPIPE, remove_swap_file);
-	file.path = a->path;
+	tier.backing_path = a->path;
 	a->ctx = swap_ctx_create();
 	if (!a->ctx) {
 		fprintf(stderr, "demo: swap_ctx_create: %s\n", strerror(errno));
 		return -1;
 	}
-	a->mem = swap_on(a->ctx, &mem);
-	a->file = a->mem < 0 ? a->mem : swap_on(a->ctx, &file);
-	if (a->mem < 0 || a->file < 0) {
-		fprintf(stderr, "demo: swap_on %s: %s\n", a->mem < 0 ? "memory" : a->path,
-			strerror(-(a->mem < 0 ? a->mem : a->file)));
+	a->tier = swap_on(a->ctx, &tier);
+	if (a->tier < 0) {
+		fprintf(stderr, "demo: swap_on %s: %s\n", a->path, strerror(-a->tier));
 		return -1;
 	}
 	return 0;
@@ -263,6 +260,35 @@ static int swap_out_all(struct areas *a, swp_entry_t *e, double *secs)
 	progress(&p, corpus.nr);
 	*secs = now() - p.start;
 	return 0;
+}
+
+/* The area's writeback has brought its pool down to the limit (it runs in the background). */
+static void writeback_settles(struct areas *a, uint64_t limit)
+{
+	struct swap_area_stats st;
+
+	for (int i = 0; i < 300; i++) {
+		if (swap_area_stats(a->ctx, a->tier, &st) || st.mem_used_total <= limit)
+			return;
+		usleep(10000);
+	}
+}
+
+/* Read pages [@from, @to) back and check them: how many came from memory, not the file. */
+static size_t from_memory(struct areas *a, swp_entry_t *e, size_t from, size_t to, size_t *bad)
+{
+	struct swap_area_stats st;
+	char page[PAGE_SIZE];
+	uint64_t file_reads;
+
+	swap_area_stats(a->ctx, a->tier, &st);
+	file_reads = st.wb_reads;
+	for (size_t i = from; i < to; i++)
+		if (swap_in(a->ctx, e[i], page) ||
+		    memcmp(page, corpus.pages + i * PAGE_SIZE, PAGE_SIZE))
+			(*bad)++;
+	swap_area_stats(a->ctx, a->tier, &st);
+	return (to - from) - (size_t)(st.wb_reads - file_reads);
 }
 
 /* Read every page back, compare it with its original, free its slot; the pages that differ. */
@@ -329,14 +355,15 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
-	struct swap_area_stats ms, fs;
+	struct swap_area_stats ts;
 	struct zs_pool_stats ps;
+	size_t tenth, newest, oldest;
 	char s1[16], s2[16], s3[16], s4[16];
 	double limit_mib = 0, max_mib = DEFAULT_MAX_MIB, t_out, t_in;
 	swp_entry_t *e = NULL;
 	uint64_t limit, held;
 	long long rss0, rss1;
-	size_t bad;
+	size_t bad = 0;
 	int opt, walk, verbose = 0, rc = 1;
 
 	while ((opt = getopt(argc, argv, "vm:n:")) != -1) {
@@ -393,28 +420,36 @@ int main(int argc, char **argv)
 	if (corpus.files > 1)
 		printf(", %lu files", corpus.files);
 	printf("%s\n", corpus.truncated ? " (stopped at -n)" : "");
-	printf("  area %d  compressed memory  lz4, priority 100, limit %s\n", areas.mem,
-	       size_str(s1, limit));
-	printf("  area %d  swap file          %s, priority -2\n\n", areas.file, areas.path);
+	printf("  area %d  tiered: compressed memory (lz4, limit %s) in front of the swap file %s\n\n",
+	       areas.tier, size_str(s1, limit), areas.path);
 	fflush(stdout);
 
 	if (swap_out_all(&areas, e, &t_out))
 		goto out;
+	writeback_settles(&areas, limit);
 	rss1 = rss_anon();
-	swap_area_stats(areas.ctx, areas.mem, &ms);
-	swap_area_stats(areas.ctx, areas.file, &fs);
-	zs_pool_stats(swap_area_pool(areas.ctx, areas.mem), &ps);
+	swap_area_stats(areas.ctx, areas.tier, &ts);
+	zs_pool_stats(swap_area_pool(areas.ctx, areas.tier), &ps);
 	zsstat_swap(stdout, areas.ctx, ZSSTAT_TABLE);
-	printf("\nthe memory area's pool, by slot size:\n");
-	zsstat_class_sizes(stdout, swap_area_pool(areas.ctx, areas.mem));
+	printf("\nthe pool, by slot size:\n");
+	zsstat_class_sizes(stdout, swap_area_pool(areas.ctx, areas.tier));
 	if (verbose) {
 		printf("\nand class by class:\n");
-		zsstat_classes(stdout, swap_area_pool(areas.ctx, areas.mem), ZSSTAT_TABLE);
+		zsstat_classes(stdout, swap_area_pool(areas.ctx, areas.tier), ZSSTAT_TABLE);
 	}
-	putchar('\n');
+	printf("\nwriteback  %llu pages written back (%s of the file's %s), %llu stores found the "
+	       "pool full\n",
+	       (unsigned long long)ts.wb_writes, size_str(s1, ts.backing_used * PAGE_SIZE),
+	       size_str(s2, ts.backing_pages * PAGE_SIZE), (unsigned long long)ts.pool_limit_hit);
+	tenth = corpus.nr / 10 ? corpus.nr / 10 : 1;
+	newest = from_memory(&areas, e, corpus.nr - tenth, corpus.nr, &bad);
+	oldest = from_memory(&areas, e, 0, tenth, &bad);
+	printf("LRU order  newest tenth: %zu of %zu read from memory; oldest tenth: %zu of %zu "
+	       "from the file\n\n",
+	       newest, tenth, tenth - oldest, tenth);
 	fflush(stdout);
 
-	bad = swap_in_all(&areas, e, &t_in);
+	bad += swap_in_all(&areas, e, &t_in);
 	print_rate("swap out", t_out);
 	print_rate("swap in", t_in);
 	if (bad)
@@ -422,16 +457,16 @@ int main(int argc, char **argv)
 	else
 		printf("verified   %zu pages, all intact\n", corpus.nr);
 	/* Saved: what the pages would take resident, less all the pool holds for them. */
-	held = ms.mem_used_total + ps.meta_bytes;
-	if (ms.orig_data_size)
-		printf("memory     %s of pages kept in %s + %s metadata: ratio %.2f, %s saved\n",
-		       size_str(s1, ms.orig_data_size), size_str(s2, ms.mem_used_total),
-		       size_str(s3, ps.meta_bytes),
-		       (double)ms.orig_data_size /
-			   (double)(ms.mem_used_total ? ms.mem_used_total : 1),
-		       size_str(s4, ms.orig_data_size > held ? ms.orig_data_size - held : 0));
+	held = ts.mem_used_total + ps.meta_bytes;
+	if (ts.orig_data_size)
+		printf("memory     %s of pages in memory kept in %s + %s metadata: ratio %.2f, %s saved\n",
+		       size_str(s1, ts.orig_data_size - ts.wb_pages * PAGE_SIZE),
+		       size_str(s2, ts.mem_used_total), size_str(s3, ps.meta_bytes),
+		       (double)(ts.orig_data_size - ts.wb_pages * PAGE_SIZE) /
+			   (double)(ts.mem_used_total ? ts.mem_used_total : 1),
+		       size_str(s4, ts.orig_data_size > held ? ts.orig_data_size - held : 0));
 	printf("swap file  %s of pages (%llu) past the memory limit\n",
-	       size_str(s1, fs.inuse_pages * PAGE_SIZE), (unsigned long long)fs.inuse_pages);
+	       size_str(s1, ts.wb_pages * PAGE_SIZE), (unsigned long long)ts.wb_pages);
 	if (rss0 >= 0 && rss1 >= 0)
 		printf("process    RssAnon grew %s while swapping out (pool and slot tables)\n",
 		       size_str(s1, rss1 > rss0 ? (unsigned long long)(rss1 - rss0) : 0));

@@ -437,17 +437,28 @@ static const struct {
     AREA_FIELD(failed_reads),	  AREA_FIELD(failed_writes),  AREA_FIELD(orig_data_size),
     AREA_FIELD(compr_data_size),  AREA_FIELD(mem_used_total), AREA_FIELD(mem_limit),
     AREA_FIELD(mem_used_max),	  AREA_FIELD(same_pages),     AREA_FIELD(huge_pages),
-    AREA_FIELD(pages_compacted),
+    AREA_FIELD(pages_compacted),  AREA_FIELD(idle_pages),     AREA_FIELD(recompressed),
+    AREA_FIELD(incompressible),	  AREA_FIELD(wb_pages),	      AREA_FIELD(wb_writes),
+    AREA_FIELD(wb_reads),	  AREA_FIELD(wb_failed),      AREA_FIELD(pool_limit_hit),
+    AREA_FIELD(huge_direct),	  AREA_FIELD(backing_pages),  AREA_FIELD(backing_used),
 };
 #undef AREA_FIELD
 
+static const char *kind_name(int kind)
+{
+	return kind == SWAP_AREA_MEMORY ? "memory" : kind == SWAP_AREA_TIERED ? "tiered" :
+	       kind			 ? "file" :
+					   "";
+}
+
 static void print_area_stats(FILE *out, const struct swap_area_stats *a)
 {
-	int mem = a->kind == SWAP_AREA_MEMORY;
+	int mem = a->kind != SWAP_AREA_FILE;
 	char key[64];
 
-	fprintf(out, "STAT area:%d:kind %s\r\n", a->type, mem ? "memory" : "file");
+	fprintf(out, "STAT area:%d:kind %s\r\n", a->type, kind_name(a->kind));
 	fprintf(out, "STAT area:%d:priority %d\r\n", a->type, a->priority);
+	fprintf(out, "STAT area:%d:draining %d\r\n", a->type, a->draining);
 	for (size_t i = 0; i < sizeof(area_fields) / sizeof(area_fields[0]); i++) {
 		uint64_t v;
 
@@ -472,8 +483,8 @@ static void area_size_cell(struct table *t, const struct swap_area_stats *a, uin
 
 static void area_row(struct table *t, const struct swap_area_stats *a, const char *type)
 {
-	const char *kind = a->kind == SWAP_AREA_MEMORY ? "memory" : a->kind ? "file" : "";
-	const char *name = a->kind == SWAP_AREA_MEMORY ? a->compressor : a->label;
+	const char *kind = kind_name(a->kind);
+	const char *name = a->kind != SWAP_AREA_FILE ? a->compressor : a->label;
 
 	table_cell(t, "%s", type);
 	table_cell(t, "%s", kind);
@@ -502,6 +513,11 @@ static void area_row(struct table *t, const struct swap_area_stats *a, const cha
 		table_cell(t, "%.2f", (double)a->orig_data_size / (double)a->mem_used_total);
 	else
 		table_cell(t, "-");
+	/* a tier's pages in its backing file */
+	if (a->kind == SWAP_AREA_TIERED || (!a->kind && a->wb_pages))
+		table_size_cell(t, a->wb_pages * SWAP_PAGE_SIZE);
+	else
+		table_cell(t, "-");
 }
 
 void zsstat_print_swap(FILE *out, const struct swap_area_stats *areas, unsigned int n,
@@ -518,8 +534,8 @@ void zsstat_print_swap(FILE *out, const struct swap_area_stats *areas, unsigned 
 			print_area_stats(out, &areas[i]);
 		return;
 	}
-	table_init(&t, 13, 3, n + 2);
-	table_header(&t, "TYPE KIND NAME PRIO SIZE USED DATA COMPR TOTAL LIMIT SAME HUGE RATIO");
+	table_init(&t, 14, 3, n + 2);
+	table_header(&t, "TYPE KIND NAME PRIO SIZE USED DATA COMPR TOTAL LIMIT SAME HUGE RATIO FILE");
 	for (unsigned int i = 0; i < n; i++) {
 		const struct swap_area_stats *a = &areas[i];
 
@@ -531,9 +547,10 @@ void zsstat_print_swap(FILE *out, const struct swap_area_stats *areas, unsigned 
 		sum.compr_data_size += a->compr_data_size;
 		sum.mem_used_total += a->mem_used_total;
 		sum.mem_limit += a->mem_limit;
-		unlimited |= a->kind == SWAP_AREA_MEMORY && !a->mem_limit;
+		unlimited |= a->kind != SWAP_AREA_FILE && !a->mem_limit;
 		sum.same_pages += a->same_pages;
 		sum.huge_pages += a->huge_pages;
+		sum.wb_pages += a->wb_pages;
 	}
 	/* One memory area without a limit makes the total unlimited. */
 	if (unlimited)

@@ -135,19 +135,24 @@ SWAP_API void swap_ctx_destroy(struct swap_ctx *ctx);
 enum swap_area_kind {
 	SWAP_AREA_MEMORY = 1, /* compressed memory over a libzs pool */
 	SWAP_AREA_FILE = 2,   /* a swap file (or block device) in the Linux format */
+	SWAP_AREA_TIERED = 3, /* compressed memory in front of a swap file: the writeback tier */
 };
 
 /* Options of swap_on(); zero every field you do not set. */
 struct swap_area_opts {
-	const char *path; /* NULL: a compressed memory area; else a swap file */
+	/* NULL: a compressed memory area (a tiered one if backing_path is set); else a swap file */
+	const char *path;
 	/* Slots including the reserved slot 0; 0 = from an existing file's header. */
 	uint64_t nr_pages;
 	int priority;		/* higher first; equal priorities take turns */
-	const char *compressor; /* memory areas: "lz4" (NULL means lz4), "zstd", "zstd:LEVEL" */
+	/* Memory and tiered areas: "lz4" (NULL means lz4), "zstd", "zstd:LEVEL" */
+	const char *compressor;
 	/* Memory areas: most bytes of pool memory (mem_used_total) the area may hold; a page that
 	 * would go past it is not stored here and goes to the next area (same-filled pages need
 	 * no memory and are still taken).  The pool may end up over the limit by the few pages
-	 * the allocation that crossed it made resident.  0: no limit. */
+	 * the allocation that crossed it made resident.  0: no limit.
+	 * Tiered areas: the pool memory the area keeps; past it, its coldest entries are written
+	 * back to the backing file (see SWAP_AREA_TIERED below).  0: no automatic writeback. */
 	uint64_t mem_limit;
 	/* Files this call formats: volume label, at most 16 bytes (NULL: none). */
 	const char *label;
@@ -157,6 +162,19 @@ struct swap_area_opts {
 	const uint32_t *bad_pages;
 	uint32_t nr_bad_pages;
 	unsigned int flags; /* SWAP_AREA_* below */
+	/* Tiered areas: the swap file behind the compressed memory (created and formatted like a
+	 * file area's, with label and bad_pages above, or opened from an existing header) ... */
+	const char *backing_path;
+	/* ... its slots including the header slot (0: from an existing file's header) ... */
+	uint64_t backing_pages;
+	/* ... and its flags (SWAP_AREA_CHECKSUM). */
+	unsigned int backing_flags;
+	/* Tiered areas: automatic writeback stops once the pool is under this share of mem_limit
+	 * (zswap's accept threshold), 1..99; 0 means 90. */
+	unsigned int wb_low_percent;
+	/* Tiered areas: most pages writeback may write to the file before swap_set_writeback_limit()
+	 * re-arms it (zram's writeback_limit, to protect flash); 0: no limit. */
+	uint64_t writeback_limit;
 };
 
 /*
@@ -176,6 +194,35 @@ struct swap_area_opts {
 #define SWAP_AREA_CHECKSUM 0x1u
 
 /*
+ * SWAP_AREA_WB_HUGE_DIRECT (tiered areas): a page that does not compress below
+ * zs_huge_class_size() is written straight to the backing file instead of being kept raw in
+ * memory, where it would save nothing.
+ */
+#define SWAP_AREA_WB_HUGE_DIRECT 0x2u
+
+/*
+ * The writeback tier (a tiered area: backing_path set, path NULL).  One area, one type, two
+ * tiers: compressed memory over a libzs pool, and a swap file behind it.  An entry names its
+ * slot in the area for its whole life; when its page is written back, the slot records where in
+ * the backing file it went (as zram's ZRAM_WB slots do), and swap_in reads it from there.  A
+ * file slot is taken only at writeback: no file space is reserved for pages that stay in memory.
+ *
+ * Which pages go: the coldest, least recently stored or read, with a second chance for an entry
+ * read since writeback last looked at it (zswap's referenced bit).  When: automatically, by a
+ * thread the area owns, which wakes once the pool passes halfway from the low watermark
+ * (wb_low_percent of mem_limit) to mem_limit and writes back, in batches of up to
+ * SWAP_WB_BATCH pages on consecutive file slots (one pwritev per batch), until the pool is back
+ * under the low watermark, compacting it as it goes.  A swap_out that finds the pool at
+ * mem_limit writes back one batch itself rather than fail, and may then let the pool pass
+ * mem_limit by up to a sixteenth (at least 16 pages) until the thread catches up; a page that
+ * still cannot be kept in memory goes to the file directly.  So swap_out never refuses a page while the backing file has
+ * room (and the writeback limit allows); past that it answers -ENOSPC as a full area does.  And
+ * proactively: swap_mark_idle(), swap_writeback() and swap_recompress(), zram's calls in
+ * library form.  Written-back pages are stored compressed, one per 4 KiB file slot.
+ */
+#define SWAP_WB_BATCH 32
+
+/*
  * swap_on - add a swap area.
  * A memory area needs @opts->nr_pages >= 2.  A swap file path that does not exist is created
  * with mode 0600 and formatted as mkswap does (SWAPSPACE2 magic, version 1, last_page =
@@ -184,7 +231,9 @@ struct swap_area_opts {
  * (or block device) must carry a valid version-1 header; nr_pages 0 takes the size from it,
  * a non-zero nr_pages must not exceed last_page + 1 (only that many slots are then used).
  * The file is locked (flock) while the area is on.  A file this call created is removed again
- * if the call then fails.
+ * if the call then fails.  A tiered area (backing_path set) needs nr_pages >= 2 for itself and
+ * takes its backing file as a file area takes its file (backing_pages in place of nr_pages,
+ * backing_flags in place of flags, label and bad_pages for a file it formats).
  * @ctx: the context.
  * @opts: the options (see struct swap_area_opts).
  * @return the area's type (0 .. SWAP_MAX_AREAS - 1, the lowest one free), or
@@ -208,17 +257,41 @@ struct swap_area_opts {
 SWAP_API int swap_on(struct swap_ctx *ctx, const struct swap_area_opts *opts);
 
 /*
- * swap_off - remove the area @type.  Only an area with no live entries (no slot with references
- * or a swap-cache claim) can be removed; our callers hold the entries, and we cannot rewrite
- * their page tables.  A swap file stays on disk, unlocked.
- * @return 0, -EINVAL (@ctx NULL or no such area), -EBUSY (live entries; the area stays on
- *         and usable), or -ENOMEM (nothing changed).
+ * swap_off - remove the area @type, as the kernel's swapoff does: first take it out of
+ * allocation, then remove it once it holds no live entry (no slot with references or a
+ * swap-cache claim).  From the first call on, the area is draining: no new page goes to it
+ * (swap_area_stats() shows it), while the entries it holds stay valid, readable and freeable.
+ * A call that finds it still holding entries answers -EBUSY and leaves it draining; a later
+ * call, or swap_off_wait(), removes it once its holders have freed them; swap_off_cancel() puts
+ * it back in service.  A swap file stays on disk, unlocked.
+ * @return 0 (removed), -EINVAL (@ctx NULL or no such area), -EBUSY (live entries: the area is
+ *         now draining), or -ENOMEM (nothing changed).
  * Threading: may run concurrently with every call except swap_ctx_destroy(); waits for an RCU
  * grace period, so it must not be called from inside an urcu-bp read-side critical section.
- * Kernel: swapoff(2), which first reads every page of the area back into the processes that
- * own it; here the area must already be empty.
+ * Kernel: swapoff(2), which also reads every page of the area back into the processes that own
+ * them (try_to_unuse); here the callers hold the entries, so they free them.
  */
 SWAP_API int swap_off(struct swap_ctx *ctx, int type);
+
+/*
+ * swap_off_wait - swap_off(), waiting up to @timeout_ms milliseconds (negative: for ever) for
+ * the area's holders to free its entries.
+ * @return as swap_off(); -EBUSY once the time is up with entries still live (the area stays
+ *         draining).
+ * Threading: as swap_off(); it sleeps between checks without holding anything that other
+ * calls need.
+ * Kernel: swapoff(2), which waits as long as try_to_unuse takes.
+ */
+SWAP_API int swap_off_wait(struct swap_ctx *ctx, int type, int timeout_ms);
+
+/*
+ * swap_off_cancel - put area @type, draining since a swap_off() that answered -EBUSY, back in
+ * service: new pages may go to it again.
+ * @return 0, or -EINVAL (@ctx NULL, no such area, or the area is not draining).
+ * Threading: as swap_off().
+ * Kernel: none (a swapoff interrupted by a signal puts the area back in the same way).
+ */
+SWAP_API int swap_off_cancel(struct swap_ctx *ctx, int type);
 
 /*
  * swap_out - store a copy of the SWAP_PAGE_SIZE bytes at @page in the highest-priority area with
@@ -407,6 +480,86 @@ SWAP_API int swap_writepage(struct swap_ctx *ctx, swp_entry_t entry, const void 
  */
 SWAP_API int swap_readpage(struct swap_ctx *ctx, swp_entry_t entry, void *page);
 
+/* ---- idle pages, writeback, recompression (memory and tiered areas) -------------------- */
+
+/*
+ * swap_mark_idle - mark idle the entries of area @type that have been neither stored nor read
+ * for @age_s seconds (0: every entry), as writing to zram's idle file does.  Storing or reading
+ * an entry clears its mark.  swap_writeback() and swap_recompress() can then pick idle entries.
+ * @return how many entries of the area are idle now (>= 0), or -EINVAL (NULL ctx, no such
+ *         area) or -EOPNOTSUPP (a file area).
+ * Threading: may be called concurrently with everything except swap_ctx_destroy(); an entry
+ * stored or read while the call runs may end up marked or not.
+ * Kernel: zram's /sys/block/zramN/idle ("all", or an age in seconds).
+ */
+SWAP_API long swap_mark_idle(struct swap_ctx *ctx, int type, unsigned int age_s);
+
+/* Which entries swap_writeback() and swap_recompress() take: each flag given must hold (none
+ * given: every entry).  SWAP_WB_IDLE: marked idle; SWAP_WB_HUGE: stored raw, not compressible
+ * below zs_huge_class_size(); SWAP_WB_INCOMPRESSIBLE: marked by swap_recompress() as shrunk by
+ * no compressor. */
+#define SWAP_WB_IDLE	       0x1u
+#define SWAP_WB_HUGE	       0x2u
+#define SWAP_WB_INCOMPRESSIBLE 0x4u
+
+/* Options of swap_writeback(); zero every field you do not set. */
+struct swap_writeback_opts {
+	unsigned int flags; /* SWAP_WB_*: which entries */
+	uint64_t max_pages; /* write back at most this many (0: no limit) */
+};
+
+/*
+ * swap_writeback - write back to the backing file entries of tiered area @type that are in
+ * memory and match @o->flags, coldest first, in batches as the automatic writeback does, and
+ * give the pool memory they held back (zs_compact).  Stops at max_pages, when the backing file
+ * is full, or when the writeback limit (swap_set_writeback_limit()) is used up.
+ * @return the number of pages written back (>= 0), or -EINVAL (NULL argument, no such area,
+ *         unknown flags), -EOPNOTSUPP (not a tiered area), or -EIO (nothing could be written:
+ *         every write failed, or the writeback limit is 0).  A failed write leaves its pages in
+ *         memory and valid (failed_writes and wb_failed count them).
+ * Threading: may be called concurrently with everything except swap_ctx_destroy(); one
+ * writeback runs at a time per area (this call waits for the automatic one's batch).
+ * Kernel: zram's /sys/block/zramN/writeback (huge, idle, huge_idle, incompressible).
+ */
+SWAP_API long swap_writeback(struct swap_ctx *ctx, int type, const struct swap_writeback_opts *o);
+
+/* swap_set_writeback_limit's @pages for "no limit". */
+#define SWAP_WB_UNLIMITED UINT64_MAX
+
+/*
+ * swap_set_writeback_limit - let writeback of tiered area @type write @pages more pages to the
+ * backing file (SWAP_WB_UNLIMITED: any number), as an operator re-arms zram's writeback_limit
+ * each day.  Once the budget is used up, writeback stops: swap_writeback() answers -EIO and a
+ * full pool sends new pages to the next area (swap_out's -ENOSPC when there is none).
+ * @return 0, or -EINVAL (NULL ctx, no such area) or -EOPNOTSUPP (not a tiered area).
+ * Threading: may be called concurrently with everything except swap_ctx_destroy().
+ * Kernel: zram's writeback_limit and writeback_limit_enable.
+ */
+SWAP_API int swap_set_writeback_limit(struct swap_ctx *ctx, int type, uint64_t pages);
+
+/* Options of swap_recompress(); zero every field you do not set. */
+struct swap_recompress_opts {
+	const char *compressor; /* the second compressor: "zstd", "zstd:LEVEL" or "lz4" */
+	unsigned int flags;	/* SWAP_WB_*: which entries (SWAP_WB_INCOMPRESSIBLE is ignored) */
+	uint32_t threshold;	/* only entries stored in at least this many bytes (0: any) */
+	uint64_t max_pages;	/* recompress at most this many (0: no limit) */
+};
+
+/*
+ * swap_recompress - compress again, with @o->compressor, the entries of memory or tiered area
+ * @type that are in memory and match @o->flags and threshold, keeping each result only when it
+ * is smaller; an entry no compressor shrinks is marked incompressible and never tried again.
+ * swap_in decompresses every entry with the compressor that stored it.  Up to 3 second
+ * compressors may be used over an area's life, beside its own.
+ * @return the number of entries now stored smaller (>= 0), or -EINVAL (NULL argument, no such
+ *         area, unknown flags, unknown compressor or level), -EOPNOTSUPP (a file area),
+ *         -ENOSPC (3 second compressors are in use already), or -ENOMEM.
+ * Threading: may be called concurrently with everything except swap_ctx_destroy(); an entry
+ * being read or written meanwhile is left as it is.
+ * Kernel: zram's recomp_algorithm and recompress (type=idle|huge, threshold, max_pages).
+ */
+SWAP_API long swap_recompress(struct swap_ctx *ctx, int type, const struct swap_recompress_opts *o);
+
 /* ---- statistics -------------------------------------------------------------------------- */
 
 /* One area's counters (or, from swap_ctx_stats(), every area's summed). */
@@ -443,9 +596,25 @@ struct swap_area_stats {
 	uint64_t huge_pages;	  /* pages stored raw (did not compress below zs_huge_class_size) */
 	uint64_t pages_compacted; /* pool pages freed by compaction */
 	char compressor[16];	  /* "lz4", "zstd:3", ... ("" for files) */
-	/* file areas */
+	/* file areas, and the backing file of tiered areas */
 	uint8_t uuid[16];
 	char label[17];
+	/* every area */
+	int draining; /* 1 once swap_off() has been called: no new page goes to it */
+	/* memory and tiered areas */
+	uint64_t idle_pages;	     /* entries marked idle (swap_mark_idle) and not accessed since */
+	uint64_t recompressed;	     /* entries stored smaller by swap_recompress() */
+	uint64_t incompressible;     /* entries no compressor shrinks */
+	/* tiered areas: zswap's and zram's writeback figures */
+	uint64_t wb_pages;	     /* entries of the area in the backing file now */
+	uint64_t wb_writes;	     /* pages written back so far */
+	uint64_t wb_reads;	     /* swap_ins served from the backing file */
+	uint64_t wb_failed;	     /* pages whose writeback failed (they stayed in memory) */
+	uint64_t pool_limit_hit;     /* stores that found the pool at mem_limit */
+	uint64_t huge_direct;	     /* huge pages written straight to the file */
+	uint64_t backing_pages;	     /* slots of the backing file, its header slot included */
+	uint64_t backing_used;	     /* of them holding a page now */
+	uint64_t writeback_limit;    /* pages writeback may still write (SWAP_WB_UNLIMITED: any) */
 };
 
 /*

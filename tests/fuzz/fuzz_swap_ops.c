@@ -1,15 +1,19 @@
 /*
  * fuzz_swap_ops.c - property: any sequence of libswap calls on a context of one to three areas
- * (lz4 or zstd memory, swap files with or without checksums, bad pages, memory limits), with
- * any mix of live, freed and made-up entries, behaves as a shadow model says.
+ * (lz4 or zstd memory, swap files with or without checksums, bad pages, memory limits, tiered
+ * areas with a backing file, writeback limits and huge pages sent direct), with any mix of
+ * live, freed and made-up entries, behaves as a shadow model says.
  *
  * The model keeps every live entry (its reference count and the page it stands for) and each
  * area's type, size and state.  swap_in of a live entry gives its page back; swap_duplicate and
  * swap_free move the count exactly as the model does (through count continuation when it goes
  * past SWAP_MAP_MAX); an entry that is not live is refused with -EINVAL by every call; swap_off
- * succeeds exactly when the model holds no entry of that area; swap_out only runs out of room
- * when the model says the areas are full (or a memory limit is set); statistics count what the
- * model holds.  At the end every entry is freed and every area removed.
+ * succeeds exactly when the model holds no entry of that area, and otherwise leaves it draining
+ * (no new page goes to it) until swap_off_cancel; swap_out only runs out of room when the model
+ * says the areas are full (or a memory limit is set); idle marking, writeback and
+ * recompression change no page and answer -EOPNOTSUPP where the kind has no such thing; a
+ * tier's file holds exactly its written-back pages; statistics count what the model holds.  At
+ * the end every entry is freed and every area removed.
  *
  * Input: one byte for the number of areas and a few per area, then one operation per byte,
  * each followed by its arguments.
@@ -23,9 +27,13 @@
 #define MAX_ENTRIES 256
 #define MAX_COUNT   600 /* past SWAP_MAP_MAX and one continuation digit, at bounded cost */
 
+enum area_kind { AK_MEMORY, AK_FILE, AK_TIER };
+
 struct area {
 	bool on;
+	bool draining; /* swap_off said -EBUSY: no new page goes to it */
 	bool limited; /* a memory limit: swap_out may find no room before the model is full */
+	enum area_kind kind;
 	struct swap_area_opts opts;
 	char path[96];
 	char compressor[16];
@@ -85,7 +93,24 @@ static void area_from_input(struct area *a, struct fz *f, unsigned n)
 
 	memset(a, 0, sizeof(*a));
 	a->opts.priority = (int)(fz_u8(f) % 3) - 1;
-	if (k % 4 < 2) {
+	if (k % 6 >= 4) {
+		/* a tier: a small pool in front of a small backing file */
+		a->kind = AK_TIER;
+		snprintf(a->path, sizeof(a->path), "%s/area%u", fz_scratch_dir(), n);
+		unlink(a->path);
+		a->opts.backing_path = a->path;
+		a->opts.nr_pages = 2 + pages % 600;
+		a->opts.backing_pages = SWAP_MIN_FILE_PAGES + (pages >> 9) % 100;
+		a->opts.mem_limit = (uint64_t)(1 + (k >> 3) % 8) * FZ_PAGE;
+		a->opts.flags = k & 0x40 ? SWAP_AREA_WB_HUGE_DIRECT : 0;
+		a->opts.backing_flags = k & 0x80 ? SWAP_AREA_CHECKSUM : 0;
+		a->opts.writeback_limit = k % 6 == 5 ? 1 + (k >> 4) % 4 : 0;
+		a->limited = true;
+		a->usable = a->opts.nr_pages - 1;
+		return;
+	}
+	if (k % 6 < 2) {
+		a->kind = AK_MEMORY;
 		a->opts.nr_pages = 2 + pages % 600;
 		if (k % 4 == 1) {
 			snprintf(a->compressor, sizeof(a->compressor), "zstd:%d", 1 + (k >> 5) % 3);
@@ -98,11 +123,12 @@ static void area_from_input(struct area *a, struct fz *f, unsigned n)
 		a->usable = a->opts.nr_pages - 1;
 		return;
 	}
+	a->kind = AK_FILE;
 	snprintf(a->path, sizeof(a->path), "%s/area%u", fz_scratch_dir(), n);
 	unlink(a->path);
 	a->opts.path = a->path;
 	a->opts.nr_pages = SWAP_MIN_FILE_PAGES + pages % 600;
-	a->opts.flags = k % 4 == 3 ? SWAP_AREA_CHECKSUM : 0;
+	a->opts.flags = k % 6 == 3 ? SWAP_AREA_CHECKSUM : 0;
 	a->usable = a->opts.nr_pages - 1;
 	if (k & 0x20) {
 		/* a few distinct bad pages */
@@ -132,19 +158,24 @@ static void area_on(struct model *m, const struct area *a, bool from_header)
 	*at = *a;
 	if (at->opts.path)
 		at->opts.path = at->path;
+	if (at->opts.backing_path)
+		at->opts.backing_path = at->path;
 	if (at->opts.compressor)
 		at->opts.compressor = at->compressor;
 	if (at->opts.bad_pages)
 		at->opts.bad_pages = at->bad;
 	o = at->opts;
-	if (from_header) {
+	if (from_header && at->kind == AK_FILE) {
 		o.nr_pages = 0;
 		o.nr_bad_pages = 0;
 		o.bad_pages = NULL;
 	}
+	if (from_header && at->kind == AK_TIER)
+		o.backing_pages = 0; /* the existing backing file's header says */
 	type = swap_on(m->ctx, &o);
 	fz_check(type == want, "swap_on gave %d, want type %d", type, want);
 	at->on = true;
+	at->draining = false;
 }
 
 static uint64_t model_room(struct model *m)
@@ -152,7 +183,7 @@ static uint64_t model_room(struct model *m)
 	uint64_t room = 0;
 
 	for (int t = 0; t < MAX_AREAS; t++)
-		if (m->area[t].on)
+		if (m->area[t].on && !m->area[t].draining)
 			room += m->area[t].usable - live_in(m, (unsigned)t);
 	return room;
 }
@@ -179,16 +210,32 @@ static void check_entry(struct model *m, struct entry *x, const char *when)
 		 (unsigned long long)x->val);
 }
 
-/* Every call on an entry that is not live says -EINVAL. */
+/* A slot of a tier may be held for a moment by its writeback thread after its last reference
+ * went: then it is in use with no reference, as a slot only in the swap cache is. */
+static bool in_tier(struct model *m, uint64_t val)
+{
+	unsigned t = swp_type((swp_entry_t){val});
+
+	return t < MAX_AREAS && m->area[t].on && m->area[t].kind == AK_TIER;
+}
+
+/* Every call on an entry that is not live says -EINVAL (swap_count may say 0 for a tier's slot
+ * its writeback holds, and a duplicate would bring that slot back, so it is not tried). */
 static void check_not_live(struct model *m, uint64_t val)
 {
 	swp_entry_t e = {val};
+	bool tier = in_tier(m, val);
+	int c;
 
 	if (find_live(m, val))
 		return;
 	fz_check(swap_in(m->ctx, e, page) == -EINVAL, "swap_in of %#llx", (unsigned long long)val);
-	fz_check(swap_count(m->ctx, e) == -EINVAL, "swap_count of %#llx", (unsigned long long)val);
-	fz_check(swap_duplicate(m->ctx, e) == -EINVAL, "dup of %#llx", (unsigned long long)val);
+	c = swap_count(m->ctx, e);
+	fz_check(c == -EINVAL || (tier && c == 0), "swap_count of %#llx: %d",
+		 (unsigned long long)val, c);
+	if (!tier)
+		fz_check(swap_duplicate(m->ctx, e) == -EINVAL, "dup of %#llx",
+			 (unsigned long long)val);
 	fz_check(swap_free(m->ctx, e) == -EINVAL, "free of %#llx", (unsigned long long)val);
 }
 
@@ -212,6 +259,7 @@ static void op_out(struct model *m, struct fz *f)
 	}
 	t = swp_type(e);
 	fz_check(t < MAX_AREAS && m->area[t].on, "swap_out used area %u", t);
+	fz_check(!m->area[t].draining, "swap_out used draining area %u", t);
 	fz_check(swp_offset(e) > 0 && swp_offset(e) < m->area[t].opts.nr_pages, "offset %llu",
 		 (unsigned long long)swp_offset(e));
 	for (unsigned i = 0; i < m->area[t].opts.nr_bad_pages; i++)
@@ -260,6 +308,8 @@ static void op_off(struct model *m, uint8_t how)
 		want = -EINVAL;
 	err = swap_off(m->ctx, type);
 	fz_check(err == want, "swap_off(%d) = %d, model %d", type, err, want);
+	if (err == -EBUSY)
+		m->area[type].draining = true;
 	if (!err) {
 		m->parked[m->nr_parked++] = m->area[type];
 		m->area[type].on = false;
@@ -280,6 +330,84 @@ static void op_on_again(struct model *m, uint8_t how)
 	area_on(m, &a, a.opts.path && how & 0x80);
 }
 
+static void op_cancel(struct model *m, uint8_t how)
+{
+	int type = how % (MAX_AREAS + 2) - 1;
+	bool draining = type >= 0 && type < MAX_AREAS && m->area[type].on && m->area[type].draining;
+	int err = swap_off_cancel(m->ctx, type);
+
+	fz_check(err == (draining ? 0 : -EINVAL), "swap_off_cancel(%d) = %d, draining %d", type,
+		 err, draining);
+	if (draining)
+		m->area[type].draining = false;
+}
+
+/* Idle marking, writeback, recompression and the writeback limit on one area: no page changes,
+ * and each kind answers what it can. */
+static void op_reclaim(struct model *m, struct fz *f)
+{
+	uint8_t how = fz_u8(f);
+	int type = (int)(fz_u8(f) % (MAX_AREAS + 1));
+	bool on = type < MAX_AREAS && m->area[type].on;
+	enum area_kind kind = on ? m->area[type].kind : AK_MEMORY;
+	struct swap_area_stats st;
+	long r;
+
+	switch (how % 4) {
+	case 0:
+		r = swap_mark_idle(m->ctx, type, how >> 7);
+		fz_check(on ? (kind == AK_FILE ? r == -EOPNOTSUPP
+					       : r >= 0 && r <= (long)live_in(m, (unsigned)type))
+			    : r == -EINVAL,
+			 "swap_mark_idle(%d) = %ld", type, r);
+		break;
+	case 1: {
+		struct swap_writeback_opts o = {.flags = (how >> 2) & 7, .max_pages = how >> 5};
+
+		r = swap_writeback(m->ctx, type, &o);
+		if (!on)
+			fz_check(r == -EINVAL, "swap_writeback of no area = %ld", r);
+		else if (kind != AK_TIER)
+			fz_check(r == -EOPNOTSUPP, "swap_writeback of a %d area = %ld", kind, r);
+		else
+			fz_check(r == -EIO || (r >= 0 && (!o.max_pages || r <= (long)o.max_pages)),
+				 "swap_writeback = %ld", r);
+		break;
+	}
+	case 2: {
+		static const char *const comps[] = {"zstd:1", "lz4", "zstd", "zstd:12"};
+		struct swap_recompress_opts o = {.compressor = comps[(how >> 2) & 3],
+						 .flags = (how >> 4) & 3,
+						 .threshold = (uint32_t)(how >> 6) * 512};
+
+		r = swap_recompress(m->ctx, type, &o);
+		if (!on)
+			fz_check(r == -EINVAL, "swap_recompress of no area = %ld", r);
+		else if (kind == AK_FILE)
+			fz_check(r == -EOPNOTSUPP, "swap_recompress of a file = %ld", r);
+		else
+			fz_check(r >= 0 && r <= (long)live_in(m, (unsigned)type),
+				 "swap_recompress = %ld", r);
+		break;
+	}
+	default:
+		r = swap_set_writeback_limit(m->ctx, type,
+					     how & 0x80 ? SWAP_WB_UNLIMITED : (uint64_t)(how >> 2));
+		fz_check(r == (on ? (kind == AK_TIER ? 0 : -EOPNOTSUPP) : -EINVAL),
+			 "swap_set_writeback_limit = %ld", r);
+		break;
+	}
+	/* (a batch of the writeback thread may be between taking file slots and moving pages) */
+	if (on && swap_area_stats(m->ctx, type, &st) == 0 && kind == AK_TIER) {
+		fz_check(st.backing_used <= st.wb_pages + SWAP_WB_BATCH &&
+			     st.wb_pages <= st.backing_used + SWAP_WB_BATCH,
+			 "tier: %llu pages in the file, %llu slots used",
+			 (unsigned long long)st.wb_pages, (unsigned long long)st.backing_used);
+		fz_check(st.wb_pages <= live_in(m, (unsigned)type) + SWAP_WB_BATCH,
+			 "tier: more in the file than live");
+	}
+}
+
 static void op_stats(struct model *m)
 {
 	struct swap_area_stats st;
@@ -293,18 +421,23 @@ static void op_stats(struct model *m)
 			continue;
 		}
 		on++;
-		fz_check(c >= 0 && (!m->area[t].opts.path || c == 0), "swap_compact(%d) = %ld", t,
+		fz_check(c >= 0 && (m->area[t].kind != AK_FILE || c == 0), "swap_compact(%d) = %ld", t,
 			 c);
 		fz_check(swap_area_stats(m->ctx, t, &st) == 0, "area stats %d", t);
-		fz_check(st.inuse_pages == live_in(m, (unsigned)t), "area %d in use %llu, model %u",
-			 t, (unsigned long long)st.inuse_pages, live_in(m, (unsigned)t));
+		fz_check(st.inuse_pages == live_in(m, (unsigned)t) ||
+			     (m->area[t].kind == AK_TIER &&
+			      st.inuse_pages <= live_in(m, (unsigned)t) + SWAP_WB_BATCH),
+			 "area %d in use %llu, model %u", t, (unsigned long long)st.inuse_pages,
+			 live_in(m, (unsigned)t));
 		fz_check(st.usable_pages == m->area[t].usable, "area %d usable %llu, model %llu", t,
 			 (unsigned long long)st.usable_pages,
 			 (unsigned long long)m->area[t].usable);
+		fz_check(st.draining == m->area[t].draining, "area %d draining %d, model %d", t,
+			 st.draining, m->area[t].draining);
 	}
 	fz_check(swap_ctx_stats(m->ctx, &st) == on, "areas on");
-	fz_check(st.inuse_pages == m->nr, "in use %llu, model %u",
-		 (unsigned long long)st.inuse_pages, m->nr);
+	fz_check(st.inuse_pages >= m->nr && st.inuse_pages <= m->nr + MAX_AREAS * SWAP_WB_BATCH,
+		 "in use %llu, model %u", (unsigned long long)st.inuse_pages, m->nr);
 }
 
 static uint64_t bogus_entry(struct model *m, struct fz *f)
@@ -376,7 +509,7 @@ static void run(struct model *m, struct fz *f)
 		uint8_t op = fz_u8(f);
 		struct entry *x = m->nr ? &m->e[fz_u8(f) % m->nr] : NULL;
 
-		switch (op % 11) {
+		switch (op % 13) {
 		case 0:
 		case 1:
 		case 2:
@@ -406,6 +539,12 @@ static void run(struct model *m, struct fz *f)
 			break;
 		case 9:
 			op_stats(m);
+			break;
+		case 11:
+			op_reclaim(m, f);
+			break;
+		case 12:
+			op_cancel(m, fz_u8(f));
 			break;
 		default:
 			op_bad_args(m, f);
@@ -437,6 +576,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	op_stats(&m);
 	while (m.nr)
 		drop_ref(&m, &m.e[m.nr - 1]);
+	/* With nothing live, a tier's file must empty as soon as a batch in flight is done. */
+	for (int t = 0; t < MAX_AREAS; t++) {
+		struct swap_area_stats st = {0};
+
+		if (!m.area[t].on || m.area[t].kind != AK_TIER)
+			continue;
+		for (int i = 0; i < 10000; i++) {
+			fz_check(swap_area_stats(m.ctx, t, &st) == 0, "stats of tier %d", t);
+			if (!st.wb_pages && !st.backing_used && !st.inuse_pages)
+				break;
+			usleep(100);
+		}
+		fz_check(!st.wb_pages && !st.backing_used && !st.inuse_pages,
+			 "tier %d holds %llu pages in %llu file slots, %llu in use, with none live", t,
+			 (unsigned long long)st.wb_pages, (unsigned long long)st.backing_used,
+			 (unsigned long long)st.inuse_pages);
+	}
 	for (int t = 0; t < MAX_AREAS; t++) {
 		if (m.area[t].on)
 			fz_check(swap_off(m.ctx, t) == 0, "swap_off(%d) of an empty area", t);
