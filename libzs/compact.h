@@ -1,0 +1,24 @@
+/*
+ * compact.h - compaction and its automatic trigger (compact.c).  Never installed.
+ */
+#ifndef ZS_COMPACT_H
+#define ZS_COMPACT_H
+
+struct zs_pool;
+struct size_class;
+
+/* Pages compaction could free in @class: a snapshot, may be read without the lock. */
+unsigned long zsi_class_freeable(struct size_class *class);
+
+/*
+ * Automatic compaction (pool option auto_compact_pages; both are no-ops without it).
+ * zsi_track_freeable: after an allocation or free in @class, fold the change of its freeable
+ * figure into the pool's running total; caller holds the class lock.
+ * zsi_auto_compact: the same, then compact the pool if the total has reached the threshold and
+ * no compaction is running; caller holds the class lock, which is dropped meanwhile and held
+ * again on return.
+ */
+void zsi_track_freeable(struct zs_pool *pool, struct size_class *class);
+void zsi_auto_compact(struct zs_pool *pool, struct size_class *class);
+
+#endif /* ZS_COMPACT_H */
