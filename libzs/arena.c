@@ -1,8 +1,8 @@
 /*
  * arena.c - the pool's address space (arenas and runs of pages) and its zspage ids (the
  * descriptor table and its bitmap of ids in use).  See arena.h for the model.  Every function
- * takes vm->lock, a leaf lock; callers may hold a class lock.  Nothing here touches a page's
- * contents or a descriptor's fields.
+ * but init and fini takes vm->lock, a leaf lock; callers may hold a class lock.  Nothing here
+ * touches a page's contents or a descriptor's fields.
  */
 #include <errno.h>
 #include <stdbool.h>

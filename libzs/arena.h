@@ -10,8 +10,8 @@
  * touching freed memory).  Ids are handed out lowest first; the table's tail past the highest
  * id in use is given back on request.  Id 0 is never handed out: it means "none".
  *
- * Everything here runs under vm->lock, a leaf lock (nothing is called with it held).  This
- * module knows a descriptor's size, not what it holds (zspage.h).
+ * Everything here runs under vm->lock, a leaf lock: no other lock of the pool is taken while
+ * it is held.  This module knows a descriptor's size, not what it holds (zspage.h).
  */
 #ifndef ZS_ARENA_H
 #define ZS_ARENA_H

@@ -60,8 +60,10 @@ unsigned long zsi_class_freeable(struct size_class *class)
 
 /* ---- the reverse map ---- */
 
-/* One scanned object: (zspage id << 11 | slot) << 28 | handle index. */
+/* One scanned object: (zspage id << 11 | slot) << 28 | handle index (28 bits hold any index
+ * below ZS_MAX_HANDLES). */
 #define RM_HIDX_BITS 28
+_Static_assert(ZS_MAX_HANDLES <= 1U << RM_HIDX_BITS, "a scanned object holds any handle index");
 static inline uint64_t rm_pack(uint32_t id, uint32_t slot, uint32_t hidx)
 {
 	return ((uint64_t)id << HE_SLOT_BITS | slot) << RM_HIDX_BITS | hidx;
@@ -363,7 +365,7 @@ static uint32_t collect_resident_free(struct zs_pool *pool, struct size_class *c
  * their own size class.  Returns pages released.
  */
 static unsigned long pack_last_page(struct zs_pool *pool, struct rmap *rm, struct size_class *class,
-				    struct zspage *z, struct size_class *last)
+				    struct zspage *z, const struct size_class *last)
 {
 	struct pack_slot free_slots[PACK_MAX_SLOTS];
 	uint32_t tail[PACK_MAX_SLOTS], hidx[PACK_MAX_SLOTS], nt = 0, nf = 0;
@@ -431,7 +433,7 @@ static unsigned long pack_class(struct zs_pool *pool, struct size_class *class, 
 		}
 	}
 	for (struct size_class *r = last; r > class; r--) {
-		zsi_track_freeable(pool, r);
+		track_freeable(pool, r);
 		pthread_mutex_unlock(&r->lock);
 	}
 	return freed;
@@ -491,7 +493,7 @@ static unsigned long compact_pool(struct zs_pool *pool)
 		if (class->huge) {
 			pthread_mutex_lock(&class->lock);
 			freed += zsi_huge_cache_release(pool, class);
-			zsi_track_freeable(pool, class);
+			track_freeable(pool, class);
 			pthread_mutex_unlock(&class->lock);
 			continue;
 		}
@@ -502,7 +504,7 @@ static unsigned long compact_pool(struct zs_pool *pool)
 		if (pool->pack_bytes)
 			freed += pack_class(pool, class, &rm);
 		renumber_class(pool, class, &rm);
-		zsi_track_freeable(pool, class);
+		track_freeable(pool, class);
 		pthread_mutex_unlock(&class->lock);
 		tmp_free(rm.keys, rm.bytes);
 	}

@@ -4,8 +4,8 @@
 #ifndef ZS_COMPACT_H
 #define ZS_COMPACT_H
 
-struct zs_pool;
-struct size_class;
+#include "pool.h"
+#include "size_class.h"
 
 /* Pages compaction could free in @class: a snapshot, may be read without the lock. */
 unsigned long zsi_class_freeable(struct size_class *class);
@@ -20,5 +20,17 @@ unsigned long zsi_class_freeable(struct size_class *class);
  */
 void zsi_track_freeable(struct zs_pool *pool, struct size_class *class);
 void zsi_auto_compact(struct zs_pool *pool, struct size_class *class);
+
+/* The same, inline: without the option (the default) they cost one test. */
+static inline void track_freeable(struct zs_pool *pool, struct size_class *class)
+{
+	if (pool->auto_compact_pages)
+		zsi_track_freeable(pool, class);
+}
+static inline void auto_compact(struct zs_pool *pool, struct size_class *class)
+{
+	if (pool->auto_compact_pages)
+		zsi_auto_compact(pool, class);
+}
 
 #endif /* ZS_COMPACT_H */

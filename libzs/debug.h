@@ -37,7 +37,7 @@ struct size_class;
 struct zspage;
 
 /* Descriptors a class check may visit per call, on average. */
-#define ZS_DEBUG_BUDGET 64
+#define ZS_DEBUG_BUDGET 256
 
 struct zs_debug_state {
 	_Atomic unsigned long calls; /* state-changing calls since the last whole-pool check */

@@ -53,7 +53,7 @@ void zsi_fullness_move(struct zspage *desc, struct size_class *class, struct zsp
 }
 
 struct zspage *zsi_class_fullest(struct zspage *desc, struct size_class *class,
-				 struct zspage *except)
+				 const struct zspage *except)
 {
 	uint32_t mask = zs_load_relaxed(&class->list_mask) & ~(1U << ZS_FULL);
 

@@ -54,7 +54,7 @@ static inline void fullness_update(struct zspage *desc, struct size_class *class
 }
 /* The fullest zspage that still has a free slot, other than @except; NULL if none. */
 struct zspage *zsi_class_fullest(struct zspage *desc, struct size_class *class,
-				 struct zspage *except);
+				 const struct zspage *except);
 /* The fullest partly used zspage whose lowest free slot is resident already; NULL if none. */
 struct zspage *zsi_class_resident_slot(struct zspage *desc, struct size_class *class);
 

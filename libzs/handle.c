@@ -14,8 +14,8 @@
  * another.  Tags start at a random point, so handles differ between runs too.
  *
  * Locks: zsi_handle_get/zsi_handle_put run under the class lock of the magazine and take
- * t->lock (after it, in the documented order); zsi_handle_lookup takes none.  This file knows
- * nothing of zspages: an entry's place is the caller's business.
+ * t->lock (after it, in the documented order); handle_lookup (handle.h) takes none.  This file
+ * knows nothing of zspages: an entry's place is the caller's business.
  */
 #include <errno.h>
 #include <time.h>
@@ -135,22 +135,6 @@ void zsi_handle_put(struct zs_handles *t, struct zs_magazine *mag, uint32_t idx)
 	if (mag->n == ZS_MAG_SIZE)
 		drain_magazine(t, mag);
 	mag->idx[mag->n++] = idx;
-}
-
-bool zsi_handle_lookup(struct zs_handles *t, unsigned long handle, uint64_t *entry)
-{
-	uint32_t idx = handle_idx(handle);
-
-	if (handle_tag(handle) != t->tag || idx == 0 || idx >= zs_load_acquire(&t->top))
-		goto bad;
-	uint64_t e = zs_load_acquire(&t->entry[idx]);
-	if (!he_live(e) || he_gen(e) != handle_gen(handle))
-		goto bad;
-	*entry = e;
-	return true;
-bad:
-	errno = EINVAL;
-	return false;
 }
 
 /* Every entry ever handed out stays resident. */

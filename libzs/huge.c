@@ -1,8 +1,9 @@
 /*
  * huge.c - huge objects' pages: one page each, taken from the arena, and the class's cache of
- * freed pages kept resident for the next huge allocation (ZS_HUGE_CACHE, size_class.h).  The
- * only place that hands out, caches and gives back those pages.  Caller holds the huge class's
- * lock; the handle entry that names the page is the caller's (zsmalloc.c).
+ * freed pages kept resident for the next huge allocation (ZS_HUGE_CACHE, size_class.h).  With
+ * the inline cache paths of huge.h, the only place that hands out, caches and gives back those
+ * pages.  Caller holds the huge class's lock; the handle entry that names the page is the
+ * caller's (zsmalloc.c).
  */
 #include "huge.h"
 #include "arena.h"
@@ -10,11 +11,10 @@
 #include "pool.h"
 #include "size_class.h"
 
-uint32_t zsi_huge_page_get(struct zs_pool *pool, struct size_class *class)
+uint32_t zsi_huge_page_new(struct zs_pool *pool, struct size_class *class)
 {
-	if (class->hot_n)
-		return class->hot[--class->hot_n]; /* resident and counted already */
 	uint32_t page = zsi_run_get(&pool->vm, 1);
+
 	if (page != ZS_NO_PAGE) {
 		pool_pages_add(pool, class, 1);
 		cnt_add_locked(class->zspages, 1);
@@ -37,19 +37,13 @@ static void release_pages(struct zs_pool *pool, struct size_class *class, const 
 	}
 }
 
-void zsi_huge_page_put(struct zs_pool *pool, struct size_class *class, uint32_t page)
+void zsi_huge_page_release(struct zs_pool *pool, struct size_class *class, uint32_t page,
+			   uint32_t keep)
 {
-	unsigned long keep = cnt_get(class->obj_used) / 8;
-
-	if (keep > ZS_HUGE_CACHE)
-		keep = ZS_HUGE_CACHE;
-	if (class->hot_n < keep)
-		class->hot[class->hot_n++] = page; /* stays counted as an empty zspage */
-	else
-		release_pages(pool, class, &page, 1);
+	release_pages(pool, class, &page, 1);
 	if (class->hot_n > keep) {
-		release_pages(pool, class, class->hot + keep, class->hot_n - (uint32_t)keep);
-		class->hot_n = (uint32_t)keep;
+		release_pages(pool, class, class->hot + keep, class->hot_n - keep);
+		class->hot_n = keep;
 	}
 }
 

@@ -86,7 +86,7 @@ static inline struct zspage *zspage_of(struct zs_pool *pool, uint32_t id)
 {
 	return &pool->vm.desc[id];
 }
-static inline uint32_t zspage_id(struct zs_pool *pool, struct zspage *z)
+static inline uint32_t zspage_id(struct zs_pool *pool, const struct zspage *z)
 {
 	return (uint32_t)(z - pool->vm.desc);
 }

@@ -1,6 +1,7 @@
 /*
  * zsmalloc.c - the object calls: zs_malloc, zs_free, zs_obj_size and the mapping calls
- * (zs_map_object, zs_unmap_object, zs_obj_read_begin/end, zs_obj_write), which take no lock.
+ * (zs_map_object, zs_unmap_object, zs_obj_read_begin/end, zs_obj_write), which take no lock
+ * (in a DEBUG=1 build, the object's class lock, to count mappings).
  * They put the parts together: a handle index from the class's magazine (handle.c), a slot of
  * the fullest zspage (fullness.c, zspage.c) or a page of its own (huge.c), and last the entry
  * that names it.  Creating and destroying a pool is pool.c's; compaction is compact.c's.
@@ -9,6 +10,7 @@
 #include <sched.h>
 #include <string.h>
 
+#include "arena.h"
 #include "compact.h"
 #include "debug.h"
 #include "fullness.h"
@@ -63,8 +65,8 @@ static inline uint32_t next_gen(struct zs_pool *pool, uint32_t hidx)
 }
 
 /* Count the object @e of @size bytes in @class and publish it as index @hidx: the handle. */
-static unsigned long publish(struct zs_pool *pool, struct size_class *class, uint32_t hidx,
-			     uint64_t e, size_t size)
+static inline unsigned long publish(struct zs_pool *pool, struct size_class *class, uint32_t hidx,
+				    uint64_t e, size_t size)
 {
 	cnt_add_locked(class->obj_used, 1);
 	cnt_add_locked(class->bytes_used, size);
@@ -73,8 +75,8 @@ static unsigned long publish(struct zs_pool *pool, struct size_class *class, uin
 }
 
 /* Place handle index @hidx of @size bytes into the lowest free slot of @z. */
-static unsigned long place_object(struct zs_pool *pool, struct size_class *class, struct zspage *z,
-				  uint32_t hidx, size_t size)
+static inline unsigned long place_object(struct zs_pool *pool, struct size_class *class,
+					 struct zspage *z, uint32_t hidx, size_t size)
 {
 	uint32_t slot = zsi_slot_alloc(pool, class, z);
 
@@ -97,7 +99,7 @@ ZS_API unsigned long zs_malloc(struct zs_pool *pool, size_t size)
 	if (!zsi_handle_get(&pool->handles, &class->mag, &hidx))
 		goto out;
 	if (class->huge) {
-		uint32_t page = zsi_huge_page_get(pool, class);
+		uint32_t page = huge_page_get(pool, class);
 		if (page != ZS_NO_PAGE) {
 			handle = publish(pool, class, hidx,
 					 he_make_huge(page, size, next_gen(pool, hidx)), size);
@@ -110,7 +112,7 @@ ZS_API unsigned long zs_malloc(struct zs_pool *pool, size_t size)
 		struct zspage *other = spill_target(pool, class, &owner);
 		if (other) {
 			handle = place_object(pool, owner, other, hidx, size);
-			zsi_track_freeable(pool, owner);
+			track_freeable(pool, owner);
 			zsi_debug_check_object(pool, owner, hidx);
 			zsi_debug_check_change(pool, owner, other);
 			pthread_mutex_unlock(&owner->lock);
@@ -127,7 +129,7 @@ ZS_API unsigned long zs_malloc(struct zs_pool *pool, size_t size)
 out:
 	if (!handle && hidx)
 		zsi_handle_put(&pool->handles, &class->mag, hidx);
-	zsi_track_freeable(pool, class);
+	track_freeable(pool, class);
 	zsi_debug_check_change(pool, class, z);
 	pthread_mutex_unlock(&class->lock);
 	zsi_debug_tick(pool);
@@ -148,7 +150,7 @@ static struct size_class *lock_owner(struct zs_pool *pool, unsigned long handle,
 		struct size_class *class;
 		uint64_t e;
 
-		if (!zsi_handle_lookup(&pool->handles, handle, &e))
+		if (!handle_lookup(&pool->handles, handle, &e))
 			return NULL;
 		if (he_huge(e)) {
 			class = class_for_size(&pool->classes, he_size(e));
@@ -171,13 +173,14 @@ static struct size_class *lock_owner(struct zs_pool *pool, unsigned long handle,
 }
 
 /*
- * Is the object @e (handle index @hidx) mapped?  Its zspage remembers the slot mapped last
- * until that mapping's unmap, which catches the usual bug (map, then free without the unmap)
- * for one store per map; other objects of the zspage mapped since, or an unmap of another of
- * them, hide it.  A DEBUG=1 build counts each object's mappings (huge objects too) and so
- * always knows.  Caller holds the owner's class lock.
+ * Is the object @e (handle index @hidx) mapped?  Its zspage remembers the slot pinned last
+ * until that pin is dropped (pin_object), which catches the usual bug (map, then free without
+ * the unmap) for a store per map and a load per unmap; a later pin of another object of the
+ * zspage, or the end of one of several mappings of the object, hides it.  Never a false "yes" for a
+ * caller that does not race a free with a map of the same object.  A DEBUG=1 build counts each
+ * object's mappings (huge objects too) and so always knows.  Caller holds the owner's class lock.
  */
-static bool object_mapped(struct zs_pool *pool, uint32_t hidx, uint64_t e)
+static inline bool object_mapped(struct zs_pool *pool, uint32_t hidx, uint64_t e)
 {
 	if (zsi_debug_maps(pool, hidx))
 		return true;
@@ -213,7 +216,7 @@ ZS_API int zs_free(struct zs_pool *pool, unsigned long handle)
 	if (he_gen(e) != HE_GEN_MASK)
 		zsi_handle_put(&pool->handles, &class->mag, hidx);
 	if (he_huge(e)) {
-		zsi_huge_page_put(pool, class, he_page(e)); /* after obj_used went down */
+		huge_page_put(pool, class, he_page(e)); /* after obj_used went down */
 	} else {
 		z = zspage_of(pool, he_id(e));
 		zsi_slot_free(pool, class, z, he_slot(e));
@@ -222,7 +225,7 @@ ZS_API int zs_free(struct zs_pool *pool, unsigned long handle)
 	}
 	zsi_debug_check_freed(pool, hidx);
 	zsi_debug_check_change(pool, class, z);
-	zsi_auto_compact(pool, class);
+	auto_compact(pool, class);
 	pthread_mutex_unlock(&class->lock);
 	zsi_debug_tick(pool);
 	return 0;
@@ -231,15 +234,16 @@ ZS_API int zs_free(struct zs_pool *pool, unsigned long handle)
 /* ---- mapping ---- */
 
 /*
- * Pin the zspage holding @handle's object against moves and frees, and return the object's
- * address (the protocol is in zspage.h).  Huge objects never move, so they need no pin.
+ * Pin the zspage holding @handle's object against moves and frees, note the object as the
+ * zspage's last mapped (object_mapped), and return its address; the protocol is in zspage.h.
+ * Huge objects never move, so they need no pin.
  */
 static char *pin_object(struct zs_pool *pool, unsigned long handle, uint64_t *entry)
 {
 	for (unsigned int spins = 0;; spins++) {
 		uint64_t e;
 
-		if (!zsi_handle_lookup(&pool->handles, handle, &e))
+		if (!handle_lookup(&pool->handles, handle, &e))
 			return NULL;
 		*entry = e;
 		if (he_huge(e))
@@ -249,8 +253,10 @@ static char *pin_object(struct zs_pool *pool, unsigned long handle, uint64_t *en
 		if (!zs_load_seq_cst(&z->busy) &&
 		    zs_load_seq_cst(&pool->handles.entry[handle_idx(handle)]) == e) {
 			uint16_t nth = zs_load_acquire(&z->class_nth);
-			if (nth != ZS_NO_CLASS)
+			if (nth != ZS_NO_CLASS) {
+				zs_store_relaxed(&z->last_mapped, he_slot(e) + 1);
 				return z->base + (size_t)he_slot(e) * pool->classes.v[nth].size;
+			}
 		}
 		zs_fetch_sub_release(&z->pins, 1);
 		if (spins > 64)
@@ -258,17 +264,23 @@ static char *pin_object(struct zs_pool *pool, unsigned long handle, uint64_t *en
 	}
 }
 
-static void unpin(struct zspage *z)
+/* Drop the pin pin_object took for the object @e, and the note of it as last mapped. */
+static inline void unpin_object(struct zs_pool *pool, uint64_t e)
 {
+	if (he_huge(e))
+		return;
+	struct zspage *z = zspage_of(pool, he_id(e));
 	uint32_t pins = zs_load_relaxed(&z->pins);
 
+	if (zs_load_relaxed(&z->last_mapped) == he_slot(e) + 1)
+		zs_store_relaxed(&z->last_mapped, 0);
 	/* An unmap without a map must not wrap the count and pin the zspage forever. */
 	while (pins && !zs_cas_weak_release(&z->pins, &pins, pins - 1))
 		;
 }
 
-/* A user's mapping: a pin, and the slot remembered for zs_free (object_mapped). */
-static void *map_object(struct zs_pool *pool, unsigned long handle)
+/* A user's mapping (zs_map_object, zs_obj_read_begin). */
+static inline void *map_object(struct zs_pool *pool, unsigned long handle)
 {
 	uint64_t e;
 #if ZS_DEBUG
@@ -276,40 +288,30 @@ static void *map_object(struct zs_pool *pool, unsigned long handle)
 	struct size_class *class = lock_owner(pool, handle, &e);
 	if (!class)
 		return NULL;
-#endif
 	char *p = pin_object(pool, handle, &e);
-	if (p && !he_huge(e))
-		zs_store_relaxed(&zspage_of(pool, he_id(e))->last_mapped, he_slot(e) + 1);
-#if ZS_DEBUG
 	if (p)
 		zsi_debug_mapped(pool, class, handle_idx(handle), e, 1);
 	pthread_mutex_unlock(&class->lock);
-#endif
 	return p;
+#else
+	return pin_object(pool, handle, &e);
+#endif
 }
 
 /* End a user's mapping; a handle that is not live is ignored. */
-static void unmap_object(struct zs_pool *pool, unsigned long handle)
+static inline void unmap_object(struct zs_pool *pool, unsigned long handle)
 {
 	uint64_t e;
 #if ZS_DEBUG
 	struct size_class *class = lock_owner(pool, handle, &e);
 	if (!class)
 		return;
-	zsi_debug_mapped(pool, class, handle_idx(handle), e, -1);
-#else
-	if (!zsi_handle_lookup(&pool->handles, handle, &e))
-		return;
-#endif
-	if (!he_huge(e)) {
-		struct zspage *z = zspage_of(pool, he_id(e));
-
-		if (zs_load_relaxed(&z->last_mapped) == he_slot(e) + 1)
-			zs_store_relaxed(&z->last_mapped, 0);
-		unpin(z);
-	}
-#if ZS_DEBUG
+	if (zsi_debug_mapped(pool, class, handle_idx(handle), e, -1))
+		unpin_object(pool, e);
 	pthread_mutex_unlock(&class->lock);
+#else
+	if (handle_lookup(&pool->handles, handle, &e))
+		unpin_object(pool, e);
 #endif
 }
 
@@ -360,8 +362,7 @@ ZS_API int zs_obj_write(struct zs_pool *pool, unsigned long handle, const void *
 		ret = -EINVAL;
 	else if (mem_len) /* memcpy's arguments must be valid pointers even for 0 bytes */
 		memcpy(p, handle_mem, mem_len);
-	if (!he_huge(e))
-		unpin(zspage_of(pool, he_id(e)));
+	unpin_object(pool, e);
 	return ret;
 }
 
@@ -373,5 +374,5 @@ ZS_API size_t zs_obj_size(struct zs_pool *pool, unsigned long handle)
 		errno = EINVAL;
 		return 0;
 	}
-	return zsi_handle_lookup(&pool->handles, handle, &e) ? he_size(e) : 0;
+	return handle_lookup(&pool->handles, handle, &e) ? he_size(e) : 0;
 }

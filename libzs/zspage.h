@@ -26,14 +26,16 @@
 #include "size_class.h"
 #include "zs_atomic.h"
 
+/* The bitmap that fits in the descriptor's cache line; zspages of more slots (small classes
+ * in long chains) keep theirs on the heap (ext_map). */
 #define ZS_INLINE_SLOTS 192
-#define ZS_NO_CLASS	0xffff
+#define ZS_NO_CLASS	0xffff /* class_nth of a free descriptor */
 
 struct zspage {
 	/* Read without the class lock (the pin protocol); they stay with the id. */
 	_Atomic uint32_t pins;	      /* mappers using objects of this zspage now */
 	_Atomic uint16_t class_nth;   /* physical class owning it; ZS_NO_CLASS while free */
-	_Atomic uint16_t last_mapped; /* slot + 1 of the last object mapped, until its unmap */
+	_Atomic uint16_t last_mapped; /* slot + 1 of the object pinned last, until unpinned */
 	_Atomic uint8_t busy;	      /* a mover is working on it */
 	/*
 	 * The zspage's state, under the class lock: from here to the end.  Creation clears it

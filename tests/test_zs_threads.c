@@ -648,43 +648,35 @@ static void *churner_main(void *arg)
 	return NULL;
 }
 
-static void *compact_loop(void *arg)
-{
-	struct holder *m = arg;
-
-	while (!atomic_load(m->stop))
-		zs_compact(m->pool);
-	return NULL;
-}
-
 Test(threads, free_refuses_only_mapped_objects, .timeout = 120)
 {
 	enum { NCHURN = 3 };
 	struct zs_pool *pool = zs_create_pool("free-mapped-threads");
+	static struct shared sh; /* for compactor_main: the pool and the stop flag */
+	struct compactor comp = {.sh = &sh};
 	struct churner c[NCHURN];
-	struct holder m = {.pool = pool};
-	atomic_int stop = 0;
-	pthread_t compactor;
+	struct holder m = {.pool = pool, .stop = &sh.stop};
 	unsigned long frees = 0;
 
 	cr_assert_not_null(pool);
-	m.stop = &stop;
+	sh.pool = pool;
 	zt_rng_seed(&m.r, 1);
 	for (int i = 0; i < NCHURN; i++) {
-		c[i] = (struct churner){.pool = pool, .stop = &stop};
+		c[i] = (struct churner){.pool = pool, .stop = &sh.stop};
 		zt_rng_seed(&c[i].r, 10 + i);
 		cr_assert_eq(pthread_create(&c[i].t, NULL, churner_main, &c[i]), 0);
 	}
 	cr_assert_eq(pthread_create(&m.t, NULL, holder_main, &m), 0);
-	cr_assert_eq(pthread_create(&compactor, NULL, compact_loop, &m), 0);
+	cr_assert_eq(pthread_create(&comp.t, NULL, compactor_main, &comp), 0);
 	while (zs_get_total_pages(pool) == 0 || m.rounds < 20000) {
 		if (m.failures)
 			break;
 		sched_yield();
 	}
-	atomic_store(&stop, 1);
+	atomic_store(&sh.stop, 1);
 	pthread_join(m.t, NULL);
-	pthread_join(compactor, NULL);
+	pthread_join(comp.t, NULL);
+	cr_assert_eq(comp.errors, 0, "the compactor saw %lu bad statistics", comp.errors);
 	for (int i = 0; i < NCHURN; i++) {
 		pthread_join(c[i].t, NULL);
 		cr_assert_eq(c[i].failures, 0,
