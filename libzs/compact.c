@@ -22,12 +22,22 @@
  * live object plus the hash of one class, mapped for the pass and unmapped after it.
  *
  * Mapped objects never move: a source zspage is claimed busy and skipped if pinned (see the
- * protocol in zs_internal.h).  Caller holds pool->compact_lock; class locks are taken in the
- * documented order (a class, then larger receiver classes upward).
+ * protocol in zspage.h).  A pass runs under pool->compact_lock, from zs_compact or from the
+ * automatic trigger at the end of this file (zs_free, once the pool's running total of
+ * freeable pages reaches auto_compact_pages); class locks are taken in the documented order
+ * (a class, then larger receiver classes upward).
  */
 #include <string.h>
 
-#include "zs_internal.h"
+#include "arena.h"
+#include "compact.h"
+#include "debug.h"
+#include "fullness.h"
+#include "handle.h"
+#include "huge.h"
+#include "os.h"
+#include "pool.h"
+#include "zspage.h"
 
 /* Fewest pages @n objects of @class could occupy, packed at the front of full zspages. */
 static unsigned long min_pages(const struct size_class *class, unsigned long n)
@@ -38,8 +48,7 @@ static unsigned long min_pages(const struct size_class *class, unsigned long n)
 	       ((rest * class->size + ZS_PAGE_SIZE - 1) >> ZS_PAGE_SHIFT);
 }
 
-/* Pages compaction could free in @class; a snapshot, may be read without the lock. */
-unsigned long class_freeable(struct size_class *class)
+unsigned long zsi_class_freeable(struct size_class *class)
 {
 	if (class->huge) /* one page per object; its small cache is not worth a compaction */
 		return 0;
@@ -51,16 +60,18 @@ unsigned long class_freeable(struct size_class *class)
 
 /* ---- the reverse map ---- */
 
-/* One scanned object: (zspage id << 11 | slot) << 28 | handle index. */
+/* One scanned object: (zspage id << 11 | slot) << 28 | handle index (28 bits hold any index
+ * below ZS_MAX_HANDLES). */
 #define RM_HIDX_BITS 28
+_Static_assert(ZS_MAX_HANDLES <= 1U << RM_HIDX_BITS, "a scanned object holds any handle index");
 static inline uint64_t rm_pack(uint32_t id, uint32_t slot, uint32_t hidx)
 {
 	return ((uint64_t)id << HE_SLOT_BITS | slot) << RM_HIDX_BITS | hidx;
 }
 
 struct rmap_scan {
-	uint64_t *objs;   /* bucketed by class */
-	size_t *start;    /* bucket of class nth: objs[start[nth] .. start[nth + 1]) */
+	uint64_t *objs; /* bucketed by class */
+	size_t *start;	/* bucket of class nth: objs[start[nth] .. start[nth + 1]) */
 	size_t bytes;
 };
 
@@ -72,28 +83,28 @@ struct rmap {
 
 static void *tmp_alloc(size_t bytes)
 {
-	return zs_os_reserve((bytes + ZS_PAGE_SIZE - 1) & ~(ZS_PAGE_SIZE - 1));
+	return zsi_os_reserve(zs_page_round(bytes));
 }
 
 static void tmp_free(void *p, size_t bytes)
 {
-	zs_os_unreserve(p, (bytes + ZS_PAGE_SIZE - 1) & ~(ZS_PAGE_SIZE - 1));
+	zsi_os_unreserve(p, zs_page_round(bytes));
 }
 
 /* The class of the object handle index @i names, if it is live in a zspage; else ZS_NO_CLASS. */
 static uint16_t scanned_class(struct zs_pool *pool, uint32_t i, uint64_t *entry)
 {
-	uint64_t e = atomic_load_explicit(&pool->htab[i], memory_order_acquire);
+	uint64_t e = zs_load_acquire(&pool->handles.entry[i]);
 
 	*entry = e;
 	if (!he_live(e) || he_huge(e))
 		return ZS_NO_CLASS;
-	return atomic_load_explicit(&zspage_of(pool, he_id(e))->class_nth, memory_order_relaxed);
+	return zs_load_relaxed(&zspage_of(pool, he_id(e))->class_nth);
 }
 
 static bool scan_handles(struct zs_pool *pool, struct rmap_scan *sc)
 {
-	uint32_t top = __atomic_load_n(&pool->htab_top, __ATOMIC_ACQUIRE), n = pool->nr_classes;
+	uint32_t top = zs_load_acquire(&pool->handles.top), n = pool->classes.nr;
 	size_t *count = tmp_alloc((n + 1) * sizeof(size_t) * 2), total = 0;
 
 	if (!count)
@@ -138,7 +149,7 @@ static bool scan_handles(struct zs_pool *pool, struct rmap_scan *sc)
 static void scan_free(struct zs_pool *pool, struct rmap_scan *sc)
 {
 	tmp_free(sc->objs, sc->bytes);
-	tmp_free(sc->start, (pool->nr_classes + 1) * sizeof(size_t) * 2);
+	tmp_free(sc->start, (pool->classes.nr + 1) * sizeof(size_t) * 2);
 }
 
 static inline size_t rm_hash(uint64_t key)
@@ -210,7 +221,7 @@ static uint32_t slot_owner(struct zs_pool *pool, struct rmap *rm, struct zspage 
 
 	if (!hidx)
 		return 0;
-	uint64_t e = atomic_load_explicit(&pool->htab[hidx], memory_order_relaxed);
+	uint64_t e = zs_load_relaxed(&pool->handles.entry[hidx]);
 	if (!he_live(e) || he_huge(e) || he_id(e) != id || he_slot(e) != slot)
 		return 0;
 	return hidx;
@@ -223,27 +234,23 @@ static void move_object(struct zs_pool *pool, struct rmap *rm, struct size_class
 			struct zspage *src, uint32_t slot, struct size_class *dc,
 			struct zspage *dst, uint32_t hidx)
 {
-	uint64_t e = atomic_load_explicit(&pool->htab[hidx], memory_order_relaxed);
+	uint64_t e = zs_load_relaxed(&pool->handles.entry[hidx]);
 	uint32_t size = he_size(e);
-	uint32_t dslot = zspage_alloc_slot(pool, dc, dst);
+	uint32_t dslot = zsi_slot_alloc(pool, dc, dst);
 
 	memcpy(dst->base + (size_t)dslot * dc->size, src->base + (size_t)slot * sc->size, size);
-	atomic_store_explicit(&pool->htab[hidx], he_make(zspage_id(pool, dst), dslot, size, he_gen(e)),
-			      memory_order_release);
-	zspage_free_slot(pool, sc, src, slot);
+	zs_store_release(&pool->handles.entry[hidx],
+			 he_make(zspage_id(pool, dst), dslot, size, he_gen(e)));
+	zsi_slot_free(pool, sc, src, slot);
 	if (sc != dc) {
-		cnt_add(sc->obj_used, -1);
-		cnt_add(sc->bytes_used, -(long)size);
-		cnt_add(dc->obj_used, 1);
-		cnt_add(dc->bytes_used, size);
+		cnt_add_locked(sc->obj_used, -1);
+		cnt_add_locked(sc->bytes_used, -(long)size);
+		cnt_add_locked(dc->obj_used, 1);
+		cnt_add_locked(dc->bytes_used, size);
 	} else {
 		rmap_set(rm, zspage_id(pool, dst), dslot, hidx);
 	}
 }
-
-#define for_each_zspage(pool, class, g, z, nextid)                                          \
-	for (uint32_t _id = (class)->fullness_list[g];                                         \
-	     _id && ((z) = zspage_of(pool, _id), (nextid) = (z)->next, 1); _id = (nextid))
 
 /* The emptiest zspage with objects that no mapper holds, claimed busy; NULL if none. */
 static struct zspage *pick_source(struct zs_pool *pool, struct size_class *class)
@@ -252,9 +259,8 @@ static struct zspage *pick_source(struct zs_pool *pool, struct size_class *class
 	uint32_t next;
 
 	for (uint32_t g = 1; g < ZS_FULL; g++)
-		for_each_zspage(pool, class, g, z, next)
-			if (!z->skip && zspage_claim(z))
-				return z;
+		for_each_zspage(pool->vm.desc, class, g, z,
+				next) if (!z->skip && zspage_claim(z)) return z;
 	return NULL;
 }
 
@@ -262,7 +268,7 @@ static unsigned long destroy_if_empty(struct zs_pool *pool, struct zspage *z)
 {
 	uint32_t pages = z->populated;
 
-	return !z->inuse && zspage_destroy(pool, z) ? pages : 0;
+	return !z->inuse && zsi_zspage_destroy(pool, z) ? pages : 0;
 }
 
 /*
@@ -276,17 +282,15 @@ static unsigned long compact_class(struct zs_pool *pool, struct size_class *clas
 	struct zspage *z;
 	uint32_t next, objs = class->objs_per_zspage;
 
-	for_each_zspage(pool, class, ZS_EMPTY, z, next)
-		freed += destroy_if_empty(pool, z);
+	for_each_zspage(pool->vm.desc, class, ZS_EMPTY, z, next) freed += destroy_if_empty(pool, z);
 	for (uint32_t g = 1; g < ZS_FULL; g++)
-		for_each_zspage(pool, class, g, z, next)
-			z->skip = 0;
+		for_each_zspage(pool->vm.desc, class, g, z, next) z->skip = 0;
 
-	while (class_freeable(class)) {
+	while (zsi_class_freeable(class)) {
 		struct zspage *src = pick_source(pool, class);
 		if (!src)
 			break;
-		struct zspage *dst = class_fullest(pool, class, src);
+		struct zspage *dst = zsi_class_fullest(pool->vm.desc, class, src);
 		if (!dst || !dst->inuse) {
 			zspage_unclaim(src);
 			break;
@@ -306,7 +310,8 @@ static unsigned long compact_class(struct zs_pool *pool, struct size_class *clas
 	}
 
 	for (uint32_t g = 1; g < ZS_FULL; g++) {
-		for_each_zspage(pool, class, g, z, next) {
+		for_each_zspage(pool->vm.desc, class, g, z, next)
+		{
 			if (!zspage_claim(z))
 				continue;
 			for (uint32_t s = objs; s-- > z->first_free;) {
@@ -314,7 +319,7 @@ static unsigned long compact_class(struct zs_pool *pool, struct size_class *clas
 				if (slot_used(z, s) && (hidx = slot_owner(pool, rm, z, s)))
 					move_object(pool, rm, class, z, s, class, z, hidx);
 			}
-			freed += zspage_trim(pool, class, z);
+			freed += zsi_zspage_trim(pool, class, z);
 			zspage_unclaim(z);
 		}
 	}
@@ -330,7 +335,7 @@ struct pack_slot {
 	struct zspage *z;
 };
 
-/* Resident free slots of @class, in the order zspage_alloc_slot will hand them out. */
+/* Resident free slots of @class, in the order zsi_slot_alloc will hand them out. */
 static uint32_t collect_resident_free(struct zs_pool *pool, struct size_class *class,
 				      struct pack_slot *out, uint32_t n, uint32_t max)
 {
@@ -338,12 +343,14 @@ static uint32_t collect_resident_free(struct zs_pool *pool, struct size_class *c
 	uint32_t next;
 
 	for (uint32_t g = ZS_FULL - 1; g >= 1 && n < max; g--) {
-		for_each_zspage(pool, class, g, z, next) {
-			for (uint32_t s = z->first_free; s < class->objs_per_zspage && n < max; s++) {
+		for_each_zspage(pool->vm.desc, class, g, z, next)
+		{
+			for (uint32_t s = z->first_free; s < class->objs_per_zspage && n < max;
+			     s++) {
 				if (pages_for_slot(class, s) > z->populated)
 					break;
 				if (!slot_used(z, s))
-					out[n++] = (struct pack_slot){ class, z };
+					out[n++] = (struct pack_slot){class, z};
 			}
 			if (n >= max)
 				break;
@@ -357,9 +364,8 @@ static uint32_t collect_resident_free(struct zs_pool *pool, struct size_class *c
  * receiver classes (@class, @last] (locked), if all fit within the pool's packing distance of
  * their own size class.  Returns pages released.
  */
-static unsigned long pack_last_page(struct zs_pool *pool, struct rmap *rm,
-				    struct size_class *class, struct zspage *z,
-				    struct size_class *last)
+static unsigned long pack_last_page(struct zs_pool *pool, struct rmap *rm, struct size_class *class,
+				    struct zspage *z, const struct size_class *last)
 {
 	struct pack_slot free_slots[PACK_MAX_SLOTS];
 	uint32_t tail[PACK_MAX_SLOTS], hidx[PACK_MAX_SLOTS], nt = 0, nf = 0;
@@ -377,31 +383,32 @@ static unsigned long pack_last_page(struct zs_pool *pool, struct rmap *rm,
 		tail[nt++] = s;
 	}
 	if (!nt)
-		return zspage_trim(pool, class, z);
+		return zsi_zspage_trim(pool, class, z);
 	for (struct size_class *r = class + 1; r <= last && nf < nt; r++)
 		nf = collect_resident_free(pool, r, free_slots, nf, nt);
 	if (nf < nt)
 		return 0;
 	/* Every object must stay within pack_bytes of its own class. */
 	for (uint32_t i = 0; i < nt; i++) {
-		uint64_t e = atomic_load_explicit(&pool->htab[hidx[i]], memory_order_relaxed);
-		uint32_t own = pool->class_of[size_to_index(he_size(e))]->size;
+		uint64_t e = zs_load_relaxed(&pool->handles.entry[hidx[i]]);
+		uint32_t own = class_for_size(&pool->classes, he_size(e))->size;
 		if (free_slots[i].class->size - own > pool->pack_bytes)
 			return 0;
 	}
 	if (!zspage_claim(z))
 		return 0;
 	for (uint32_t i = 0; i < nt; i++)
-		move_object(pool, rm, class, z, tail[i], free_slots[i].class, free_slots[i].z, hidx[i]);
+		move_object(pool, rm, class, z, tail[i], free_slots[i].class, free_slots[i].z,
+			    hidx[i]);
 	zspage_unclaim(z);
 	if (!z->inuse)
 		return destroy_if_empty(pool, z);
-	return zspage_trim(pool, class, z);
+	return zsi_zspage_trim(pool, class, z);
 }
 
 static unsigned long pack_class(struct zs_pool *pool, struct size_class *class, struct rmap *rm)
 {
-	struct size_class *end = pool->classes + pool->nr_classes, *last = class;
+	struct size_class *end = pool->classes.v + pool->classes.nr, *last = class;
 	unsigned long freed = 0;
 	struct zspage *z;
 	uint32_t next;
@@ -413,7 +420,8 @@ static unsigned long pack_class(struct zs_pool *pool, struct size_class *class, 
 	for (struct size_class *r = class + 1; r <= last; r++)
 		pthread_mutex_lock(&r->lock);
 	for (uint32_t g = ZS_FULL - 1; g >= 1; g--) {
-		for_each_zspage(pool, class, g, z, next) {
+		for_each_zspage(pool->vm.desc, class, g, z, next)
+		{
 			/* Page by page from the end, while the receivers have room. */
 			for (;;) {
 				uint32_t before = z->populated;
@@ -425,7 +433,7 @@ static unsigned long pack_class(struct zs_pool *pool, struct size_class *class, 
 		}
 	}
 	for (struct size_class *r = last; r > class; r--) {
-		class_track_freeable(pool, r);
+		track_freeable(pool, r);
 		pthread_mutex_unlock(&r->lock);
 	}
 	return freed;
@@ -440,7 +448,8 @@ static void renumber_class(struct zs_pool *pool, struct size_class *class, struc
 	uint32_t next;
 
 	for (uint32_t g = 0; g < ZS_NR_RATIO_BUCKETS; g++) {
-		for_each_zspage(pool, class, g, z, next) {
+		for_each_zspage(pool->vm.desc, class, g, z, next)
+		{
 			uint32_t id = zspage_id(pool, z), n = 0;
 			bool known = true;
 
@@ -449,74 +458,42 @@ static void renumber_class(struct zs_pool *pool, struct size_class *class, struc
 					known = false;
 			if (!known)
 				continue;
-			uint32_t nid = vm_get_id(pool, id);
+			uint32_t nid = zsi_id_get(&pool->vm, id);
 			if (!nid)
 				continue;
 			if (!zspage_claim(z)) {
-				vm_put_id(pool, nid);
+				zsi_id_put(&pool->vm, nid);
 				continue;
 			}
-			struct zspage *to = zspage_of(pool, nid);
-			zspage_list_del(pool, class, z);
-			to->base = z->base;
-			to->inuse = z->inuse;
-			to->first_free = z->first_free;
-			to->populated = z->populated;
-			to->fullness = z->fullness;
-			to->skip = 0;
-			to->ext_map = z->ext_map;
-			memcpy(to->map, z->map, sizeof(z->map));
-			zspage_list_add(pool, class, to);
-			atomic_store_explicit(&to->class_nth, class->nth, memory_order_release);
+			zsi_zspage_move(pool, class, z, nid);
 			for (uint32_t i = 0; i < n; i++) {
 				uint32_t h = owners[i];
-				uint64_t e = atomic_load_explicit(&pool->htab[h], memory_order_relaxed);
-				atomic_store_explicit(&pool->htab[h],
-						      he_make(nid, he_slot(e), he_size(e), he_gen(e)),
-						      memory_order_release);
+				uint64_t e = zs_load_relaxed(&pool->handles.entry[h]);
+				zs_store_release(&pool->handles.entry[h],
+						 he_make(nid, he_slot(e), he_size(e), he_gen(e)));
 				rmap_set(rm, nid, he_slot(e), h);
 			}
-			z->ext_map = NULL;
-			atomic_store_explicit(&z->class_nth, ZS_NO_CLASS, memory_order_release);
-			zspage_unclaim(z);
-			vm_put_id(pool, id);
+			zsi_zspage_retire(pool, z);
 		}
 	}
 }
 
-/* Give back the free pages a huge class keeps at hand; caller holds class->lock. */
-static unsigned long release_huge_cache(struct zs_pool *pool, struct size_class *class)
-{
-	unsigned long n = class->hot_n;
-
-	while (class->hot_n) {
-		uint32_t page = class->hot[--class->hot_n];
-
-		zs_os_release(page_addr(pool, page), ZS_PAGE_SIZE);
-		vm_put_run(pool, page, 1);
-	}
-	if (n) {
-		pool_pages_add(pool, class, -(long)n);
-		cnt_add(class->zspages, -(long)n);
-	}
-	return n;
-}
-
-unsigned long zs_compact_locked(struct zs_pool *pool)
+/* One pass over every class, largest first; caller holds compact_lock. */
+static unsigned long compact_pool(struct zs_pool *pool)
 {
 	unsigned long freed = 0;
 	struct rmap_scan sc;
 
 	if (!scan_handles(pool, &sc))
 		return 0;
-	for (uint32_t i = pool->nr_classes; i-- > 0;) {
-		struct size_class *class = &pool->classes[i];
+	for (uint32_t i = pool->classes.nr; i-- > 0;) {
+		struct size_class *class = &pool->classes.v[i];
 		struct rmap rm;
 
 		if (class->huge) {
 			pthread_mutex_lock(&class->lock);
-			freed += release_huge_cache(pool, class);
-			class_track_freeable(pool, class);
+			freed += zsi_huge_cache_release(pool, class);
+			track_freeable(pool, class);
 			pthread_mutex_unlock(&class->lock);
 			continue;
 		}
@@ -527,13 +504,13 @@ unsigned long zs_compact_locked(struct zs_pool *pool)
 		if (pool->pack_bytes)
 			freed += pack_class(pool, class, &rm);
 		renumber_class(pool, class, &rm);
-		class_track_freeable(pool, class);
+		track_freeable(pool, class);
 		pthread_mutex_unlock(&class->lock);
 		tmp_free(rm.keys, rm.bytes);
 	}
 	scan_free(pool, &sc);
-	vm_shrink_ids(pool);
-	atomic_fetch_add_explicit(&pool->pages_compacted, freed, memory_order_relaxed);
+	zsi_ids_shrink(&pool->vm);
+	zs_fetch_add_relaxed(&pool->pages_compacted, freed);
 	return freed;
 }
 
@@ -542,7 +519,43 @@ ZS_API unsigned long zs_compact(struct zs_pool *pool)
 	if (!pool)
 		return 0;
 	pthread_mutex_lock(&pool->compact_lock);
-	unsigned long freed = zs_compact_locked(pool);
+	unsigned long freed = compact_pool(pool);
+	zsi_debug_check_pool_locked(pool);
 	pthread_mutex_unlock(&pool->compact_lock);
 	return freed;
+}
+
+/* ---- automatic compaction ---- */
+
+/*
+ * The pool keeps a running total of its freeable pages: each class adds the change of its own
+ * figure after every allocation and free (only when the option is on), so the trigger costs
+ * one comparison, not a walk over the classes.
+ */
+void zsi_track_freeable(struct zs_pool *pool, struct size_class *class)
+{
+	if (!pool->auto_compact_pages)
+		return;
+	unsigned long now = zsi_class_freeable(class);
+	if (now != class->freeable_seen) {
+		zs_fetch_add_relaxed(&pool->freeable_total, now - class->freeable_seen);
+		class->freeable_seen = now;
+	}
+}
+
+void zsi_auto_compact(struct zs_pool *pool, struct size_class *class)
+{
+	if (!pool->auto_compact_pages)
+		return;
+	zsi_track_freeable(pool, class);
+	if (zs_load_relaxed(&pool->freeable_total) < pool->auto_compact_pages)
+		return;
+	/* Never wait behind a running compaction: it is doing the same job. */
+	pthread_mutex_unlock(&class->lock);
+	if (!pthread_mutex_trylock(&pool->compact_lock)) {
+		compact_pool(pool);
+		zsi_debug_check_pool_locked(pool);
+		pthread_mutex_unlock(&pool->compact_lock);
+	}
+	pthread_mutex_lock(&class->lock);
 }

@@ -1,116 +1,146 @@
 /*
  * handle.c - the handle table: the indirection that lets compaction move objects while the
- * handles users hold stay valid, and that rejects stale or foreign handles.
+ * handles users hold stay valid, and that rejects stale or foreign handles (entry layout in
+ * handle.h).
  *
  * The table is one address-space reservation, so entries never move and lock-free readers may
- * load any entry below htab_top.  Free indexes live on a global list threaded through the free
- * entries (pool->handle_lock), and each class keeps a magazine of up to ZS_MAG_SIZE of them
- * under its own lock, so allocation and free in the common case touch no shared lock.
- * Generations: an entry keeps its generation while free; the next owner gets the next one, so
- * a freed handle no longer matches even after its index is reused.
+ * load any entry below top.  Free indexes live on a global list threaded through the free
+ * entries (t->lock), and each class keeps a magazine of up to ZS_MAG_SIZE of them under its
+ * own lock, so allocation and free in the common case touch no shared lock.  Generations: an
+ * entry keeps its generation while free; the next owner gets the next one, so a freed handle
+ * no longer matches even after its index is reused.
  *
- * Caller contracts: handle_get/handle_put need class->lock; handle_lookup needs no lock.
+ * Pool tags: every live pool has its own, so a handle of one pool never names an object of
+ * another.  Tags start at a random point, so handles differ between runs too.
+ *
+ * Locks: zsi_handle_get/zsi_handle_put run under the class lock of the magazine and take
+ * t->lock (after it, in the documented order); handle_lookup (handle.h) takes none.  This file
+ * knows nothing of zspages: an entry's place is the caller's business.
  */
 #include <errno.h>
+#include <time.h>
 
-#include "zs_internal.h"
+#include "handle.h"
+#include "os.h"
 
-int handle_table_init(struct zs_pool *pool)
+#define TABLE_BYTES ((size_t)ZS_MAX_HANDLES * sizeof(uint64_t))
+
+/* ---- pool tags ---- */
+
+static pthread_mutex_t tag_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t tags_in_use[65536 / 64];
+
+/* A tag no other live pool has; 0 when 65535 pools are alive. */
+static uint16_t tag_get(void)
 {
-	pool->htab = zs_os_reserve((size_t)ZS_MAX_HANDLES * sizeof(uint64_t));
-	if (!pool->htab)
+	struct timespec ts;
+	uint32_t x, tag = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	x = (uint32_t)ts.tv_nsec * 0x9e3779b1u ^ (uint32_t)(uintptr_t)&ts;
+	pthread_mutex_lock(&tag_lock);
+	for (uint32_t i = 0; i < 65535; i++) {
+		uint32_t t = (x + i) % 65535 + 1; /* tag 0 is never used */
+		if (!(tags_in_use[t >> 6] >> (t & 63) & 1)) {
+			tags_in_use[t >> 6] |= 1ULL << (t & 63);
+			tag = t;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&tag_lock);
+	return (uint16_t)tag;
+}
+
+static void tag_put(uint16_t tag)
+{
+	pthread_mutex_lock(&tag_lock);
+	tags_in_use[tag >> 6] &= ~(1ULL << (tag & 63));
+	pthread_mutex_unlock(&tag_lock);
+}
+
+/* ---- the table ---- */
+
+int zsi_handles_init(struct zs_handles *t)
+{
+	t->tag = tag_get();
+	if (!t->tag)
 		return -ENOMEM;
-	pthread_mutex_init(&pool->handle_lock, NULL);
-	pool->htab_top = 1; /* index 0 is never issued */
-	pool->hfree = 0;
+	t->entry = zsi_os_reserve(TABLE_BYTES);
+	if (!t->entry) {
+		tag_put(t->tag);
+		t->tag = 0;
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&t->lock, NULL);
+	zs_store_relaxed(&t->top, 1); /* index 0 is never issued */
+	t->free_head = 0;
 	return 0;
 }
 
-void handle_table_fini(struct zs_pool *pool)
+void zsi_handles_fini(struct zs_handles *t)
 {
-	zs_os_unreserve((void *)(uintptr_t)pool->htab, (size_t)ZS_MAX_HANDLES * sizeof(uint64_t));
-	pthread_mutex_destroy(&pool->handle_lock);
+	pthread_mutex_destroy(&t->lock);
+	zsi_os_unreserve((void *)(uintptr_t)t->entry, TABLE_BYTES);
+	tag_put(t->tag);
 }
 
-/* Move half a magazine's worth of indexes between the global list and @class. */
-static void refill_magazine(struct zs_pool *pool, struct size_class *class)
+/* Fill an empty magazine with ZS_MAG_REFILL indexes: free ones first, then fresh ones. */
+static void refill_magazine(struct zs_handles *t, struct zs_magazine *mag)
 {
-	pthread_mutex_lock(&pool->handle_lock);
-	while (class->mag_n < ZS_MAG_REFILL) {
-		uint32_t idx = pool->hfree;
+	pthread_mutex_lock(&t->lock);
+	while (mag->n < ZS_MAG_REFILL) {
+		uint32_t idx = t->free_head;
 
 		if (idx) {
-			pool->hfree = he_next(atomic_load_explicit(&pool->htab[idx], memory_order_relaxed));
+			t->free_head = he_next(zs_load_relaxed(&t->entry[idx]));
 		} else {
-			if (pool->htab_top >= ZS_MAX_HANDLES)
+			idx = zs_load_relaxed(&t->top);
+			if (idx >= ZS_MAX_HANDLES)
 				break;
-			idx = pool->htab_top;
 			/* A fresh entry reads as zero: free, generation 0. */
-			__atomic_store_n(&pool->htab_top, idx + 1, __ATOMIC_RELEASE);
+			zs_store_release(&t->top, idx + 1);
 		}
-		class->mag[class->mag_n++] = idx;
+		mag->idx[mag->n++] = idx;
 	}
-	pthread_mutex_unlock(&pool->handle_lock);
+	pthread_mutex_unlock(&t->lock);
 }
 
-static void drain_magazine(struct zs_pool *pool, struct size_class *class)
+/* Move the upper half of a full magazine onto the global free list. */
+static void drain_magazine(struct zs_handles *t, struct zs_magazine *mag)
 {
-	pthread_mutex_lock(&pool->handle_lock);
-	while (class->mag_n > ZS_MAG_SIZE / 2) {
-		uint32_t idx = class->mag[--class->mag_n];
-		uint64_t e = atomic_load_explicit(&pool->htab[idx], memory_order_relaxed);
+	pthread_mutex_lock(&t->lock);
+	while (mag->n > ZS_MAG_SIZE / 2) {
+		uint32_t idx = mag->idx[--mag->n];
+		uint64_t e = zs_load_relaxed(&t->entry[idx]);
 
-		atomic_store_explicit(&pool->htab[idx], he_make_free(he_gen(e), pool->hfree),
-				      memory_order_relaxed);
-		pool->hfree = idx;
+		zs_store_relaxed(&t->entry[idx], he_make_free(he_gen(e), t->free_head));
+		t->free_head = idx;
 	}
-	pthread_mutex_unlock(&pool->handle_lock);
+	pthread_mutex_unlock(&t->lock);
 }
 
-bool handle_get(struct zs_pool *pool, struct size_class *class, uint32_t *idx)
+bool zsi_handle_get(struct zs_handles *t, struct zs_magazine *mag, uint32_t *idx)
 {
-	if (!class->mag_n) {
-		refill_magazine(pool, class);
-		if (!class->mag_n)
+	if (!mag->n) {
+		refill_magazine(t, mag);
+		if (!mag->n)
 			return false;
 	}
-	*idx = class->mag[--class->mag_n];
+	*idx = mag->idx[--mag->n];
 	return true;
 }
 
-/* The entry must already be marked free (with its generation) by the caller. */
-void handle_put(struct zs_pool *pool, struct size_class *class, uint32_t idx)
+void zsi_handle_put(struct zs_handles *t, struct zs_magazine *mag, uint32_t idx)
 {
-	if (class->mag_n == ZS_MAG_SIZE)
-		drain_magazine(pool, class);
-	class->mag[class->mag_n++] = idx;
+	if (mag->n == ZS_MAG_SIZE)
+		drain_magazine(t, mag);
+	mag->idx[mag->n++] = idx;
 }
 
-/*
- * Resolve a user handle to its live entry.  False (and errno EINVAL) when the handle was not
- * issued by this pool, or its object has been freed.
- */
-bool handle_lookup(struct zs_pool *pool, unsigned long handle, uint64_t *entry)
+/* Every entry ever handed out stays resident. */
+unsigned long zsi_handles_bytes(struct zs_handles *t)
 {
-	uint32_t idx = handle_idx(handle);
+	size_t top = zs_load_relaxed(&t->top);
 
-	if (handle_tag(handle) != pool->tag || idx == 0 ||
-	    idx >= __atomic_load_n(&pool->htab_top, __ATOMIC_ACQUIRE))
-		goto bad;
-	uint64_t e = atomic_load_explicit(&pool->htab[idx], memory_order_acquire);
-	if (!he_live(e) || he_gen(e) != handle_gen(handle))
-		goto bad;
-	*entry = e;
-	return true;
-bad:
-	errno = EINVAL;
-	return false;
-}
-
-/* Resident bytes of the handle table: every entry ever handed out stays resident. */
-unsigned long handle_table_bytes(struct zs_pool *pool)
-{
-	size_t top = __atomic_load_n(&pool->htab_top, __ATOMIC_RELAXED);
-
-	return (top * sizeof(uint64_t) + ZS_PAGE_SIZE - 1) & ~(ZS_PAGE_SIZE - 1);
+	return zs_page_round(top * sizeof(uint64_t));
 }

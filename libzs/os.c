@@ -9,9 +9,9 @@
 #include <errno.h>
 #include <sys/mman.h>
 
-#include "zs_internal.h"
+#include "os.h"
 
-void *zs_os_reserve(size_t bytes)
+void *zsi_os_reserve(size_t bytes)
 {
 	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -23,13 +23,13 @@ void *zs_os_reserve(size_t bytes)
 	return p;
 }
 
-void zs_os_unreserve(void *p, size_t bytes)
+void zsi_os_unreserve(void *p, size_t bytes)
 {
 	if (p)
 		munmap(p, bytes);
 }
 
-void zs_os_release(void *p, size_t bytes)
+void zsi_os_release(void *p, size_t bytes)
 {
 	if (bytes)
 		madvise(p, bytes, MADV_DONTNEED);

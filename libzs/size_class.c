@@ -16,9 +16,9 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "zs_internal.h"
+#include "size_class.h"
 
-void zs_class_geometry(uint32_t size, uint32_t max_pages, uint32_t *pages, uint32_t *objs)
+static void class_geometry(uint32_t size, uint32_t max_pages, uint32_t *pages, uint32_t *objs)
 {
 	uint32_t best_pages = 1, best_waste = UINT32_MAX;
 
@@ -34,15 +34,25 @@ void zs_class_geometry(uint32_t size, uint32_t max_pages, uint32_t *pages, uint3
 	*objs = best_pages * ZS_PAGE_SIZE / size;
 }
 
-int zs_build_classes(struct zs_pool *pool)
+/* Undo the first @n classes of @v, then free it. */
+static void free_classes(struct size_class *v, uint32_t n)
+{
+	while (n--) {
+		free(v[n].hot);
+		pthread_mutex_destroy(&v[n].lock);
+	}
+	free(v);
+}
+
+int zsi_classes_init(struct zs_class_table *t, uint32_t max_pages)
 {
 	uint32_t pages[ZS_SIZE_CLASSES], objs[ZS_SIZE_CLASSES];
 	int phys_of[ZS_SIZE_CLASSES];
 	uint32_t nr = 0;
 
 	for (int i = 0; i < ZS_SIZE_CLASSES; i++)
-		zs_class_geometry(ZS_MIN_ALLOC_SIZE + i * ZS_SIZE_CLASS_DELTA, pool->max_pages,
-				  &pages[i], &objs[i]);
+		class_geometry(ZS_MIN_ALLOC_SIZE + i * ZS_SIZE_CLASS_DELTA, max_pages, &pages[i],
+			       &objs[i]);
 
 	/* Walk down from the largest class; a class like the physical one above joins it. */
 	int above = -1;
@@ -54,38 +64,37 @@ int zs_build_classes(struct zs_pool *pool)
 		phys_of[i] = above;
 	}
 
-	pool->classes = aligned_alloc(64, sizeof(struct size_class) * nr);
-	if (!pool->classes)
+	struct size_class *v = aligned_alloc(64, sizeof(struct size_class) * nr);
+	if (!v)
 		return -ENOMEM;
-	pool->nr_classes = nr;
-
 	uint32_t nth = 0;
 	for (int i = 0; i < ZS_SIZE_CLASSES; i++) {
 		if (phys_of[i] != i)
 			continue;
-		struct size_class *c = &pool->classes[nth];
+		struct size_class *c = &v[nth];
 
 		*c = (struct size_class){0};
-		pthread_mutex_init(&c->lock, NULL);
 		c->size = ZS_MIN_ALLOC_SIZE + i * ZS_SIZE_CLASS_DELTA;
 		c->pages_per_zspage = pages[i];
 		c->objs_per_zspage = objs[i];
 		c->index = i;
 		c->nth = nth;
 		c->huge = objs[i] == 1;
-		if (c->huge) {
-			c->hot = malloc(ZS_HUGE_CACHE * sizeof(*c->hot));
-			if (!c->hot)
-				return -ENOMEM;
+		if (c->huge && !(c->hot = malloc(ZS_HUGE_CACHE * sizeof(*c->hot)))) {
+			free_classes(v, nth);
+			return -ENOMEM;
 		}
+		pthread_mutex_init(&c->lock, NULL);
 		nth++;
 	}
+	t->v = v;
+	t->nr = nr;
 	/* Map every logical index to its physical class (they are in increasing size). */
 	nth = 0;
 	for (int i = 0; i < ZS_SIZE_CLASSES; i++) {
-		while ((int)pool->classes[nth].index < phys_of[i])
+		while ((int)v[nth].index < phys_of[i])
 			nth++;
-		pool->class_of[i] = &pool->classes[nth];
+		t->of[i] = &v[nth];
 	}
 
 	/* Objects from the smallest size whose class and all classes above it are huge. */
@@ -93,8 +102,23 @@ int zs_build_classes(struct zs_pool *pool)
 	while (first_huge > 0 && objs[first_huge - 1] == 1)
 		first_huge--;
 	if (first_huge == 0)
-		pool->huge_class_size = 1;
+		t->huge_size = 1;
 	else
-		pool->huge_class_size = ZS_MIN_ALLOC_SIZE + (first_huge - 1) * ZS_SIZE_CLASS_DELTA + 1;
+		t->huge_size = ZS_MIN_ALLOC_SIZE + (first_huge - 1) * ZS_SIZE_CLASS_DELTA + 1;
 	return 0;
+}
+
+void zsi_classes_fini(struct zs_class_table *t)
+{
+	free_classes(t->v, t->nr);
+}
+
+size_t zsi_classes_bytes(const struct zs_class_table *t)
+{
+	size_t bytes = sizeof(struct size_class) * t->nr;
+
+	for (uint32_t i = 0; i < t->nr; i++)
+		if (t->v[i].hot)
+			bytes += ZS_HUGE_CACHE * sizeof(uint32_t);
+	return bytes;
 }

@@ -1,74 +1,80 @@
 /*
  * stats.c - statistics: the pool's counters, per-class figures, and the text table in the
- * layout of the kernel's debugfs zsmalloc "classes" file.  Read-only: takes each class's lock
- * only to walk its fullness lists.
+ * layout of the kernel's debugfs zsmalloc "classes" file.  Read-only: counters are read
+ * lock-free as snapshots; zs_class_stats takes the class lock to count the zspages on its
+ * fullness lists.
  */
 #include <errno.h>
 
-#include "zs_internal.h"
+#include "arena.h"
+#include "compact.h"
+#include "fullness.h"
+#include "handle.h"
+#include "pool.h"
+#include "size_class.h"
 
 ZS_API void zs_pool_stats(struct zs_pool *pool, struct zs_pool_stats *stats)
 {
 	if (!pool || !stats)
 		return;
 	*stats = (struct zs_pool_stats){0};
-	for (uint32_t i = 0; i < pool->nr_classes; i++) {
-		struct size_class *c = &pool->classes[i];
+	for (uint32_t i = 0; i < pool->classes.nr; i++) {
+		struct size_class *c = &pool->classes.v[i];
 
 		stats->objs_allocated += cnt_get(c->zspages) * c->objs_per_zspage;
 		stats->objs_used += cnt_get(c->obj_used);
 		stats->bytes_used += cnt_get(c->bytes_used);
 	}
-	stats->pages_used = atomic_load(&pool->pages_total);
-	stats->pages_peak = atomic_load(&pool->pages_peak);
-	stats->pages_compacted = atomic_load(&pool->pages_compacted);
+	stats->pages_used = zs_load_relaxed(&pool->pages_total);
+	stats->pages_peak = zs_load_relaxed(&pool->pages_peak);
+	stats->pages_compacted = zs_load_relaxed(&pool->pages_compacted);
 	/* Handle table, descriptor table and id bitmap as far as resident, plus heap metadata. */
-	pthread_mutex_lock(&pool->vm.lock);
-	size_t ids = pool->vm.id_top;
-	pthread_mutex_unlock(&pool->vm.lock);
-	size_t desc = ids * sizeof(struct zspage), bits = (ids + 7) / 8;
-	stats->meta_bytes = handle_table_bytes(pool) + atomic_load(&pool->heap_bytes) +
-			    ((desc + ZS_PAGE_SIZE - 1) & ~(ZS_PAGE_SIZE - 1)) +
-			    ((bits + ZS_PAGE_SIZE - 1) & ~(ZS_PAGE_SIZE - 1));
+	stats->meta_bytes = zsi_handles_bytes(&pool->handles) + zs_load_relaxed(&pool->heap_bytes) +
+			    zsi_vm_meta_bytes(&pool->vm);
+}
+
+ZS_API unsigned long zs_get_total_pages(struct zs_pool *pool)
+{
+	return pool ? zs_load_relaxed(&pool->pages_total) : 0;
 }
 
 ZS_API unsigned int zs_nr_classes(struct zs_pool *pool)
 {
-	return pool ? pool->nr_classes : 0;
+	return pool ? pool->classes.nr : 0;
 }
 
 ZS_API int zs_class_stats(struct zs_pool *pool, unsigned int nth, struct zs_class_stats *out)
 {
-	if (!pool || !out || nth >= pool->nr_classes)
+	if (!pool || !out || nth >= pool->classes.nr)
 		return -EINVAL;
-	struct size_class *c = &pool->classes[nth];
+	struct size_class *c = &pool->classes.v[nth];
 
 	*out = (struct zs_class_stats){
-		.index = c->index,
-		.size = c->size,
-		.pages_per_zspage = c->pages_per_zspage,
-		.objs_per_zspage = c->objs_per_zspage,
+	    .index = c->index,
+	    .size = c->size,
+	    .pages_per_zspage = c->pages_per_zspage,
+	    .objs_per_zspage = c->objs_per_zspage,
 	};
 	pthread_mutex_lock(&c->lock);
 	for (int g = 0; g < ZS_NR_RATIO_BUCKETS; g++)
-		for (uint32_t id = c->fullness_list[g]; id; id = pool->zspages[id].next)
+		for (uint32_t id = c->fullness_list[g]; id; id = zspage_of(pool, id)->next)
 			out->zspages[g]++;
 	if (c->huge) {
-		out->zspages[ZS_EMPTY] = c->hot_n;
+		out->zspages[ZS_EMPTY] = c->hot_n; /* cached free pages show as empty zspages */
 		out->zspages[ZS_FULL] = cnt_get(c->zspages) - c->hot_n;
 	}
 	out->obj_allocated = cnt_get(c->zspages) * c->objs_per_zspage;
 	out->obj_used = cnt_get(c->obj_used);
 	out->pages_used = cnt_get(c->pages_used);
-	out->freeable = class_freeable(c);
+	out->freeable = zsi_class_freeable(c);
 	pthread_mutex_unlock(&c->lock);
 	return 0;
 }
 
 ZS_API int zs_dump_classes(struct zs_pool *pool, FILE *out)
 {
-	static const char *const ratio[] = { "10%", "20%", "30%", "40%", "50%", "60%",
-					     "70%", "80%", "90%", "99%", "100%" };
+	static const char *const ratio[] = {"10%", "20%", "30%", "40%", "50%", "60%",
+					    "70%", "80%", "90%", "99%", "100%"};
 	unsigned long tot[ZS_NR_RATIO_BUCKETS] = {0}, alloc = 0, used = 0, pages = 0, freeable = 0;
 
 	if (!pool || !out)
@@ -78,7 +84,7 @@ ZS_API int zs_dump_classes(struct zs_pool *pool, FILE *out)
 		fprintf(out, " %9s", ratio[i]);
 	fprintf(out, " %13s %10s %10s %16s %8s\n", "obj_allocated", "obj_used", "pages_used",
 		"pages_per_zspage", "freeable");
-	for (unsigned int n = 0; n < pool->nr_classes; n++) {
+	for (unsigned int n = 0; n < pool->classes.nr; n++) {
 		struct zs_class_stats cs;
 
 		zs_class_stats(pool, n, &cs);

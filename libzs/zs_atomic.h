@@ -13,7 +13,7 @@
  *             entries, zspage descriptors, swap-cache descriptors, per-CPU cursors);
  *   seq_cst   the few Dekker-style handshakes where each side stores its flag and then loads
  *             the other's (the pin / busy protocol of libzs's mapping, described in
- *             libzs/zs_internal.h): only a total order makes one of the two sides see the other.
+ *             libzs/zspage.h): only a total order makes one of the two sides see the other.
  *
  * Plain GCC __atomic builtins on non-_Atomic fields, and liburcu's uatomic macros, are not
  * used anywhere else.  Pointers that readers walk under RCU are published and read with

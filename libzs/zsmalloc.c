@@ -1,141 +1,25 @@
 /*
- * zsmalloc.c - the pool and its hot paths: create/destroy, zs_malloc, zs_free, and the
- * lock-free mapping calls.  Slots, zspages and accounting are in zspage.c; compaction in
- * compact.c; the class table in size_class.c; the handle table in handle.c.
+ * zsmalloc.c - the object calls: zs_malloc, zs_free, zs_obj_size and the mapping calls
+ * (zs_map_object, zs_unmap_object, zs_obj_read_begin/end, zs_obj_write), which take no lock
+ * (in a DEBUG=1 build, the object's class lock, to count mappings).
+ * They put the parts together: a handle index from the class's magazine (handle.c), a slot of
+ * the fullest zspage (fullness.c, zspage.c) or a page of its own (huge.c), and last the entry
+ * that names it.  Creating and destroying a pool is pool.c's; compaction is compact.c's.
  */
 #include <errno.h>
 #include <sched.h>
-#include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include "zs_internal.h"
+#include "arena.h"
+#include "compact.h"
+#include "debug.h"
+#include "fullness.h"
+#include "handle.h"
+#include "huge.h"
+#include "pool.h"
+#include "zspage.h"
 
-/*
- * Pool tags: every live pool has its own, so a handle of one pool can never name an object of
- * another.  Tags start at a random point, so handles differ between runs too.
- */
-static pthread_mutex_t tag_lock = PTHREAD_MUTEX_INITIALIZER;
-static uint64_t tags_in_use[65536 / 64];
-
-static uint16_t tag_get(void)
-{
-	struct timespec ts;
-	uint32_t x, tag = 0;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	x = (uint32_t)ts.tv_nsec * 0x9e3779b1u ^ (uint32_t)(uintptr_t)&ts;
-	pthread_mutex_lock(&tag_lock);
-	for (uint32_t i = 0; i < 65535; i++) {
-		uint32_t t = (x + i) % 65535 + 1; /* tag 0 is never used */
-		if (!(tags_in_use[t >> 6] >> (t & 63) & 1)) {
-			tags_in_use[t >> 6] |= 1ULL << (t & 63);
-			tag = t;
-			break;
-		}
-	}
-	pthread_mutex_unlock(&tag_lock);
-	return (uint16_t)tag;
-}
-
-static void tag_put(uint16_t tag)
-{
-	pthread_mutex_lock(&tag_lock);
-	tags_in_use[tag >> 6] &= ~(1ULL << (tag & 63));
-	pthread_mutex_unlock(&tag_lock);
-}
-
-static void pool_free(struct zs_pool *pool)
-{
-	if (pool->tag)
-		tag_put(pool->tag);
-	if (pool->htab)
-		handle_table_fini(pool);
-	for (unsigned int a = 0; a < pool->vm.nr_arenas; a++)
-		zs_os_unreserve(pool->vm.arena[a], ZS_ARENA_PAGES << ZS_PAGE_SHIFT);
-	for (int p = 0; p <= ZS_MAX_PAGES_PER_ZSPAGE; p++)
-		free(pool->vm.free_runs[p].v);
-	zs_os_unreserve(pool->zspages, (size_t)ZS_MAX_ZSPAGES * sizeof(struct zspage));
-	zs_os_unreserve(pool->vm.id_bits, ZS_MAX_ZSPAGES / 8);
-	for (uint32_t i = 0; pool->classes && i < pool->nr_classes; i++)
-		free(pool->classes[i].hot);
-	free(pool->classes);
-	free(pool->name);
-	free(pool);
-}
-
-ZS_API struct zs_pool *zs_create_pool_opts(const char *name, const struct zs_pool_opts *opts)
-{
-	struct zs_pool_opts o = opts ? *opts : (struct zs_pool_opts){0};
-	struct zs_pool *pool;
-
-	if (o.max_pages_per_zspage > ZS_MAX_PAGES_PER_ZSPAGE || o.pack_bytes > ZS_MAX_PACK_BYTES ||
-	    (o.flags & ~ZS_POOL_NO_PACK)) {
-		errno = EINVAL;
-		return NULL;
-	}
-	pool = calloc(1, sizeof(*pool));
-	if (!pool)
-		goto nomem;
-	pool->name = strdup(name ? name : "");
-	if (!pool->name)
-		goto nomem;
-	pool->tag = tag_get();
-	if (!pool->tag)
-		goto nomem; /* 65535 pools alive at once */
-	pool->max_pages = o.max_pages_per_zspage ? o.max_pages_per_zspage : ZS_DEFAULT_PAGES_PER_ZSPAGE;
-	pool->pack_bytes = (o.flags & ZS_POOL_NO_PACK) ? 0 :
-			   o.pack_bytes ? o.pack_bytes : ZS_DEFAULT_PACK_BYTES;
-	pool->auto_compact_pages = o.auto_compact_pages;
-	if (zs_build_classes(pool))
-		goto nomem;
-	if (handle_table_init(pool))
-		goto nomem;
-	pool->zspages = zs_os_reserve((size_t)ZS_MAX_ZSPAGES * sizeof(struct zspage));
-	pool->vm.id_bits = zs_os_reserve(ZS_MAX_ZSPAGES / 8);
-	if (!pool->zspages || !pool->vm.id_bits)
-		goto nomem;
-	pthread_mutex_init(&pool->vm.lock, NULL);
-	pool->vm.id_bits[0] = 1; /* id 0 means "none" */
-	pool->vm.id_top = 1;
-	pool->vm.id_low = 1;
-	pthread_mutex_init(&pool->compact_lock, NULL);
-	size_t heap = sizeof(*pool) + sizeof(struct size_class) * pool->nr_classes;
-	for (uint32_t i = 0; i < pool->nr_classes; i++)
-		if (pool->classes[i].hot)
-			heap += ZS_HUGE_CACHE * sizeof(uint32_t);
-	atomic_store(&pool->heap_bytes, heap);
-	return pool;
-nomem:
-	if (pool)
-		pool_free(pool);
-	errno = ENOMEM;
-	return NULL;
-}
-
-ZS_API struct zs_pool *zs_create_pool(const char *name)
-{
-	return zs_create_pool_opts(name, NULL);
-}
-
-ZS_API void zs_destroy_pool(struct zs_pool *pool)
-{
-	if (!pool)
-		return;
-	for (uint32_t id = 1; id < pool->vm.id_top; id++)
-		free(pool->zspages[id].ext_map);
-	for (uint32_t i = 0; i < pool->nr_classes; i++)
-		pthread_mutex_destroy(&pool->classes[i].lock);
-	pthread_mutex_destroy(&pool->handle_lock);
-	pthread_mutex_destroy(&pool->vm.lock);
-	pthread_mutex_destroy(&pool->compact_lock);
-	pool_free(pool);
-}
-
-ZS_API const char *zs_pool_name(struct zs_pool *pool)
-{
-	return pool ? pool->name : "";
-}
+/* ---- allocation ---- */
 
 /*
  * Cross-class packing at allocation: when @class would have to make a new page resident,
@@ -147,99 +31,57 @@ ZS_API const char *zs_pool_name(struct zs_pool *pool)
 static struct zspage *spill_target(struct zs_pool *pool, struct size_class *class,
 				   struct size_class **owner)
 {
-	struct size_class *end = pool->classes + pool->nr_classes;
+	struct size_class *end = pool->classes.v + pool->classes.nr;
 	/*
 	 * A quarter of the compaction distance: spilling further takes resident slots the
 	 * larger classes' own objects would have used, and fill waste went up in measurement
 	 * (64 MiB text corpus, pages/stored: 1.0191 at 16 bytes, 1.0223 at 64).
 	 */
-	uint32_t reach = pool->pack_bytes / 4 < ZS_SIZE_CLASS_DELTA ? ZS_SIZE_CLASS_DELTA :
-								      pool->pack_bytes / 4;
+	uint32_t reach =
+	    pool->pack_bytes / 4 < ZS_SIZE_CLASS_DELTA ? ZS_SIZE_CLASS_DELTA : pool->pack_bytes / 4;
 
 	for (struct size_class *c = class + 1; c < end && !c->huge; c++) {
 		if (c->size - class->size > reach)
 			break;
 		/* An unlocked peek, only to skip classes with nothing to offer. */
-		uint32_t mask = __atomic_load_n(&c->list_mask, __ATOMIC_RELAXED) &
-				~(1U << ZS_FULL) & ~(1U << ZS_EMPTY);
+		uint32_t mask =
+		    zs_load_relaxed(&c->list_mask) & ~(1U << ZS_FULL) & ~(1U << ZS_EMPTY);
 		if (!mask || pthread_mutex_trylock(&c->lock))
 			continue;
-		mask = c->list_mask & ~(1U << ZS_FULL) & ~(1U << ZS_EMPTY);
-		while (mask) {
-			uint32_t g = 31 - __builtin_clz(mask);
-			for (uint32_t id = c->fullness_list[g]; id; id = zspage_of(pool, id)->next) {
-				struct zspage *z = zspage_of(pool, id);
-				if (zspage_free_slot_resident(c, z)) {
-					*owner = c;
-					return z;
-				}
-			}
-			mask &= ~(1U << g);
+		struct zspage *z = zsi_class_resident_slot(pool->vm.desc, c);
+		if (z) {
+			*owner = c;
+			return z;
 		}
 		pthread_mutex_unlock(&c->lock);
 	}
 	return NULL;
 }
 
-/* Place handle index @hidx of @size bytes into a slot of @z, publish it, return the handle. */
-static unsigned long place_object(struct zs_pool *pool, struct size_class *class,
-				  struct zspage *z, uint32_t hidx, size_t size)
+/* The entry @hidx gets next: its place and size, with the generation after its current one. */
+static inline uint32_t next_gen(struct zs_pool *pool, uint32_t hidx)
 {
-	uint32_t slot = zspage_alloc_slot(pool, class, z);
-	uint64_t old = atomic_load_explicit(&pool->htab[hidx], memory_order_relaxed);
-	uint32_t gen = (he_gen(old) + 1) & HE_GEN_MASK;
-
-	cnt_add(class->obj_used, 1);
-	cnt_add(class->bytes_used, size);
-	atomic_store_explicit(&pool->htab[hidx], he_make(zspage_id(pool, z), slot, size, gen),
-			      memory_order_release);
-	return handle_make(pool->tag, gen, hidx);
+	return he_next_gen(zs_load_relaxed(&pool->handles.entry[hidx]));
 }
 
-/* A huge object takes a page of its own, named by the entry itself. */
-static unsigned long place_huge(struct zs_pool *pool, struct size_class *class, uint32_t hidx,
-				size_t size)
+/* Count the object @e of @size bytes in @class and publish it as index @hidx: the handle. */
+static inline unsigned long publish(struct zs_pool *pool, struct size_class *class, uint32_t hidx,
+				    uint64_t e, size_t size)
 {
-	uint32_t page;
-
-	if (class->hot_n) {
-		page = class->hot[--class->hot_n]; /* resident and counted already */
-	} else {
-		page = vm_get_run(pool, 1);
-		if (page == UINT32_MAX)
-			return 0;
-		pool_pages_add(pool, class, 1);
-		cnt_add(class->zspages, 1);
-	}
-	uint64_t old = atomic_load_explicit(&pool->htab[hidx], memory_order_relaxed);
-	uint32_t gen = (he_gen(old) + 1) & HE_GEN_MASK;
-
-	cnt_add(class->obj_used, 1);
-	cnt_add(class->bytes_used, size);
-	atomic_store_explicit(&pool->htab[hidx], he_make_huge(page, size, gen), memory_order_release);
-	return handle_make(pool->tag, gen, hidx);
+	cnt_add_locked(class->obj_used, 1);
+	cnt_add_locked(class->bytes_used, size);
+	zs_store_release(&pool->handles.entry[hidx], e);
+	return handle_make(pool->handles.tag, he_gen(e), hidx);
 }
 
-static void release_huge_page(struct zs_pool *pool, struct size_class *class, uint32_t page)
+/* Place handle index @hidx of @size bytes into the lowest free slot of @z. */
+static inline unsigned long place_object(struct zs_pool *pool, struct size_class *class,
+					 struct zspage *z, uint32_t hidx, size_t size)
 {
-	zs_os_release(page_addr(pool, page), ZS_PAGE_SIZE);
-	vm_put_run(pool, page, 1);
-	cnt_add(class->zspages, -1);
-	pool_pages_add(pool, class, -1);
-}
+	uint32_t slot = zsi_slot_alloc(pool, class, z);
 
-static void free_huge(struct zs_pool *pool, struct size_class *class, uint32_t page)
-{
-	unsigned long keep = cnt_get(class->obj_used) / 8;
-
-	if (keep > ZS_HUGE_CACHE)
-		keep = ZS_HUGE_CACHE;
-	if (class->hot_n < keep)
-		class->hot[class->hot_n++] = page; /* stays counted as an empty zspage */
-	else
-		release_huge_page(pool, class, page);
-	while (class->hot_n > keep)
-		release_huge_page(pool, class, class->hot[--class->hot_n]);
+	return publish(pool, class, hidx,
+		       he_make(zspage_id(pool, z), slot, size, next_gen(pool, hidx)), size);
 }
 
 ZS_API unsigned long zs_malloc(struct zs_pool *pool, size_t size)
@@ -248,41 +90,55 @@ ZS_API unsigned long zs_malloc(struct zs_pool *pool, size_t size)
 		errno = EINVAL;
 		return 0;
 	}
-	struct size_class *class = pool->class_of[size_to_index(size)], *owner;
+	struct size_class *class = class_for_size(&pool->classes, size), *owner;
 	unsigned long handle = 0;
-	struct zspage *z;
+	struct zspage *z = NULL;
 	uint32_t hidx = 0;
 
 	pthread_mutex_lock(&class->lock);
-	if (!handle_get(pool, class, &hidx))
+	if (!zsi_handle_get(&pool->handles, &class->mag, &hidx))
 		goto out;
 	if (class->huge) {
-		handle = place_huge(pool, class, hidx, size);
+		uint32_t page = huge_page_get(pool, class);
+		if (page != ZS_NO_PAGE) {
+			handle = publish(pool, class, hidx,
+					 he_make_huge(page, size, next_gen(pool, hidx)), size);
+			zsi_debug_check_object(pool, class, hidx);
+		}
 		goto out;
 	}
-	z = class_fullest(pool, class, NULL);
+	z = zsi_class_fullest(pool->vm.desc, class, NULL);
 	if (!(z && zspage_free_slot_resident(class, z)) && pool->pack_bytes) {
 		struct zspage *other = spill_target(pool, class, &owner);
 		if (other) {
 			handle = place_object(pool, owner, other, hidx, size);
-			class_track_freeable(pool, owner);
+			track_freeable(pool, owner);
+			zsi_debug_check_object(pool, owner, hidx);
+			zsi_debug_check_change(pool, owner, other);
 			pthread_mutex_unlock(&owner->lock);
+			z = NULL;
 			goto out;
 		}
 	}
 	if (!z)
-		z = zspage_create(pool, class);
-	if (z)
+		z = zsi_zspage_create(pool, class);
+	if (z) {
 		handle = place_object(pool, class, z, hidx, size);
+		zsi_debug_check_object(pool, class, hidx);
+	}
 out:
 	if (!handle && hidx)
-		handle_put(pool, class, hidx);
-	class_track_freeable(pool, class);
+		zsi_handle_put(&pool->handles, &class->mag, hidx);
+	track_freeable(pool, class);
+	zsi_debug_check_change(pool, class, z);
 	pthread_mutex_unlock(&class->lock);
+	zsi_debug_tick(pool);
 	if (!handle)
 		errno = ENOMEM;
 	return handle;
 }
+
+/* ---- free ---- */
 
 /*
  * Lock the class that owns the live object @handle, with its entry re-read under the lock.
@@ -294,20 +150,21 @@ static struct size_class *lock_owner(struct zs_pool *pool, unsigned long handle,
 		struct size_class *class;
 		uint64_t e;
 
-		if (!handle_lookup(pool, handle, &e))
+		if (!handle_lookup(&pool->handles, handle, &e))
 			return NULL;
 		if (he_huge(e)) {
-			class = pool->class_of[size_to_index(he_size(e))];
+			class = class_for_size(&pool->classes, he_size(e));
 		} else {
-			uint16_t nth = atomic_load(&zspage_of(pool, he_id(e))->class_nth);
+			uint16_t nth = zs_load_acquire(&zspage_of(pool, he_id(e))->class_nth);
 			if (nth == ZS_NO_CLASS)
 				continue; /* moved away and freed meanwhile: look again */
-			class = &pool->classes[nth];
+			class = &pool->classes.v[nth];
 		}
 		pthread_mutex_lock(&class->lock);
-		uint64_t now = atomic_load_explicit(&pool->htab[handle_idx(handle)], memory_order_acquire);
-		if (now == e && (he_huge(e) ||
-				 atomic_load(&zspage_of(pool, he_id(e))->class_nth) == class->nth)) {
+		uint64_t now = zs_load_acquire(&pool->handles.entry[handle_idx(handle)]);
+		if (now == e &&
+		    (he_huge(e) ||
+		     zs_load_acquire(&zspage_of(pool, he_id(e))->class_nth) == class->nth)) {
 			*entry = e;
 			return class;
 		}
@@ -316,41 +173,26 @@ static struct size_class *lock_owner(struct zs_pool *pool, unsigned long handle,
 }
 
 /*
- * Automatic compaction keeps a running total of the pool's freeable pages: each class adds
- * the change of its own figure after every allocation and free (only when the option is on).
- * Caller holds class->lock.
+ * Is the object @e (handle index @hidx) mapped?  Its zspage remembers the slot pinned last
+ * until that pin is dropped (pin_object), which catches the usual bug (map, then free without
+ * the unmap) for a store per map and a load per unmap; a later pin of another object of the
+ * zspage, or the end of one of several mappings of the object, hides it.  Never a false "yes" for a
+ * caller that does not race a free with a map of the same object.  A DEBUG=1 build counts each
+ * object's mappings (huge objects too) and so always knows.  Caller holds the owner's class lock.
  */
-void class_track_freeable(struct zs_pool *pool, struct size_class *class)
+static inline bool object_mapped(struct zs_pool *pool, uint32_t hidx, uint64_t e)
 {
-	if (!pool->auto_compact_pages)
-		return;
-	unsigned long now = class_freeable(class);
-	if (now != class->freeable_seen) {
-		atomic_fetch_add_explicit(&pool->freeable_total, now - class->freeable_seen,
-					  memory_order_relaxed);
-		class->freeable_seen = now;
-	}
-}
-
-static void maybe_auto_compact(struct zs_pool *pool, struct size_class *class)
-{
-	if (!pool->auto_compact_pages)
-		return;
-	class_track_freeable(pool, class);
-	if (atomic_load_explicit(&pool->freeable_total, memory_order_relaxed) <
-	    pool->auto_compact_pages)
-		return;
-	/* Never wait behind a running compaction: it is doing the same job. */
-	pthread_mutex_unlock(&class->lock);
-	if (!pthread_mutex_trylock(&pool->compact_lock)) {
-		zs_compact_locked(pool);
-		pthread_mutex_unlock(&pool->compact_lock);
-	}
-	pthread_mutex_lock(&class->lock);
+	if (zsi_debug_maps(pool, hidx))
+		return true;
+	if (he_huge(e))
+		return false;
+	struct zspage *z = zspage_of(pool, he_id(e));
+	return zs_load_relaxed(&z->last_mapped) == he_slot(e) + 1 && zs_load_relaxed(&z->pins);
 }
 
 ZS_API int zs_free(struct zs_pool *pool, unsigned long handle)
 {
+	struct zspage *z = NULL;
 	uint64_t e;
 
 	if (!pool)
@@ -359,111 +201,150 @@ ZS_API int zs_free(struct zs_pool *pool, unsigned long handle)
 	if (!class)
 		return -EINVAL;
 	uint32_t hidx = handle_idx(handle);
+	if (object_mapped(pool, hidx, e)) {
+		pthread_mutex_unlock(&class->lock);
+		return -EBUSY; /* its mapping's pin stays counted, its unmap will find it */
+	}
 
-	atomic_store_explicit(&pool->htab[hidx], he_make_free(he_gen(e), 0), memory_order_release);
-	cnt_add(class->obj_used, -1);
-	cnt_add(class->bytes_used, -(long)he_size(e));
+	zs_store_release(&pool->handles.entry[hidx], he_make_free(he_gen(e), 0));
+	cnt_add_locked(class->obj_used, -1);
+	cnt_add_locked(class->bytes_used, -(long)he_size(e));
 	/*
 	 * An index whose generation is spent is retired, never issued again: so no handle value
 	 * is ever valid twice, at the cost of 8 bytes per 32767 reuses of one index.
 	 */
 	if (he_gen(e) != HE_GEN_MASK)
-		handle_put(pool, class, hidx);
+		zsi_handle_put(&pool->handles, &class->mag, hidx);
 	if (he_huge(e)) {
-		free_huge(pool, class, he_page(e)); /* after obj_used went down */
+		huge_page_put(pool, class, he_page(e)); /* after obj_used went down */
 	} else {
-		struct zspage *z = zspage_of(pool, he_id(e));
-
-		zspage_free_slot(pool, class, z, he_slot(e));
-		if (z->inuse == 0)
-			zspage_destroy(pool, z);
+		z = zspage_of(pool, he_id(e));
+		zsi_slot_free(pool, class, z, he_slot(e));
+		if (z->inuse == 0 && zsi_zspage_destroy(pool, z))
+			z = NULL;
 	}
-	maybe_auto_compact(pool, class);
+	zsi_debug_check_freed(pool, hidx);
+	zsi_debug_check_change(pool, class, z);
+	auto_compact(pool, class);
 	pthread_mutex_unlock(&class->lock);
+	zsi_debug_tick(pool);
 	return 0;
 }
 
+/* ---- mapping ---- */
+
 /*
- * Pin the zspage holding @handle's object against moves and frees, and return the object's
- * address.  See the design note in zs_internal.h for why pin-then-check-busy is safe.  Huge
- * objects never move, so they need no pin.
+ * Pin the zspage holding @handle's object against moves and frees, note the object as the
+ * zspage's last mapped (object_mapped), and return its address; the protocol is in zspage.h.
+ * Huge objects never move, so they need no pin.
  */
 static char *pin_object(struct zs_pool *pool, unsigned long handle, uint64_t *entry)
 {
 	for (unsigned int spins = 0;; spins++) {
 		uint64_t e;
 
-		if (!handle_lookup(pool, handle, &e))
+		if (!handle_lookup(&pool->handles, handle, &e))
 			return NULL;
 		*entry = e;
 		if (he_huge(e))
-			return page_addr(pool, he_page(e));
+			return page_addr(&pool->vm, he_page(e));
 		struct zspage *z = zspage_of(pool, he_id(e));
-		atomic_fetch_add(&z->pins, 1);
-		if (!atomic_load(&z->busy) && atomic_load(&pool->htab[handle_idx(handle)]) == e) {
-			uint16_t nth = atomic_load_explicit(&z->class_nth, memory_order_acquire);
-			if (nth != ZS_NO_CLASS)
-				return z->base + (size_t)he_slot(e) * pool->classes[nth].size;
+		zs_fetch_add_seq_cst(&z->pins, 1);
+		if (!zs_load_seq_cst(&z->busy) &&
+		    zs_load_seq_cst(&pool->handles.entry[handle_idx(handle)]) == e) {
+			uint16_t nth = zs_load_acquire(&z->class_nth);
+			if (nth != ZS_NO_CLASS) {
+				zs_store_relaxed(&z->last_mapped, he_slot(e) + 1);
+				return z->base + (size_t)he_slot(e) * pool->classes.v[nth].size;
+			}
 		}
-		atomic_fetch_sub(&z->pins, 1);
+		zs_fetch_sub_release(&z->pins, 1);
 		if (spins > 64)
 			sched_yield();
 	}
 }
 
-static void unpin_entry(struct zs_pool *pool, uint64_t e)
+/* Drop the pin pin_object took for the object @e, and the note of it as last mapped. */
+static inline void unpin_object(struct zs_pool *pool, uint64_t e)
 {
 	if (he_huge(e))
 		return;
 	struct zspage *z = zspage_of(pool, he_id(e));
-	unsigned int pins = atomic_load(&z->pins);
+	uint32_t pins = zs_load_relaxed(&z->pins);
+
+	if (zs_load_relaxed(&z->last_mapped) == he_slot(e) + 1)
+		zs_store_relaxed(&z->last_mapped, 0);
 	/* An unmap without a map must not wrap the count and pin the zspage forever. */
-	while (pins && !atomic_compare_exchange_weak(&z->pins, &pins, pins - 1))
+	while (pins && !zs_cas_weak_release(&z->pins, &pins, pins - 1))
 		;
 }
 
-static void unpin_object(struct zs_pool *pool, unsigned long handle)
+/* A user's mapping (zs_map_object, zs_obj_read_begin). */
+static inline void *map_object(struct zs_pool *pool, unsigned long handle)
 {
 	uint64_t e;
+#if ZS_DEBUG
+	/* Under the class lock, so that counting the mapping cannot race with a free. */
+	struct size_class *class = lock_owner(pool, handle, &e);
+	if (!class)
+		return NULL;
+	char *p = pin_object(pool, handle, &e);
+	if (p)
+		zsi_debug_mapped(pool, class, handle_idx(handle), e, 1);
+	pthread_mutex_unlock(&class->lock);
+	return p;
+#else
+	return pin_object(pool, handle, &e);
+#endif
+}
 
-	if (handle_lookup(pool, handle, &e))
-		unpin_entry(pool, e);
+/* End a user's mapping; a handle that is not live is ignored. */
+static inline void unmap_object(struct zs_pool *pool, unsigned long handle)
+{
+	uint64_t e;
+#if ZS_DEBUG
+	struct size_class *class = lock_owner(pool, handle, &e);
+	if (!class)
+		return;
+	if (zsi_debug_mapped(pool, class, handle_idx(handle), e, -1))
+		unpin_object(pool, e);
+	pthread_mutex_unlock(&class->lock);
+#else
+	if (handle_lookup(&pool->handles, handle, &e))
+		unpin_object(pool, e);
+#endif
 }
 
 ZS_API void *zs_map_object(struct zs_pool *pool, unsigned long handle, enum zs_mapmode mm)
 {
-	uint64_t e;
-
 	if (!pool || (unsigned int)mm > ZS_MM_WO) {
 		errno = EINVAL;
 		return NULL;
 	}
-	return pin_object(pool, handle, &e);
+	return map_object(pool, handle);
 }
 
 ZS_API void zs_unmap_object(struct zs_pool *pool, unsigned long handle)
 {
 	if (pool)
-		unpin_object(pool, handle);
+		unmap_object(pool, handle);
 }
 
 ZS_API void *zs_obj_read_begin(struct zs_pool *pool, unsigned long handle, void *local_copy)
 {
-	uint64_t e;
-
 	(void)local_copy;
 	if (!pool) {
 		errno = EINVAL;
 		return NULL;
 	}
-	return pin_object(pool, handle, &e);
+	return map_object(pool, handle);
 }
 
 ZS_API void zs_obj_read_end(struct zs_pool *pool, unsigned long handle, void *handle_mem)
 {
 	(void)handle_mem;
 	if (pool)
-		unpin_object(pool, handle);
+		unmap_object(pool, handle);
 }
 
 ZS_API int zs_obj_write(struct zs_pool *pool, unsigned long handle, const void *handle_mem,
@@ -479,9 +360,9 @@ ZS_API int zs_obj_write(struct zs_pool *pool, unsigned long handle, const void *
 	int ret = 0;
 	if (mem_len > he_size(e))
 		ret = -EINVAL;
-	else
+	else if (mem_len) /* memcpy's arguments must be valid pointers even for 0 bytes */
 		memcpy(p, handle_mem, mem_len);
-	unpin_entry(pool, e);
+	unpin_object(pool, e);
 	return ret;
 }
 
@@ -493,22 +374,5 @@ ZS_API size_t zs_obj_size(struct zs_pool *pool, unsigned long handle)
 		errno = EINVAL;
 		return 0;
 	}
-	return handle_lookup(pool, handle, &e) ? he_size(e) : 0;
-}
-
-ZS_API size_t zs_huge_class_size(struct zs_pool *pool)
-{
-	return pool ? pool->huge_class_size : 0;
-}
-
-ZS_API int zs_lookup_class_index(struct zs_pool *pool, size_t size)
-{
-	if (!pool || size == 0 || size > ZS_MAX_ALLOC_SIZE)
-		return -EINVAL;
-	return (int)pool->class_of[size_to_index(size)]->index;
-}
-
-ZS_API unsigned long zs_get_total_pages(struct zs_pool *pool)
-{
-	return pool ? atomic_load_explicit(&pool->pages_total, memory_order_relaxed) : 0;
+	return handle_lookup(&pool->handles, handle, &e) ? he_size(e) : 0;
 }

@@ -4,7 +4,9 @@
  * handles that are freed, never issued (0, 1, random values, pointers, neighbours and
  * bit flips of live handles) or from another pool -- each rejected with EINVAL and the
  * pool's statistics and live data untouched; bad map modes; zs_obj_write longer than the
- * object; zs_class_stats out of range or with NULL arguments; zs_create_pool_opts with
+ * object; zs_obj_write of nothing from NULL (valid); zs_free of a mapped object (-EBUSY, the
+ * object untouched; always in a DEBUG=1 build); zs_class_stats out of range or with NULL
+ * arguments; zs_create_pool_opts with
  * invalid options; zs_lookup_class_index out of range; zs_dump_classes with NULL
  * arguments or an unwritable stream; ENOMEM when the address space runs out (RLIMIT_AS),
  * after which the pool still works.
@@ -412,6 +414,135 @@ Test(errors, obj_write_too_long)
 			     "a write of exactly %zu bytes failed", size);
 		cr_assert_eq(zs_free(pool, h), 0);
 	}
+	zs_destroy_pool(pool);
+}
+
+/*
+ * zs_obj_write(pool, h, NULL, 0) is documented as valid: it returns 0 and changes nothing, for
+ * objects in zspages and huge ones (the SANITIZE=address,undefined run aborts on a memcpy
+ * from NULL, even of 0 bytes).  NULL with a length is refused, as is a dead handle.
+ */
+Test(errors, obj_write_nothing_from_null)
+{
+	struct zs_pool *pool = zs_create_pool("write-null");
+	static const size_t sizes[] = {1, 100, 3000, ZS_MAX_ALLOC_SIZE};
+
+	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+		unsigned long h = zt_alloc_stamped(pool, sizes[k], SEED);
+
+		cr_assert_neq(h, 0);
+		cr_assert_eq(zs_obj_write(pool, h, NULL, 0), 0,
+			     "zs_obj_write(NULL, 0) of a %zu-byte object failed", sizes[k]);
+		cr_assert_eq(zs_obj_write(pool, h, NULL, 1), -EINVAL);
+		cr_assert_eq(zt_check_handle(pool, h, sizes[k], SEED), -1,
+			     "the %zu-byte object changed", sizes[k]);
+		cr_assert_eq(zs_free(pool, h), 0);
+		cr_assert_eq(zs_obj_write(pool, h, NULL, 0), -EINVAL, "write to a freed handle");
+	}
+	zt_assert_pool_consistent(pool, 0, 0);
+	zs_destroy_pool(pool);
+}
+
+/* zs_free(@h) is refused with -EBUSY and changes nothing; the mapping @p stays good. */
+static void assert_free_refused(struct zs_pool *pool, unsigned long h, size_t size, const void *p,
+				const char *what)
+{
+	struct zs_pool_stats before, after;
+
+	zs_pool_stats(pool, &before);
+	cr_assert_eq(zs_free(pool, h), -EBUSY, "%s: zs_free of the mapped %zu-byte object", what,
+		     size);
+	zs_pool_stats(pool, &after);
+	zt_assert_pool_stats_eq(&before, &after, what);
+	cr_assert_eq(zs_obj_size(pool, h), size, "%s: the object is gone", what);
+	cr_assert_eq(zt_check(p, h, size, SEED), -1, "%s: the object changed under its mapping",
+		     what);
+}
+
+/*
+ * zs_free of an object that is still mapped is refused with -EBUSY and leaves it alone: it
+ * stays live, mapped and intact, and its unmap then counts, so once it is freed (and
+ * everything else) the pool gives every page back.  Before, the free succeeded, the later
+ * unmap was ignored, and the zspage's pin kept its pages for the pool's life.  Mapped with
+ * zs_map_object or zs_obj_read_begin, in zspages of two classes with neighbours around it
+ * (themselves freed next to the mapping: no false refusal).  Huge objects carry no pin; a
+ * DEBUG=1 build refuses them too.
+ */
+Test(errors, free_of_mapped_object)
+{
+	static const size_t sizes[] = {100, 3000, ZS_MAX_ALLOC_SIZE};
+	enum { N = 8 };
+
+	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+		struct zs_pool *pool = zs_create_pool("free-mapped");
+		size_t size = sizes[k];
+		bool detected = size < zs_huge_class_size(pool) || ZS_DEBUG;
+		unsigned long h[N];
+		struct zs_pool_stats st;
+		void *p;
+
+		for (int i = 0; i < N; i++)
+			cr_assert_neq(h[i] = zt_alloc_stamped(pool, size, SEED), 0);
+
+		p = zs_map_object(pool, h[0], ZS_MM_RO);
+		cr_assert_not_null(p);
+		if (detected)
+			assert_free_refused(pool, h[0], size, p, "mapped");
+		/* a neighbour that is not mapped frees normally meanwhile */
+		cr_assert_eq(zs_free(pool, h[1]), 0, "the %zu-byte neighbour of a mapped object",
+			     size);
+		zs_unmap_object(pool, h[0]);
+		cr_assert_eq(zs_free(pool, h[0]), 0, "after its unmap");
+
+		p = zs_obj_read_begin(pool, h[2], NULL);
+		cr_assert_not_null(p);
+		if (detected)
+			assert_free_refused(pool, h[2], size, p, "read_begin");
+		zs_obj_read_end(pool, h[2], p);
+		cr_assert_eq(zs_free(pool, h[2]), 0, "after zs_obj_read_end");
+
+		/* mapped and unmapped before: nothing to refuse */
+		p = zs_map_object(pool, h[3], ZS_MM_RW);
+		cr_assert_not_null(p);
+		zs_unmap_object(pool, h[3]);
+		cr_assert_eq(zs_free(pool, h[3]), 0, "an object mapped and unmapped before");
+
+		for (int i = 4; i < N; i++)
+			cr_assert_eq(zs_free(pool, h[i]), 0);
+		zs_compact(pool);
+		zs_pool_stats(pool, &st);
+		cr_assert_eq(st.pages_used, 0, "%zu-byte objects: %lu pages held after freeing all",
+			     size, st.pages_used);
+		zt_assert_pool_consistent(pool, 0, 0);
+		zs_destroy_pool(pool);
+	}
+}
+
+/*
+ * A DEBUG=1 build counts each object's mappings, so zs_free refuses every mapped object:
+ * one of several mapped in its zspage, one mapped twice and unmapped once.
+ */
+Test(errors, free_of_mapped_object_debug)
+{
+	if (!ZS_DEBUG)
+		cr_skip_test("exact detection of mapped objects needs a DEBUG=1 build");
+	struct zs_pool *pool = zs_create_pool("free-mapped-debug");
+	unsigned long a = zt_alloc_stamped(pool, 200, SEED), b = zt_alloc_stamped(pool, 200, SEED);
+	void *pa = zs_map_object(pool, a, ZS_MM_RO), *pb = zs_map_object(pool, b, ZS_MM_RO);
+
+	cr_assert(a && b && pa && pb);
+	assert_free_refused(pool, a, 200, pa, "mapped before another object of its zspage");
+	assert_free_refused(pool, b, 200, pb, "mapped last");
+	cr_assert_eq(zs_map_object(pool, a, ZS_MM_RO), pa);
+	zs_unmap_object(pool, a);
+	assert_free_refused(pool, a, 200, pa, "mapped twice, unmapped once");
+	zs_unmap_object(pool, a);
+	zs_unmap_object(pool, b);
+	cr_assert_eq(zs_free(pool, a), 0);
+	cr_assert_eq(zs_free(pool, b), 0);
+	zs_compact(pool);
+	zt_assert_pool_consistent(pool, 0, 0);
+	cr_assert_eq(zs_get_total_pages(pool), 0);
 	zs_destroy_pool(pool);
 }
 

@@ -9,9 +9,12 @@
  * zs_free() with no compactor thread.  Workers only count errors; the main thread asserts
  * on them, then checks every live object and that the statistics agree with the handles
  * left in the shared array (objs_used, bytes_used, and pages_compacted against the sum of
- * what zs_compact() returned).
+ * what zs_compact() returned).  Last, zs_free refuses (-EBUSY) an object its own thread has
+ * just mapped, and never one that nobody maps, while other objects of its zspages are mapped,
+ * freed and moved around it.
  */
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -558,5 +561,136 @@ Test(threads, four_workers_auto_compaction, .timeout = 120)
 	struct zs_pool *pool = zt_pool(0, 0, 4);
 
 	stress(pool, 0, 400000, true);
+	zs_destroy_pool(pool);
+}
+
+/* ---- zs_free and mappings of neighbouring objects ---- */
+
+#define HOLD_SIZE 200 /* one class for every thread, so their objects share zspages */
+
+struct holder {
+	pthread_t t;
+	struct zs_pool *pool;
+	atomic_int *stop;
+	struct zt_rng r;
+	atomic_ulong rounds, failures; /* read by the main thread while it runs */
+	unsigned long not_refused;
+};
+
+/* Map a new object and hold it among a few others; a free while mapped must be refused. */
+static void *holder_main(void *arg)
+{
+	enum { HELD = 4 };
+	struct holder *m = arg;
+	unsigned long held[HELD] = {0};
+
+	while (!atomic_load(m->stop)) {
+		unsigned int k = (unsigned int)zt_below(&m->r, HELD);
+		unsigned long h = zt_alloc_stamped(m->pool, HOLD_SIZE, SEED);
+		void *p = h ? zs_map_object(m->pool, h, ZS_MM_RO) : NULL;
+
+		if (!p) {
+			m->failures++;
+			break;
+		}
+		if (zs_free(m->pool, h) != -EBUSY)
+			m->not_refused++;
+		if (zt_check(p, h, HOLD_SIZE, SEED) != -1)
+			m->failures++;
+		if (held[k]) {
+			zs_unmap_object(m->pool, held[k]);
+			if (zs_free(m->pool, held[k]))
+				m->failures++;
+		}
+		held[k] = h;
+		m->rounds++;
+	}
+	for (unsigned int k = 0; k < HELD; k++) {
+		if (!held[k])
+			continue;
+		zs_unmap_object(m->pool, held[k]);
+		if (zs_free(m->pool, held[k]))
+			m->failures++;
+	}
+	return NULL;
+}
+
+struct churner {
+	pthread_t t;
+	struct zs_pool *pool;
+	atomic_int *stop;
+	struct zt_rng r;
+	unsigned long frees, failures;
+};
+
+/* Allocate and free objects nobody maps: every free must succeed. */
+static void *churner_main(void *arg)
+{
+	enum { OWN = 256 };
+	struct churner *c = arg;
+	unsigned long own[OWN] = {0};
+
+	while (!atomic_load(c->stop)) {
+		unsigned long *h = &own[zt_below(&c->r, OWN)];
+
+		if (*h) {
+			if (zs_free(c->pool, *h))
+				c->failures++;
+			c->frees++;
+			*h = 0;
+		} else if (!(*h = zs_malloc(c->pool, HOLD_SIZE))) {
+			c->failures++;
+		}
+	}
+	for (int i = 0; i < OWN; i++)
+		if (own[i] && zs_free(c->pool, own[i]))
+			c->failures++;
+	return NULL;
+}
+
+Test(threads, free_refuses_only_mapped_objects, .timeout = 120)
+{
+	enum { NCHURN = 3 };
+	struct zs_pool *pool = zs_create_pool("free-mapped-threads");
+	static struct shared sh; /* for compactor_main: the pool and the stop flag */
+	struct compactor comp = {.sh = &sh};
+	struct churner c[NCHURN];
+	struct holder m = {.pool = pool, .stop = &sh.stop};
+	unsigned long frees = 0;
+
+	cr_assert_not_null(pool);
+	sh.pool = pool;
+	zt_rng_seed(&m.r, 1);
+	for (int i = 0; i < NCHURN; i++) {
+		c[i] = (struct churner){.pool = pool, .stop = &sh.stop};
+		zt_rng_seed(&c[i].r, 10 + i);
+		cr_assert_eq(pthread_create(&c[i].t, NULL, churner_main, &c[i]), 0);
+	}
+	cr_assert_eq(pthread_create(&m.t, NULL, holder_main, &m), 0);
+	cr_assert_eq(pthread_create(&comp.t, NULL, compactor_main, &comp), 0);
+	while (zs_get_total_pages(pool) == 0 || m.rounds < 20000) {
+		if (m.failures)
+			break;
+		sched_yield();
+	}
+	atomic_store(&sh.stop, 1);
+	pthread_join(m.t, NULL);
+	pthread_join(comp.t, NULL);
+	cr_assert_eq(comp.errors, 0, "the compactor saw %lu bad statistics", comp.errors);
+	for (int i = 0; i < NCHURN; i++) {
+		pthread_join(c[i].t, NULL);
+		cr_assert_eq(c[i].failures, 0,
+			     "churner %d: %lu of %lu frees of unmapped objects failed", i,
+			     c[i].failures, c[i].frees);
+		frees += c[i].frees;
+	}
+	cr_assert_eq(m.failures, 0, "the holder failed %lu times", m.failures);
+	cr_assert_eq(m.not_refused, 0, "%lu of %lu frees of a just-mapped object were not refused",
+		     m.not_refused, m.rounds);
+	cr_log_info("%lu mapped objects refused, %lu neighbours freed", m.rounds, frees);
+	zs_compact(pool);
+	zt_assert_pool_consistent(pool, 0, 0);
+	cr_assert_eq(zs_get_total_pages(pool), 0, "%lu pages held after freeing all",
+		     zs_get_total_pages(pool));
 	zs_destroy_pool(pool);
 }

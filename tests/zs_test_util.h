@@ -31,6 +31,12 @@
 #include "sanitizer.h"
 #include "test_util.h"
 
+/* 1 in a DEBUG=1 build (the Makefile defines it for the tests too): the library then runs its
+ * validators, and detects some caller errors it otherwise cannot. */
+#ifndef ZS_DEBUG
+#define ZS_DEBUG 0
+#endif
+
 #define ZT_PAGE	     4096UL
 #define ZT_MIB	     (1024UL * 1024UL)
 #define ZT_STAMP_HDR 16

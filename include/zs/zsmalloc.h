@@ -88,18 +88,8 @@ struct zs_pool_opts {
 	unsigned int flags;
 };
 
-/*
- * Default chain limit, by measurement (pool memory / stored bytes after storing a corpus
- * lz4-compressed, and after freeing a random 3/4 and compacting; `make bench` re-measures 8 and
- * 16 pages as the memory/libzs-8pages and -16pages rows of BENCHMARKS.md):
- *              mixed 64 MiB    bin 64 MiB      text 64 MiB     mixed 256 MiB
- *   8 pages    1.0300/1.0517   1.0309/1.0496   1.0342/1.0624   1.0226/1.0376
- *  12 pages    1.0271/1.0553   1.0260/1.0493   1.0298/1.0616   1.0171/1.0329
- *  16 pages    1.0269/1.0597   1.0254/1.0509   1.0290/1.0664   1.0153/1.0321
- * Zspages are populated lazily, so a long chain costs little while partly used; 12 keeps every
- * fill under 1.03 and gives up little after a shrink, where longer chains mean more classes,
- * each ending in a partly used page.
- */
+/* Default chain limit: 12 pages keeps every corpus's fill under 1.03 and gives up little after
+ * a shrink (the measurement: "Chain limit" in BENCHMARKS.md). */
 #define ZS_DEFAULT_PAGES_PER_ZSPAGE 12
 #define ZS_DEFAULT_PACK_BYTES 64
 /* Largest pack_bytes: packing holds the locks of every class within reach (33 at most), which
@@ -170,11 +160,18 @@ ZS_API const char *zs_pool_name(struct zs_pool *pool);
 ZS_API unsigned long zs_malloc(struct zs_pool *pool, size_t size);
 
 /*
- * zs_free - free the object named by @handle.
- * @return 0, or -EINVAL if @handle is not a live handle of this pool (the pool is unchanged).
- * Freeing an object that is mapped is a caller bug; it is not detected.
+ * zs_free - free the object named by @handle.  Freeing an object that is still mapped
+ * (zs_map_object() or zs_obj_read_begin() not yet ended) is a caller bug, refused where it is
+ * detected: when the object is the one of its zspage mapped last and no object of that zspage
+ * has been unmapped since (the usual case, a free that forgot the unmap), and always in a
+ * DEBUG=1 build of the library.  Otherwise (and for huge objects, of zs_huge_class_size()
+ * bytes and up) the free goes ahead, the pointer dangles, and the object's zspage keeps its
+ * pages until the pool is destroyed.
+ * @return 0; -EINVAL if @handle is not a live handle of this pool; -EBUSY if the object is
+ *         mapped (nothing is freed and the mapping stays valid: unmap, then free).  On either
+ *         error the pool is unchanged.
  * Kernel: zs_free() returns nothing and trusts the handle (a bad one corrupts memory); here
- * a handle that is not live is refused.
+ * a handle that is not live is refused, and so is a mapped object where it is detected.
  */
 ZS_API int zs_free(struct zs_pool *pool, unsigned long handle);
 
@@ -216,9 +213,10 @@ ZS_API void *zs_obj_read_begin(struct zs_pool *pool, unsigned long handle, void 
 ZS_API void zs_obj_read_end(struct zs_pool *pool, unsigned long handle, void *handle_mem);
 
 /*
- * zs_obj_write - copy @mem_len bytes from @handle_mem into the object.
- * @return 0, or -EINVAL for a handle that is not live or @mem_len larger than the object's
- *         allocated size.
+ * zs_obj_write - copy @mem_len bytes from @handle_mem into the object.  @handle_mem may be NULL
+ * when @mem_len is 0: nothing is written.
+ * @return 0, or -EINVAL for a handle that is not live, @mem_len larger than the object's
+ *         allocated size, or a NULL @handle_mem with a non-zero @mem_len.
  * Kernel: zs_obj_write() returns nothing and trusts its arguments; here a bad handle or a
  * write past the object is refused and the object is unchanged.
  */

@@ -1,0 +1,160 @@
+/*
+ * handle.h - the handle table (handle.c): what an entry holds, what a handle value is, and the
+ * magazines of free indexes that the size classes keep.  Never installed.
+ *
+ * A handle is (pool tag << 48 | generation << 32 | index).  The index names an entry of the
+ * pool's handle table; a live entry holds its object's place (zspage id and slot, or the page
+ * of a huge object), its requested size and its generation in one 64-bit word, so one atomic
+ * store moves an object.  The tag tells the pools apart, the generation tells a handle from
+ * the earlier ones of its index.
+ *
+ * Entries (64 bits):
+ *   live, in a zspage: LIVE | gen (15) | size - 1 (12) | slot (11) | zspage id (24)
+ *   live, huge:        LIVE | HUGE | gen (15) | size - 1 (12) | page number (35)
+ *   free:              gen (15) | next free index (32)
+ * The generation survives a free, so the next owner of the index gets a different one.
+ */
+#ifndef ZS_HANDLE_H
+#define ZS_HANDLE_H
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "zs_atomic.h"
+
+#define HE_LIVE	       (1ULL << 63)
+#define HE_HUGE	       (1ULL << 62)
+#define HE_ID_BITS     24
+#define HE_SLOT_BITS   11
+#define HE_LOC_BITS    (HE_ID_BITS + HE_SLOT_BITS)
+#define HE_SIZE_BITS   12
+#define HE_GEN_SHIFT   (HE_LOC_BITS + HE_SIZE_BITS)
+#define HE_GEN_MASK    0x7fffU
+#define ZS_MAX_HANDLES (1U << 28) /* 2 GiB of reserved table; 268M live objects */
+
+static inline uint64_t he_make(uint32_t id, uint32_t slot, uint32_t size, uint32_t gen)
+{
+	return HE_LIVE | (uint64_t)(gen & HE_GEN_MASK) << HE_GEN_SHIFT |
+	       (uint64_t)(size - 1) << HE_LOC_BITS | (uint64_t)slot << HE_ID_BITS | id;
+}
+static inline uint64_t he_make_huge(uint32_t page, uint32_t size, uint32_t gen)
+{
+	return HE_LIVE | HE_HUGE | (uint64_t)(gen & HE_GEN_MASK) << HE_GEN_SHIFT |
+	       (uint64_t)(size - 1) << HE_LOC_BITS | page;
+}
+static inline bool he_live(uint64_t e)
+{
+	return e & HE_LIVE;
+}
+static inline bool he_huge(uint64_t e)
+{
+	return e & HE_HUGE;
+}
+static inline uint32_t he_id(uint64_t e)
+{
+	return e & ((1U << HE_ID_BITS) - 1);
+}
+static inline uint32_t he_page(uint64_t e)
+{
+	return (uint32_t)(e & ((1ULL << HE_LOC_BITS) - 1));
+}
+static inline uint32_t he_slot(uint64_t e)
+{
+	return (e >> HE_ID_BITS) & ((1U << HE_SLOT_BITS) - 1);
+}
+static inline uint32_t he_size(uint64_t e)
+{
+	return ((e >> HE_LOC_BITS) & ((1U << HE_SIZE_BITS) - 1)) + 1;
+}
+static inline uint32_t he_gen(uint64_t e)
+{
+	return (e >> HE_GEN_SHIFT) & HE_GEN_MASK;
+}
+static inline uint64_t he_make_free(uint32_t gen, uint32_t next)
+{
+	return (uint64_t)(gen & HE_GEN_MASK) << HE_GEN_SHIFT | next;
+}
+static inline uint32_t he_next(uint64_t e)
+{
+	return (uint32_t)e;
+}
+/* The generation the next owner of a free entry gets. */
+static inline uint32_t he_next_gen(uint64_t e)
+{
+	return (he_gen(e) + 1) & HE_GEN_MASK;
+}
+
+/* Handle values handed to users: tag (16) | generation (16) | index (32). */
+static inline unsigned long handle_make(uint16_t tag, uint32_t gen, uint32_t idx)
+{
+	return (unsigned long)tag << 48 | (unsigned long)gen << 32 | idx;
+}
+static inline uint16_t handle_tag(unsigned long h)
+{
+	return h >> 48;
+}
+static inline uint32_t handle_gen(unsigned long h)
+{
+	return (h >> 32) & 0xffff;
+}
+static inline uint32_t handle_idx(unsigned long h)
+{
+	return (uint32_t)h;
+}
+
+/*
+ * Free handle indexes a class keeps at hand, under its own lock, so the common path takes no
+ * shared lock.  An empty magazine takes ZS_MAG_REFILL from the table (few: every index ever
+ * handed to a magazine stays in the table for good); a full one gives back down to half.
+ */
+#define ZS_MAG_SIZE   16
+#define ZS_MAG_REFILL 4
+
+struct zs_magazine {
+	uint32_t n;
+	uint32_t idx[ZS_MAG_SIZE];
+};
+
+struct zs_handles {
+	_Atomic uint64_t *entry; /* the table, reserved for ZS_MAX_HANDLES */
+	_Atomic uint32_t top;	 /* indexes below this have been handed out once */
+	uint16_t tag;		 /* this pool's, in every handle it issues */
+	pthread_mutex_t lock;	 /* the global free list */
+	uint32_t free_head;	 /* first free index (0: the list is empty) */
+};
+
+/* Take a pool tag and reserve the table: 0, or -ENOMEM (then nothing is held). */
+int zsi_handles_init(struct zs_handles *t);
+void zsi_handles_fini(struct zs_handles *t);
+/* A free index into *@idx, from @mag (refilled from the table when empty); false if the table
+ * is full.  Caller holds the lock of the class owning @mag. */
+bool zsi_handle_get(struct zs_handles *t, struct zs_magazine *mag, uint32_t *idx);
+/* Give back index @idx, whose entry the caller has already marked free (keeping its
+ * generation).  Caller holds the lock of the class owning @mag. */
+void zsi_handle_put(struct zs_handles *t, struct zs_magazine *mag, uint32_t idx);
+/* Resident bytes of the table. */
+unsigned long zsi_handles_bytes(struct zs_handles *t);
+
+/*
+ * The live entry of @handle into *@entry; false (errno EINVAL) if @handle was not issued by
+ * this table or its object is gone.  Takes no lock; inline, as every mapping call starts here.
+ */
+static inline bool handle_lookup(struct zs_handles *t, unsigned long handle, uint64_t *entry)
+{
+	uint32_t idx = handle_idx(handle);
+
+	if (handle_tag(handle) != t->tag || idx == 0 || idx >= zs_load_acquire(&t->top))
+		goto bad;
+	uint64_t e = zs_load_acquire(&t->entry[idx]);
+	if (!he_live(e) || he_gen(e) != handle_gen(handle))
+		goto bad;
+	*entry = e;
+	return true;
+bad:
+	errno = EINVAL;
+	return false;
+}
+
+#endif /* ZS_HANDLE_H */

@@ -1,0 +1,110 @@
+/*
+ * pool.h - struct zs_pool: the parts of a pool put together (pool.c creates and destroys it).
+ * Never installed.  Included by the files that work across parts (zspage.c, huge.c,
+ * zsmalloc.c, compact.c, stats.c, debug.c); the parts themselves (arena, handle, size_class,
+ * fullness) see only their own headers.
+ *
+ * Design in brief
+ * ---------------
+ * A pool owns a set of large address-space reservations ("arenas", MAP_NORESERVE).  A zspage
+ * is a run of 1..16 contiguous pages of one arena, cut into equal slots of its size class.
+ * Because a zspage is contiguous virtual memory, an object never needs a bounce copy: mapping
+ * returns base + slot * size.
+ *
+ * Pages of a zspage are made resident lazily.  Slots are handed out lowest index first, so the
+ * live objects of a zspage sit at its front and the pages past the last slot ever reached are
+ * never touched.  zspage->populated counts the resident prefix; that count, summed over all
+ * zspages, is pages_used, and it is exactly what the process's RSS shows for the pool.  Pages
+ * are given back with MADV_DONTNEED when a zspage empties or compaction trims its tail.  This
+ * makes a long zspage cost no more than a short one while it is partly filled, so we can use
+ * long chains (little tail waste, a high huge threshold) without the partial-zspage penalty
+ * that makes the kernel keep chains short.
+ *
+ * Handles (handle.h) name entries of the pool's handle table; an entry names its object's
+ * zspage id and slot.  A zspage id names a 64-byte descriptor in the descriptor table
+ * (arena.h), which lives as long as the pool, so lock-free readers may pin any id without ever
+ * touching freed memory.  A descriptor keeps an allocation bitmap, not a slot-to-handle map;
+ * compaction, which needs that map, builds it by scanning the handle table (compact.c).  Ids
+ * are handed out lowest first and compaction renumbers zspages downward, so the table's
+ * resident part follows the live zspages.  Huge objects (one per page) never move: their entry
+ * holds the page itself, no descriptor (huge.c).
+ *
+ * Mapping and moving: zs_map_object takes no lock.  It pins the zspage, then checks that no
+ * mover is busy on it and that the handle still points where it read; a mover marks the
+ * zspage busy, then checks the pins (the protocol is in zspage.h).  A mapped object is
+ * therefore never moved.
+ *
+ * lock ordering (outermost first):
+ *   pool->compact_lock     serialises compactions (zs_compact, automatic compaction)
+ *   size_class->lock       per physical class; two are held only by cross-class moves and
+ *                          allocation spill, always the smaller class index first
+ *   pool->vm.lock          address space (arenas, free page runs) and zspage ids
+ *   pool->handles.lock     the global list of free handle indexes
+ * zs_map_object / zs_unmap_object / zs_obj_read_* take no lock at all (in a DEBUG=1 build,
+ * the object's class lock: debug.h).
+ */
+#ifndef ZS_POOL_H
+#define ZS_POOL_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "zs/zsmalloc.h"
+#include "arena.h"
+#include "handle.h"
+#include "size_class.h"
+#include "debug.h"
+#include "zs_atomic.h"
+#include "zspage.h"
+
+_Static_assert(HE_ID_BITS == ZS_ID_BITS, "a handle entry holds any zspage id");
+_Static_assert(ZS_MAX_PAGES_PER_ZSPAGE *ZS_PAGE_SIZE / ZS_MIN_ALLOC_SIZE <= 1U << HE_SLOT_BITS,
+	       "a handle entry holds any slot");
+_Static_assert((uint64_t)ZS_MAX_ARENAS *ZS_ARENA_PAGES <= 1ULL << HE_LOC_BITS,
+	       "a huge entry holds any page number");
+
+struct zs_pool {
+	char *name;
+	uint32_t pack_bytes; /* 0: no cross-class packing */
+	unsigned long auto_compact_pages;
+	struct zs_class_table classes;
+	struct zs_handles handles;
+	struct zs_vm vm;
+
+	pthread_mutex_t compact_lock;
+	_Atomic unsigned long pages_total;
+	_Atomic unsigned long pages_peak;
+	_Atomic unsigned long pages_compacted;
+	_Atomic unsigned long heap_bytes;     /* heap metadata: pool, classes, big bitmaps */
+	_Atomic unsigned long freeable_total; /* running sum of zsi_class_freeable(), compact.c */
+#if ZS_DEBUG
+	struct zs_debug_state debug;
+#endif
+};
+
+static inline struct zspage *zspage_of(struct zs_pool *pool, uint32_t id)
+{
+	return &pool->vm.desc[id];
+}
+static inline uint32_t zspage_id(struct zs_pool *pool, const struct zspage *z)
+{
+	return (uint32_t)(z - pool->vm.desc);
+}
+/* The class owning @z; caller holds that class's lock or has pinned @z. */
+static inline struct size_class *zspage_class(struct zs_pool *pool, struct zspage *z)
+{
+	return &pool->classes.v[zs_load_relaxed(&z->class_nth)];
+}
+
+/* Account @delta resident pages to @class and the pool; caller holds the class lock. */
+static inline void pool_pages_add(struct zs_pool *pool, struct size_class *class, long delta)
+{
+	cnt_add_locked(class->pages_used, delta);
+	unsigned long now = zs_fetch_add_relaxed(&pool->pages_total, delta) + delta;
+	unsigned long peak = zs_load_relaxed(&pool->pages_peak);
+
+	while (delta > 0 && now > peak && !zs_cas_weak_relaxed(&pool->pages_peak, &peak, now))
+		;
+}
+
+#endif /* ZS_POOL_H */
