@@ -42,6 +42,7 @@
 #include <time.h>
 #include <zstd.h>
 
+#include "../libzs/zs_debug.h"
 #include "backend_zram.h"
 #include "counters.h"
 #include "slot.h"
@@ -331,6 +332,16 @@ static uint16_t set_contents(struct zram_store *z, struct zram_slot *slot, unsig
 	return old;
 }
 
+/* Free a pool object of the store: it is never mapped by then (the store maps objects only
+ * for the length of a read or a writeback, by the slot's owner), so zs_free cannot refuse. */
+static void free_object(struct zram_store *z, unsigned long handle)
+{
+	int err = zs_free(z->pool, handle);
+
+	zs_assert(!err, "zs_free of a store object: %d", err);
+	(void)err;
+}
+
 /* Account for the old contents of a slot that was just replaced or emptied; frees its object. */
 static void drop_old(struct zram_store *z, unsigned long handle, uint16_t size, uint16_t old,
 		     unsigned cpu)
@@ -342,7 +353,7 @@ static void drop_old(struct zram_store *z, unsigned long handle, uint16_t size, 
 	} else if (old & ZSLOT_ELSEWHERE) {
 		zram_stat_add(z, cpu, ZST_ELSEWHERE, -1);
 	} else {
-		zs_free(z->pool, handle);
+		free_object(z, handle);
 		zram_stat_add(z, cpu, ZST_COMPR_SIZE, -(int64_t)size);
 	}
 	if (old & ZSLOT_HUGE) /* raw, wherever it was */
@@ -428,7 +439,7 @@ int swi_zram_store(struct zram_store *z, uint64_t off, const void *page, unsigne
 		if (how & ZRAM_STORE_SLACK)
 			limit += limit / 16 > 16 ? limit / 16 : 16;
 		if (zs_get_total_pages(z->pool) > limit) {
-			zs_free(z->pool, handle);
+			free_object(z, handle);
 			return -ENOSPC;
 		}
 	}
@@ -673,7 +684,7 @@ static int recompress_slot(struct zram_store *z, uint64_t off, unsigned idx, uns
 	uint16_t old = set_contents(z, slot, cpu, nflags);
 	if ((old & ZSLOT_IDLE) && (nflags & ZSLOT_IDLE))
 		zram_stat_add(z, cpu, ZST_IDLE_PAGES, 1);
-	zs_free(z->pool, old_handle);
+	free_object(z, old_handle);
 	zram_stat_add(z, cpu, ZST_COMPR_SIZE, (int64_t)len - size);
 	if (old & ZSLOT_HUGE)
 		zram_stat_add(z, cpu, ZST_HUGE_PAGES, -1);
