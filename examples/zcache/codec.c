@@ -11,18 +11,21 @@
  * compressed with plain zstd: those probes keep the smallest as well, and they measure how much
  * the dictionary still gains on today's data.
  *
- * Dictionaries: the training thread keeps retraining from a sample of recent values, on a
- * growing sample first (each time it has doubled) and later whenever a window of probes shows
- * the gain falling (the data changed).  A new dictionary is adopted only if it encodes held-out
- * samples smaller than the current one.  Values keep the slot of the dictionary that encoded
- * them, and a dictionary lives while any value (or the encoder, while it is current) refers
- * to it: its compression tables go when it stops being current and no encode is using them,
- * its decompression tables with the last value.
+ * Dictionaries: the training thread trains in rounds.  A round takes a fresh sample of the
+ * values being stored and trains on it each time it has doubled, from FIRST_TRAIN_BYTES to
+ * half of sample_bytes; then the sample is freed and nothing is sampled until a window of
+ * probes shows the gain falling (the data changed), which starts the next round (or, while no
+ * dictionary was ever adopted, until NO_DICT_RETRY times sample_bytes more were stored).  A new
+ * dictionary is adopted only if it encodes held-out samples smaller than the current one.  Values
+ * keep the slot of the dictionary that encoded them, and a dictionary lives while any value (or the
+ * encoder, while it is current) refers to it: its compression tables go when it stops being current
+ * and no encode is using them, its decompression tables with the last value.
  *
  * Lock order: dict_lock and sample_lock are leaves; callers may hold a store shard lock.
  */
 #include <errno.h>
 #include <limits.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +54,9 @@ const char *const zc_codec_names[ZC_NR_CODECS] = {"raw", "lz4", "zstd", "zstd_di
 #define DRIFT_PROBES 256
 #define DRIFT	     0.92
 #define ADOPT_GAIN   0.99 /* a new dictionary must encode held-out samples 1% smaller */
+/* Without a dictionary after a round (values that defeat ZDICT), try again after this many
+ * times sample_bytes of values: rare rounds cost little and catch a change of data. */
+#define NO_DICT_RETRY 16
 
 struct dict {
 	unsigned int refs;     /* values using it, +1 while current; atomic */
@@ -80,15 +86,19 @@ static atomic_ulong probe_count, probe_dict_bytes, probe_plain_bytes;
 static double adopted_gain; /* plain / dictionary on the held-out samples at adoption */
 
 /* Two generations of samples: the newest fills until half of sample_bytes, then becomes the
- * older and the oldest is dropped, so training always sees the latest values. */
+ * older and the oldest is dropped, so training always sees the latest values.  They exist only
+ * during a round (sampling, under sample_lock). */
 struct sample_gen {
 	uint8_t *data;
-	size_t *sizes;
+	uint16_t *sizes; /* SAMPLE_MAX fits */
 	size_t bytes, count, cap_count;
 };
 static pthread_mutex_t sample_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct sample_gen gens[2]; /* [0] newest */
-static atomic_ulong sample_seq, samples_added_bytes;
+static bool sampling;
+static size_t sample_cap; /* bytes allocated for the generations */
+static atomic_ulong sample_seq, samples_added_bytes, values_added_bytes;
+static atomic_ulong train_bytes; /* memory a training in progress holds */
 /* samples_added_bytes at which an encoder wakes the trainer (it also looks every 200 ms). */
 static atomic_ulong wake_at = FIRST_TRAIN_BYTES;
 
@@ -147,6 +157,19 @@ static int tls_ready(size_t n)
 		tls.cap = need;
 	}
 	return 0;
+}
+
+size_t zc_codec_thread_bytes(void)
+{
+	return (tls.cctx ? ZSTD_sizeof_CCtx(tls.cctx) : 0) +
+	       (tls.dctx ? ZSTD_sizeof_DCtx(tls.dctx) : 0) + 3 * tls.cap;
+}
+
+static atomic_ulong trainer_ctx_bytes;
+
+size_t zc_codec_trainer_bytes(void)
+{
+	return atomic_load(&trainer_ctx_bytes);
 }
 
 /* ---- dictionaries ---- */
@@ -252,6 +275,38 @@ static int dict_install(struct dict *d)
 
 /* ---- samples ---- */
 
+/* Start a round: fresh, empty generations.  Under sample_lock. */
+static int samples_begin(void)
+{
+	/* Samples are at least MIN_COMPRESS bytes, which bounds their count. */
+	size_t count = opts.sample_bytes / 2 / MIN_COMPRESS + 1;
+
+	for (int g = 0; g < 2; g++) {
+		gens[g].cap_count = count;
+		gens[g].bytes = gens[g].count = 0;
+		gens[g].data = malloc(opts.sample_bytes / 2 + SAMPLE_MAX);
+		gens[g].sizes = malloc(count * sizeof(uint16_t));
+		if (!gens[g].data || !gens[g].sizes)
+			return -ENOMEM;
+	}
+	sample_cap = 2 * (opts.sample_bytes / 2 + SAMPLE_MAX + count * sizeof(uint16_t));
+	sampling = true;
+	return 0;
+}
+
+/* End a round: the samples go, and what training left in malloc's free lists is given back.
+ * Under sample_lock. */
+static void samples_end(void)
+{
+	for (int g = 0; g < 2; g++) {
+		free(gens[g].data);
+		free(gens[g].sizes);
+		memset(&gens[g], 0, sizeof(gens[g]));
+	}
+	sample_cap = 0;
+	sampling = false;
+}
+
 static void sample_add(const void *src, size_t n)
 {
 	struct sample_gen *g = &gens[0];
@@ -260,6 +315,10 @@ static void sample_add(const void *src, size_t n)
 	if (n > SAMPLE_MAX)
 		n = SAMPLE_MAX;
 	pthread_mutex_lock(&sample_lock);
+	if (!sampling) {
+		pthread_mutex_unlock(&sample_lock);
+		return;
+	}
 	if (g->bytes + n > opts.sample_bytes / 2 || g->count == g->cap_count) {
 		/* The newest generation is full: it becomes the older one. */
 		struct sample_gen t = gens[1];
@@ -270,7 +329,7 @@ static void sample_add(const void *src, size_t n)
 		g->count = 0;
 	}
 	memcpy(g->data + g->bytes, src, n);
-	g->sizes[g->count++] = n;
+	g->sizes[g->count++] = (uint16_t)n;
 	g->bytes += n;
 	pthread_mutex_unlock(&sample_lock);
 	total = atomic_fetch_add_explicit(&samples_added_bytes, n, memory_order_relaxed) + n;
@@ -296,6 +355,7 @@ long zc_encode(const void *src, size_t n, const void **out, uint8_t *codec, uint
 		return (long)n;
 	if (tls_ready(n))
 		return -ENOMEM;
+	atomic_fetch_add_explicit(&values_added_bytes, n, memory_order_relaxed);
 	if (atomic_fetch_add_explicit(&sample_seq, 1, memory_order_relaxed) % SAMPLE_EVERY == 0)
 		sample_add(src, n);
 
@@ -423,6 +483,7 @@ static int sample_snapshot(struct sample_set *ss)
 		sample_set_free(ss);
 		return -ENOMEM;
 	}
+	atomic_store(&train_bytes, 2 * (bytes + 1) + 2 * (count + 1) * sizeof(size_t));
 	return 0;
 }
 
@@ -459,6 +520,7 @@ static void train_once(ZSTD_CCtx *cctx)
 	dbuf = malloc(opts.dict_size);
 	if (!dbuf || !ss.ntrain || !ss.nheld)
 		goto out;
+	atomic_fetch_add(&train_bytes, opts.dict_size);
 	dsize = ZDICT_trainFromBuffer(dbuf, opts.dict_size, ss.train, ss.train_sizes,
 				      (unsigned int)ss.ntrain);
 	trainings++;
@@ -496,6 +558,7 @@ out:
 	free(dbuf);
 	free(scratch);
 	sample_set_free(&ss);
+	atomic_store(&train_bytes, 0);
 }
 
 static void *trainer_main(void *arg)
@@ -503,15 +566,17 @@ static void *trainer_main(void *arg)
 	ZSTD_CCtx *cctx = cctx_create();
 	unsigned long trained_at = 0; /* samples_added_bytes at the last training */
 	unsigned long trained_on = 0; /* sample bytes that training saw */
+	unsigned long round_end = 0;  /* values_added_bytes when the last round ended */
 
 	(void)arg;
 	if (!cctx)
 		return NULL;
+	zc_thread_register();
 	pthread_mutex_lock(&trainer_lock);
 	while (!trainer_stop) {
 		struct timespec ts;
 		unsigned long added, have, probes, wake;
-		bool train, enough, drift;
+		bool train, enough, drift, in_round;
 
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_nsec += 200 * 1000 * 1000;
@@ -525,6 +590,7 @@ static void *trainer_main(void *arg)
 
 		added = atomic_load(&samples_added_bytes);
 		pthread_mutex_lock(&sample_lock);
+		in_round = sampling;
 		have = gens[0].bytes + gens[1].bytes;
 		enough = gens[0].count + gens[1].count >= FIRST_TRAIN_SAMPLES;
 		pthread_mutex_unlock(&sample_lock);
@@ -538,30 +604,54 @@ static void *trainer_main(void *arg)
 			atomic_store(&probe_count, 0);
 			drift = gain < adopted_gain * DRIFT;
 		}
-		if (!current_slot)
-			train = enough && added - trained_at >= FIRST_TRAIN_BYTES;
-		else if (drift)
-			/* The data changed: retrain once some of the new data is in the sample. */
-			train = added - trained_at >= FIRST_TRAIN_BYTES / 4;
+		if (!in_round) {
+			/* The data changed (or, with no dictionary, a long while passed): a new
+			 * round on a fresh sample. */
+			bool retry =
+			    !current_slot && atomic_load(&values_added_bytes) - round_end >=
+						 NO_DICT_RETRY * opts.sample_bytes;
+
+			if (drift || retry) {
+				pthread_mutex_lock(&sample_lock);
+				if (samples_begin())
+					samples_end();
+				pthread_mutex_unlock(&sample_lock);
+				trained_at = added;
+				trained_on = 0;
+				atomic_store(&wake_at, added + FIRST_TRAIN_BYTES);
+			}
+			continue;
+		}
+		/* In a round: first once the sample has FIRST_TRAIN_BYTES, then each time it has
+		 * doubled. */
+		if (!trained_on)
+			train = enough && have >= FIRST_TRAIN_BYTES;
 		else
-			/* Still growing: train again once the sample has doubled. */
-			train =
-			    trained_on < opts.sample_bytes / 2 && added - trained_at >= trained_on;
+			train = added - trained_at >= trained_on;
 		if (train) {
 			pthread_mutex_unlock(&trainer_lock);
 			train_once(cctx);
+			atomic_store(&trainer_ctx_bytes, ZSTD_sizeof_CCtx(cctx));
 			trained_at = added;
 			trained_on = have;
 			pthread_mutex_lock(&trainer_lock);
 		}
-		/* Until the sample is full size, the encoders wake us when it has doubled (or
-		 * grown some more, when it had too few values). */
-		if (!current_slot)
+		if (trained_on >= opts.sample_bytes / 2) {
+			/* The round is over: the sample is not needed until the next. */
+			pthread_mutex_lock(&sample_lock);
+			samples_end();
+			pthread_mutex_unlock(&sample_lock);
+			malloc_trim(0);
+			round_end = atomic_load(&values_added_bytes);
+			atomic_store(&wake_at, ULONG_MAX);
+			continue;
+		}
+		/* The encoders wake us when the sample has doubled (or grown some more, when it
+		 * had too few values). */
+		if (!trained_on)
 			wake = added + FIRST_TRAIN_BYTES / 4;
-		else if (trained_on < opts.sample_bytes / 2)
-			wake = trained_at + trained_on;
 		else
-			wake = ULONG_MAX;
+			wake = trained_at + trained_on;
 		atomic_store(&wake_at, wake);
 	}
 	pthread_mutex_unlock(&trainer_lock);
@@ -572,14 +662,9 @@ static void *trainer_main(void *arg)
 int zc_codec_init(const struct zc_codec_opts *o)
 {
 	opts = *o;
-	for (int g = 0; g < 2; g++) {
-		/* Samples are at least MIN_COMPRESS bytes, which bounds their count. */
-		gens[g].cap_count = opts.sample_bytes / 2 / MIN_COMPRESS + 1;
-		gens[g].data = malloc(opts.sample_bytes / 2 + SAMPLE_MAX);
-		gens[g].sizes = malloc(gens[g].cap_count * sizeof(size_t));
-		if (!gens[g].data || !gens[g].sizes)
-			return -ENOMEM;
-	}
+	/* The first round starts with the server. */
+	if (samples_begin())
+		return -ENOMEM;
 	return -pthread_create(&trainer, NULL, trainer_main, NULL);
 }
 
@@ -607,5 +692,7 @@ void zc_codec_stats(struct zc_codec_stats *st)
 	pthread_mutex_unlock(&dict_lock);
 	pthread_mutex_lock(&sample_lock);
 	st->sample_bytes = gens[0].bytes + gens[1].bytes;
+	st->sample_cap = sample_cap;
+	st->train_bytes = atomic_load(&train_bytes);
 	pthread_mutex_unlock(&sample_lock);
 }

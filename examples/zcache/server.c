@@ -7,12 +7,23 @@
  * about half memcached's throughput).  A connection is only ever touched by the worker it was
  * dealt to, so it needs no lock.  Sockets are level-triggered: a connection
  * whose replies the client does not read stops being read (EPOLLOUT only) until they drain.
+ * A connection is served a bounded number of reads per wakeup, so one client pipelining
+ * without end, or one that sent half a command and stalled, never holds up the others; with
+ * -o idle_timeout=N a connection that has sent nothing for N seconds is closed (each worker
+ * looks once a second through its own list of connections).
+ *
+ * Memory outside the pool is counted where it is taken, for "stats": connection structures
+ * and buffers (zc_server.conn_bytes), the resident part of every thread's stack (mincore over
+ * the ranges the threads registered), each thread's codec and fetch buffers (published by the
+ * thread itself after each batch of commands) and what malloc holds free.
  *
  *   usage: zcache [-p PORT] [-l ADDR] [-m MB] [-t THREADS] [-c CONNS] [-I BYTES] [-z LEVEL]
+ *                 [-M] [-F] [-R REQS] [-B ascii] [-o OPT[,OPT...]]
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -20,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -31,8 +43,12 @@
 
 #define MAX_EVENTS 64
 #define READ_CHUNK (16u << 10)
-/* Reads per wakeup before other connections get their turn. */
+/* Reads per wakeup before other connections get their turn (-R). */
 #define ROUNDS_PER_EVENT 16
+/* Worker stacks: the deepest path (a stats reply, snprintf, zstd) needs well under 256 KiB. */
+#define WORKER_STACK (512u << 10)
+/* Threads whose stacks "stats" counts: workers, the trainer, the main thread. */
+#define MAX_THREADS 264
 /* Buffers larger than this are given back when they empty, so an idle connection that once
  * took a 1 MiB value costs nothing. */
 #define KEEP_BUF (64u << 10)
@@ -42,20 +58,111 @@
  * open; each worker's epoll instance comes on top. */
 #define SPARE_FDS 16
 
+struct conn {
+	struct zc_conn z;
+	bool want_out;
+	time_t last_active;
+	struct conn *prev, *next; /* the worker's list, for the idle sweep */
+};
+
 struct worker {
 	pthread_t thread;
 	int epfd;
 	struct zc_thread_stats stats;
+	pthread_mutex_t conns_lock; /* the list: the accepting thread adds to it */
+	struct conn *conns;
+	time_t last_sweep;
+	atomic_ulong buf_bytes; /* this thread's codec and fetch buffers, as it last saw them */
 } __attribute__((aligned(64)));
-
-struct conn {
-	struct zc_conn z;
-	bool want_out;
-};
 
 struct zc_server_info zc_server;
 static struct worker *workers;
 static int listen_fd;
+static unsigned int rounds_per_event = ROUNDS_PER_EVENT;
+
+/* The threads' stacks, for "stats". */
+static struct {
+	pthread_mutex_t lock;
+	size_t n;
+	struct {
+		uintptr_t lo, hi;
+	} r[MAX_THREADS];
+} stacks = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* Note the calling thread's stack, so "stats" can count its resident pages. */
+void zc_thread_register(void)
+{
+	pthread_attr_t a;
+	void *addr;
+	size_t size;
+
+	if (pthread_getattr_np(pthread_self(), &a))
+		return;
+	if (!pthread_attr_getstack(&a, &addr, &size)) {
+		pthread_mutex_lock(&stacks.lock);
+		if (stacks.n < MAX_THREADS) {
+			stacks.r[stacks.n].lo = (uintptr_t)addr;
+			stacks.r[stacks.n].hi = (uintptr_t)addr + size;
+			stacks.n++;
+		}
+		pthread_mutex_unlock(&stacks.lock);
+	}
+	pthread_attr_destroy(&a);
+}
+
+/* Resident bytes of [lo, hi): mincore, a page-sized chunk of its vector at a time. */
+static unsigned long resident_bytes(uintptr_t lo, uintptr_t hi)
+{
+	unsigned char vec[4096];
+	unsigned long n = 0;
+	size_t page = 4096;
+
+	lo &= ~(uintptr_t)(page - 1);
+	while (lo < hi) {
+		size_t pages = (hi - lo + page - 1) / page;
+
+		if (pages > sizeof(vec))
+			pages = sizeof(vec);
+		if (mincore((void *)lo, pages * page, vec))
+			break;
+		for (size_t i = 0; i < pages; i++)
+			n += vec[i] & 1;
+		lo += pages * page;
+	}
+	return n * page;
+}
+
+void zc_server_mem_stats(struct zc_mem_stats *m)
+{
+	struct mallinfo2 mi = mallinfo2();
+
+	memset(m, 0, sizeof(*m));
+	m->conn_bytes = atomic_load(&zc_server.conn_bytes);
+	pthread_mutex_lock(&stacks.lock);
+	for (size_t i = 0; i < stacks.n; i++)
+		m->stack_bytes += resident_bytes(stacks.r[i].lo, stacks.r[i].hi);
+	pthread_mutex_unlock(&stacks.lock);
+	for (unsigned int w = 0; w < zc_server.threads; w++)
+		m->thread_bytes += atomic_load(&workers[w].buf_bytes);
+	m->thread_bytes += zc_codec_trainer_bytes();
+	/* Free chunks malloc keeps; the top of each arena is trimmed, the rest is resident. */
+	m->malloc_free = mi.fordblks;
+}
+
+void zc_server_reset_stats(void)
+{
+	size_t n = sizeof(struct zc_thread_stats) / sizeof(unsigned long);
+
+	for (unsigned int w = 0; w < zc_server.threads; w++) {
+		unsigned long *p = (unsigned long *)&workers[w].stats;
+
+		for (size_t i = 0; i < n; i++)
+			__atomic_store_n(&p[i], 0, __ATOMIC_RELAXED);
+	}
+	atomic_store(&zc_server.total_conns, 0);
+	atomic_store(&zc_server.rejected_conns, 0);
+	atomic_store(&zc_server.idle_kicks, 0);
+}
 
 /* Only the owning worker writes its counters; "stats" reads them from another thread. */
 static void count(unsigned long *field, size_t n)
@@ -77,13 +184,69 @@ void zc_server_sum_stats(struct zc_thread_stats *sum)
 	}
 }
 
-static void conn_close(struct worker *w, struct conn *c)
+static void worker_adopt(struct worker *w, struct conn *c)
+{
+	pthread_mutex_lock(&w->conns_lock);
+	c->prev = NULL;
+	c->next = w->conns;
+	if (w->conns)
+		w->conns->prev = c;
+	w->conns = c;
+	pthread_mutex_unlock(&w->conns_lock);
+}
+
+/* Under conns_lock. */
+static void conn_unlink(struct worker *w, struct conn *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		w->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+}
+
+static void conn_free(struct worker *w, struct conn *c)
 {
 	epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->z.fd, NULL);
 	close(c->z.fd);
 	zc_conn_release(&c->z);
 	free(c);
+	atomic_fetch_sub(&zc_server.conn_bytes, sizeof(*c));
 	atomic_fetch_sub(&zc_server.curr_conns, 1);
+}
+
+static void conn_close(struct worker *w, struct conn *c)
+{
+	pthread_mutex_lock(&w->conns_lock);
+	conn_unlink(w, c);
+	pthread_mutex_unlock(&w->conns_lock);
+	conn_free(w, c);
+}
+
+/* Close the connections that have sent nothing for idle_timeout seconds. */
+static void sweep_idle(struct worker *w, time_t now)
+{
+	struct conn *c, *next, *idle = NULL;
+
+	if (!zc_server.idle_timeout || now == w->last_sweep)
+		return;
+	w->last_sweep = now;
+	pthread_mutex_lock(&w->conns_lock);
+	for (c = w->conns; c; c = next) {
+		next = c->next;
+		if (now - c->last_active > (time_t)zc_server.idle_timeout) {
+			conn_unlink(w, c);
+			c->next = idle;
+			idle = c;
+		}
+	}
+	pthread_mutex_unlock(&w->conns_lock);
+	for (c = idle; c; c = next) {
+		next = c->next;
+		atomic_fetch_add(&zc_server.idle_kicks, 1);
+		conn_free(w, c);
+	}
 }
 
 static void conn_watch(struct worker *w, struct conn *c, bool out)
@@ -114,6 +277,7 @@ static int conn_write(struct worker *w, struct conn *c)
 	}
 	z->wstart = z->wend = 0;
 	if (z->wcap > KEEP_BUF) {
+		atomic_fetch_sub(&zc_server.conn_bytes, z->wcap);
 		free(z->wbuf);
 		z->wbuf = NULL;
 		z->wcap = 0;
@@ -133,6 +297,9 @@ static void conn_drive(struct worker *w, struct conn *c)
 		ssize_t n;
 		int rc = zc_conn_process(z);
 
+		atomic_store_explicit(&w->buf_bytes,
+				      zc_codec_thread_bytes() + zc_proto_thread_bytes(),
+				      memory_order_relaxed);
 		if (conn_write(w, c) < 0)
 			goto close;
 		if (z->wend > z->wstart) {
@@ -145,14 +312,18 @@ static void conn_drive(struct worker *w, struct conn *c)
 			/* Commands wait in the buffer, which no read event would announce: run
 			 * them now, or after the other connections' turn, on the EPOLLOUT that a
 			 * writable socket reports at once. */
-			if (round < ROUNDS_PER_EVENT)
+			if (round < (int)rounds_per_event)
 				continue;
+			count(&w->stats.conn_yields, 1);
 			conn_watch(w, c, true);
 			return;
 		}
-		if (round == ROUNDS_PER_EVENT)
+		if (round == (int)rounds_per_event) {
+			count(&w->stats.conn_yields, 1);
 			break; /* fairness: the socket stays readable, epoll comes back to us */
+		}
 		if (z->rstart == z->rend && z->rcap > KEEP_BUF) {
+			atomic_fetch_sub(&zc_server.conn_bytes, z->rcap);
 			free(z->rbuf);
 			z->rbuf = NULL;
 			z->rcap = 0;
@@ -172,6 +343,7 @@ static void conn_drive(struct worker *w, struct conn *c)
 			break;
 		}
 		z->rend += (size_t)n;
+		c->last_active = time(NULL);
 		count(&w->stats.bytes_read, (size_t)n);
 	}
 	conn_watch(w, c, false);
@@ -194,7 +366,8 @@ static void accept_all(void)
 		if (fd < 0)
 			return; /* EAGAIN, or EMFILE and the like: try again on the next wakeup */
 		if (atomic_fetch_add(&zc_server.curr_conns, 1) >= zc_server.max_conns) {
-			static const char msg[] = "SERVER_ERROR too many open connections\r\n";
+			/* memcached's words, which its clients and tests look for. */
+			static const char msg[] = "ERROR Too many open connections\r\n";
 
 			atomic_fetch_sub(&zc_server.curr_conns, 1);
 			atomic_fetch_add(&zc_server.rejected_conns, 1);
@@ -214,10 +387,19 @@ static void accept_all(void)
 		}
 		c->z.fd = fd;
 		c->z.stats = &w->stats;
+		c->last_active = time(NULL);
+		atomic_fetch_add(&zc_server.conn_bytes, sizeof(*c));
+		/* On the worker's list before its epoll set has it: from then on only that
+		 * worker frees it. */
 		ev.events = EPOLLIN;
 		ev.data.ptr = c;
+		worker_adopt(w, c);
 		if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev)) {
+			pthread_mutex_lock(&w->conns_lock);
+			conn_unlink(w, c);
+			pthread_mutex_unlock(&w->conns_lock);
 			atomic_fetch_sub(&zc_server.curr_conns, 1);
+			atomic_fetch_sub(&zc_server.conn_bytes, sizeof(*c));
 			close(fd);
 			free(c);
 		}
@@ -229,8 +411,10 @@ static void *worker_main(void *arg)
 	struct worker *w = arg;
 	struct epoll_event ev[MAX_EVENTS];
 
+	zc_thread_register();
 	for (;;) {
-		int n = epoll_wait(w->epfd, ev, MAX_EVENTS, -1);
+		/* With an idle timeout the loop wakes once a second to sweep. */
+		int n = epoll_wait(w->epfd, ev, MAX_EVENTS, zc_server.idle_timeout ? 1000 : -1);
 
 		for (int i = 0; i < n; i++) {
 			if (!ev[i].data.ptr)
@@ -238,6 +422,7 @@ static void *worker_main(void *arg)
 			else
 				conn_drive(w, ev[i].data.ptr);
 		}
+		sweep_idle(w, time(NULL));
 	}
 	return NULL;
 }
@@ -245,16 +430,27 @@ static void *worker_main(void *arg)
 static void usage(FILE *f)
 {
 	fprintf(
-	    f, "usage: zcache [-p PORT] [-l ADDR] [-m MB] [-t THREADS] [-c CONNS] [-I BYTES]"
-	       " [-z LEVEL]\n"
-	       "  -p PORT     TCP port (11211)\n"
-	       "  -l ADDR     address to listen on (127.0.0.1)\n"
-	       "  -m MB       memory for items (pool objects and index entries), MiB (64)\n"
-	       "  -t THREADS  worker threads (4)\n"
-	       "  -c CONNS    simultaneous connections (1024)\n"
-	       "  -I BYTES    largest value, k and m suffixes allowed (1m, at most 1m)\n"
-	       "  -z LEVEL    zstd level for values and dictionaries (3)\n"
-	       "Speaks memcached's text protocol; values are stored compressed in a libzs pool.\n");
+	    f,
+	    "usage: zcache [-p PORT] [-l ADDR] [-m MB] [-t THREADS] [-c CONNS] [-I BYTES]"
+	    " [-z LEVEL]\n"
+	    "              [-M] [-F] [-R REQS] [-B ascii] [-o OPT[,OPT...]]\n"
+	    "  -p PORT     TCP port (11211)\n"
+	    "  -l ADDR     address to listen on: 127.0.0.1 (loopback only) unless given;\n"
+	    "              -l 0.0.0.0 serves every interface, to anyone who can reach it\n"
+	    "  -m MB       memory for items (pool objects and index slots), MiB (64)\n"
+	    "  -M          return an error when memory is full instead of evicting\n"
+	    "  -t THREADS  worker threads (4)\n"
+	    "  -c CONNS    simultaneous connections (1024); past them a client is told\n"
+	    "              \"ERROR Too many open connections\" and closed\n"
+	    "  -I BYTES    largest value, k and m suffixes allowed (1m, at most 1m)\n"
+	    "  -F          refuse flush_all\n"
+	    "  -R REQS     reads served per connection before the others get a turn (16)\n"
+	    "  -B ascii    the protocol: text and meta commands (binary is not spoken)\n"
+	    "  -z LEVEL    zstd level for values and dictionaries (3)\n"
+	    "  -o OPTS     idle_timeout=SECONDS: close connections that send nothing that long;\n"
+	    "              memcached's slab and LRU tuning options are accepted and ignored\n"
+	    "Speaks memcached's text and meta protocols; values are stored compressed in a\n"
+	    "libzs pool.\n");
 }
 
 static bool parse_num(const char *s, unsigned long lo, unsigned long hi, unsigned long *v)
@@ -300,19 +496,92 @@ static unsigned long fit_conns(unsigned long conns, unsigned long threads)
 	return conns;
 }
 
+/* memcached -o options that tune its slab allocator, LRU or hash table, which zcache has
+ * not: a command line written for memcached still starts zcache. */
+static const char *const ignored_opts[] = {"slab_chunk_max",
+					   "no_lru_crawler",
+					   "lru_crawler",
+					   "no_lru_maintainer",
+					   "lru_maintainer",
+					   "slab_reassign",
+					   "slab_automove",
+					   "slab_automove_ratio",
+					   "slab_automove_window",
+					   "hashpower",
+					   "hash_algorithm",
+					   "tail_repair_time",
+					   "modern",
+					   "no_modern",
+					   "maxconns_fast",
+					   "no_maxconns_fast",
+					   "read_buf_mem_limit",
+					   "temporary_ttl",
+					   "lru_segmented",
+					   "no_lru_segmented",
+					   "no_inline_ascii_resp",
+					   "no_hashexpand",
+					   "hot_lru_pct",
+					   "warm_lru_pct",
+					   "hot_max_factor",
+					   "warm_max_factor",
+					   "lru_crawler_sleep",
+					   "lru_crawler_tocrawl",
+					   "expirezero_does_not_evict",
+					   "track_sizes",
+					   "no_slab_reassign",
+					   "no_slab_automove",
+					   "watcher_logbuf_size",
+					   "worker_logbuf_size",
+					   "resp_obj_mem_limit",
+					   "drop_privileges",
+					   "no_drop_privileges",
+					   "relaxed_privileges",
+					   "no_ttl_slab_automove",
+					   NULL};
+
+/* -o a,b=c,...: idle_timeout is zcache's too; the tuning options above are ignored. */
+static bool parse_o(char *list)
+{
+	for (char *save = NULL, *o = strtok_r(list, ",", &save); o;
+	     o = strtok_r(NULL, ",", &save)) {
+		char *val = strchr(o, '=');
+		size_t k;
+
+		if (val)
+			*val++ = '\0';
+		if (!strcmp(o, "idle_timeout")) {
+			unsigned long t;
+
+			if (!val || !parse_num(val, 0, 1ul << 30, &t))
+				return false;
+			zc_server.idle_timeout = (unsigned int)t;
+			continue;
+		}
+		for (k = 0; ignored_opts[k] && strcmp(ignored_opts[k], o); k++)
+			;
+		if (!ignored_opts[k]) {
+			fprintf(stderr, "zcache: unknown -o option: %s\n", o);
+			return false;
+		}
+		fprintf(stderr, "zcache: -o %s: memcached tuning, nothing to tune here\n", o);
+	}
+	return true;
+}
+
 int main(int argc, char **argv)
 {
 	unsigned long port = 11211, mb = 64, threads = 4, conns = 1024,
-		      item_max = ZC_DEFAULT_ITEM_MAX;
+		      item_max = ZC_DEFAULT_ITEM_MAX, reqs = ROUNDS_PER_EVENT;
 	unsigned long level = 3;
 	const char *addr = "127.0.0.1";
 	struct zs_pool_opts popts = {.auto_compact_pages = AUTO_COMPACT_PAGES};
 	struct zc_codec_opts copts;
 	struct sockaddr_in sa = {.sin_family = AF_INET};
+	pthread_attr_t attr;
 	sigset_t sigs;
 	int opt, one = 1, sig;
 
-	while ((opt = getopt(argc, argv, "p:l:m:t:c:I:z:h")) != -1) {
+	while ((opt = getopt(argc, argv, "p:l:m:t:c:I:z:MFR:B:o:h")) != -1) {
 		bool ok = true;
 
 		switch (opt) {
@@ -337,6 +606,21 @@ int main(int argc, char **argv)
 		case 'z':
 			ok = parse_num(optarg, 1, 19, &level);
 			break;
+		case 'M':
+			zc_server.no_evict = true;
+			break;
+		case 'F':
+			zc_server.flush_disabled = true;
+			break;
+		case 'R':
+			ok = parse_num(optarg, 1, 1u << 16, &reqs);
+			break;
+		case 'B':
+			ok = !strcmp(optarg, "ascii") || !strcmp(optarg, "auto");
+			break;
+		case 'o':
+			ok = parse_o(optarg);
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -356,12 +640,17 @@ int main(int argc, char **argv)
 	}
 	sa.sin_port = htons((unsigned short)port);
 
+	zc_thread_register();
+	rounds_per_event = (unsigned int)reqs;
 	zc_server.threads = (unsigned int)threads;
 	zc_server.max_conns = (unsigned int)fit_conns(conns, threads);
 	zc_server.item_max = item_max;
+	zc_server.port = (unsigned int)port;
+	zc_server.addr = addr;
+	zc_server.zstd_level = (int)level;
 	zc_server.started = time(NULL);
 	zc_server.pool = zs_create_pool_opts("zcache", &popts);
-	if (!zc_server.pool || zc_store_init(zc_server.pool, mb << 20)) {
+	if (!zc_server.pool || zc_store_init(zc_server.pool, mb << 20, zc_server.no_evict)) {
 		perror("zcache: pool");
 		return 1;
 	}
@@ -395,21 +684,25 @@ int main(int argc, char **argv)
 		return 1;
 	/* Every epoll set exists before any worker runs: the first accept may deal to any. */
 	for (unsigned long i = 0; i < threads; i++) {
+		pthread_mutex_init(&workers[i].conns_lock, NULL);
 		workers[i].epfd = epoll_create1(EPOLL_CLOEXEC);
 		if (workers[i].epfd < 0) {
 			perror("zcache: epoll");
 			return 1;
 		}
 	}
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, WORKER_STACK);
 	for (unsigned long i = 0; i < threads; i++) {
 		struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = NULL};
 
 		if (epoll_ctl(workers[i].epfd, EPOLL_CTL_ADD, listen_fd, &ev) ||
-		    pthread_create(&workers[i].thread, NULL, worker_main, &workers[i])) {
+		    pthread_create(&workers[i].thread, &attr, worker_main, &workers[i])) {
 			perror("zcache: worker");
 			return 1;
 		}
 	}
+	pthread_attr_destroy(&attr);
 	fprintf(stderr, "zcache %s: listening on %s:%lu, %lu MiB, %lu threads\n", ZC_VERSION, addr,
 		port, mb, threads);
 

@@ -261,7 +261,29 @@ def test_hostile(port, proc):
     check(r(b"stats nonsense\r\n") == b"ERROR\r\n", "unknown stats group: ERROR")
     check(r(b"get a\x00b\r\n").startswith(b"CLIENT_ERROR"), "NUL in a command line")
     out = raw(port, b"x" * 5000, close_write=False)
-    check(out == b"CLIENT_ERROR line too long\r\n", "5000 bytes without a newline: line too long")
+    check(out == b"", "5000 bytes without a newline: closed without a reply, as memcached")
+    out = raw(port, b"delete" + b" " * 5000 + b"k5000\r\n", b"\r\n")
+    check(out == b"NOT_FOUND\r\n", "a complete 5000-byte command line in one write is run")
+    out = raw(port, b"get " + b" " * 3000, close_write=False, timeout=1)
+    check(out == b"", "a long get line still waiting for its newline is read on")
+    for req in (b"GET / HTTP/1.0\r\n", b"POST /x HTTP/1.1\r\nHost: a\r\n\r\n"):
+        check(raw(port, req) == b"", "HTTP request line %r: hung up on" % req[:14])
+    check(r(b"flush_all invalid\r\n") == b"CLIENT_ERROR invalid exptime argument\r\n",
+          "flush_all with a bad delay: memcached's words")
+    check(r(b"cas k 0 0 6 \r\nbarva2\r\nversion\r\n", b"VERSION") .startswith(
+          b"CLIENT_ERROR bad command line format\r\nVERSION "),
+          "cas without its unique: CLIENT_ERROR, the data swallowed")
+    check(r(b"set n 0 0 4\r\n 12 \r\nincr n 1\r\n", b"13\r\n") == b"STORED\r\n13\r\n",
+          "incr reads a number with spaces around it")
+    check(r(b"set n 0 0 6\r\n12 abc\r\nincr n 1\r\n", b"value\r\n").endswith(
+          b"CLIENT_ERROR cannot increment or decrement non-numeric value\r\n"),
+          "incr refuses a number followed by text")
+    check(r(b"set n 0 0 3\r\n100\r\ndecr n 95\r\nget n\r\n", b"END\r\n") ==
+          b"STORED\r\n5\r\nVALUE n 0 1\r\n5\r\nEND\r\n", "decr stores the short number unpadded")
+    check(r(b"stats reset\r\n") == b"RESET\r\n", "stats reset")
+    for sub in (b"items", b"sizes", b"settings"):
+        out = raw(port, b"set s 0 0 1\r\nx\r\nstats " + sub + b"\r\n", b"END\r\n")
+        check(out.startswith(b"STORED\r\nSTAT ") and out.endswith(b"END\r\n"), "stats " + sub.decode())
     out = raw(port, b"get " + b"k " * 200000 + b"\r\n", b"\r\n")
     check(out.startswith(b"CLIENT_ERROR line too long"), "400 KB get line: line too long")
     out = raw(port, b"get " + b" ".join(b"k%d" % i for i in range(5000)) + b"\r\n", b"END\r\n")
@@ -356,7 +378,7 @@ def test_limits():
     for s in socks:
         s.settimeout(0.5)
         try:
-            refused += s.recv(100) == b"SERVER_ERROR too many open connections\r\n"
+            refused += s.recv(100) == b"ERROR Too many open connections\r\n"
         except socket.timeout:
             pass
     for s in socks:
@@ -367,7 +389,7 @@ def test_limits():
         time.sleep(0.1)
     alive(port, proc)
     check(refused > 0, "past the open-file limit: %d of 40 connections refused with "
-          "SERVER_ERROR too many open connections" % refused)
+          "ERROR Too many open connections" % refused)
 
 
 # ---- the memory limit ----
