@@ -301,7 +301,7 @@ struct swap_ctx {
 	struct swap_avail *avail;		     /* RCU */
 	struct swap_desc_pcpu *desc_pcpu;
 	pthread_mutex_t desc_chunk_lock;
-	void *desc_chunks;		   /* list of allocated descriptor chunks */
+	void *desc_chunks; /* list of allocated descriptor chunks */
 	struct swap_cache_page *desc_free; /* free descriptors CPUs gave back (desc_chunk_lock) */
 };
 

@@ -59,8 +59,8 @@ static inline uint64_t rm_pack(uint32_t id, uint32_t slot, uint32_t hidx)
 }
 
 struct rmap_scan {
-	uint64_t *objs; /* bucketed by class */
-	size_t *start;	/* bucket of class nth: objs[start[nth] .. start[nth + 1]) */
+	uint64_t *objs;   /* bucketed by class */
+	size_t *start;    /* bucket of class nth: objs[start[nth] .. start[nth + 1]) */
 	size_t bytes;
 };
 
@@ -228,8 +228,7 @@ static void move_object(struct zs_pool *pool, struct rmap *rm, struct size_class
 	uint32_t dslot = zspage_alloc_slot(pool, dc, dst);
 
 	memcpy(dst->base + (size_t)dslot * dc->size, src->base + (size_t)slot * sc->size, size);
-	atomic_store_explicit(&pool->htab[hidx],
-			      he_make(zspage_id(pool, dst), dslot, size, he_gen(e)),
+	atomic_store_explicit(&pool->htab[hidx], he_make(zspage_id(pool, dst), dslot, size, he_gen(e)),
 			      memory_order_release);
 	zspage_free_slot(pool, sc, src, slot);
 	if (sc != dc) {
@@ -242,8 +241,8 @@ static void move_object(struct zs_pool *pool, struct rmap *rm, struct size_class
 	}
 }
 
-#define for_each_zspage(pool, class, g, z, nextid)                                                 \
-	for (uint32_t _id = (class)->fullness_list[g];                                             \
+#define for_each_zspage(pool, class, g, z, nextid)                                          \
+	for (uint32_t _id = (class)->fullness_list[g];                                         \
 	     _id && ((z) = zspage_of(pool, _id), (nextid) = (z)->next, 1); _id = (nextid))
 
 /* The emptiest zspage with objects that no mapper holds, claimed busy; NULL if none. */
@@ -253,7 +252,9 @@ static struct zspage *pick_source(struct zs_pool *pool, struct size_class *class
 	uint32_t next;
 
 	for (uint32_t g = 1; g < ZS_FULL; g++)
-		for_each_zspage(pool, class, g, z, next) if (!z->skip && zspage_claim(z)) return z;
+		for_each_zspage(pool, class, g, z, next)
+			if (!z->skip && zspage_claim(z))
+				return z;
 	return NULL;
 }
 
@@ -275,9 +276,11 @@ static unsigned long compact_class(struct zs_pool *pool, struct size_class *clas
 	struct zspage *z;
 	uint32_t next, objs = class->objs_per_zspage;
 
-	for_each_zspage(pool, class, ZS_EMPTY, z, next) freed += destroy_if_empty(pool, z);
+	for_each_zspage(pool, class, ZS_EMPTY, z, next)
+		freed += destroy_if_empty(pool, z);
 	for (uint32_t g = 1; g < ZS_FULL; g++)
-		for_each_zspage(pool, class, g, z, next) z->skip = 0;
+		for_each_zspage(pool, class, g, z, next)
+			z->skip = 0;
 
 	while (class_freeable(class)) {
 		struct zspage *src = pick_source(pool, class);
@@ -303,8 +306,7 @@ static unsigned long compact_class(struct zs_pool *pool, struct size_class *clas
 	}
 
 	for (uint32_t g = 1; g < ZS_FULL; g++) {
-		for_each_zspage(pool, class, g, z, next)
-		{
+		for_each_zspage(pool, class, g, z, next) {
 			if (!zspage_claim(z))
 				continue;
 			for (uint32_t s = objs; s-- > z->first_free;) {
@@ -336,14 +338,12 @@ static uint32_t collect_resident_free(struct zs_pool *pool, struct size_class *c
 	uint32_t next;
 
 	for (uint32_t g = ZS_FULL - 1; g >= 1 && n < max; g--) {
-		for_each_zspage(pool, class, g, z, next)
-		{
-			for (uint32_t s = z->first_free; s < class->objs_per_zspage && n < max;
-			     s++) {
+		for_each_zspage(pool, class, g, z, next) {
+			for (uint32_t s = z->first_free; s < class->objs_per_zspage && n < max; s++) {
 				if (pages_for_slot(class, s) > z->populated)
 					break;
 				if (!slot_used(z, s))
-					out[n++] = (struct pack_slot){class, z};
+					out[n++] = (struct pack_slot){ class, z };
 			}
 			if (n >= max)
 				break;
@@ -357,8 +357,9 @@ static uint32_t collect_resident_free(struct zs_pool *pool, struct size_class *c
  * receiver classes (@class, @last] (locked), if all fit within the pool's packing distance of
  * their own size class.  Returns pages released.
  */
-static unsigned long pack_last_page(struct zs_pool *pool, struct rmap *rm, struct size_class *class,
-				    struct zspage *z, struct size_class *last)
+static unsigned long pack_last_page(struct zs_pool *pool, struct rmap *rm,
+				    struct size_class *class, struct zspage *z,
+				    struct size_class *last)
 {
 	struct pack_slot free_slots[PACK_MAX_SLOTS];
 	uint32_t tail[PACK_MAX_SLOTS], hidx[PACK_MAX_SLOTS], nt = 0, nf = 0;
@@ -391,8 +392,7 @@ static unsigned long pack_last_page(struct zs_pool *pool, struct rmap *rm, struc
 	if (!zspage_claim(z))
 		return 0;
 	for (uint32_t i = 0; i < nt; i++)
-		move_object(pool, rm, class, z, tail[i], free_slots[i].class, free_slots[i].z,
-			    hidx[i]);
+		move_object(pool, rm, class, z, tail[i], free_slots[i].class, free_slots[i].z, hidx[i]);
 	zspage_unclaim(z);
 	if (!z->inuse)
 		return destroy_if_empty(pool, z);
@@ -413,8 +413,7 @@ static unsigned long pack_class(struct zs_pool *pool, struct size_class *class, 
 	for (struct size_class *r = class + 1; r <= last; r++)
 		pthread_mutex_lock(&r->lock);
 	for (uint32_t g = ZS_FULL - 1; g >= 1; g--) {
-		for_each_zspage(pool, class, g, z, next)
-		{
+		for_each_zspage(pool, class, g, z, next) {
 			/* Page by page from the end, while the receivers have room. */
 			for (;;) {
 				uint32_t before = z->populated;
@@ -441,8 +440,7 @@ static void renumber_class(struct zs_pool *pool, struct size_class *class, struc
 	uint32_t next;
 
 	for (uint32_t g = 0; g < ZS_NR_RATIO_BUCKETS; g++) {
-		for_each_zspage(pool, class, g, z, next)
-		{
+		for_each_zspage(pool, class, g, z, next) {
 			uint32_t id = zspage_id(pool, z), n = 0;
 			bool known = true;
 
@@ -472,11 +470,10 @@ static void renumber_class(struct zs_pool *pool, struct size_class *class, struc
 			atomic_store_explicit(&to->class_nth, class->nth, memory_order_release);
 			for (uint32_t i = 0; i < n; i++) {
 				uint32_t h = owners[i];
-				uint64_t e =
-				    atomic_load_explicit(&pool->htab[h], memory_order_relaxed);
-				atomic_store_explicit(
-				    &pool->htab[h], he_make(nid, he_slot(e), he_size(e), he_gen(e)),
-				    memory_order_release);
+				uint64_t e = atomic_load_explicit(&pool->htab[h], memory_order_relaxed);
+				atomic_store_explicit(&pool->htab[h],
+						      he_make(nid, he_slot(e), he_size(e), he_gen(e)),
+						      memory_order_release);
 				rmap_set(rm, nid, he_slot(e), h);
 			}
 			z->ext_map = NULL;

@@ -40,8 +40,7 @@ static void refill_magazine(struct zs_pool *pool, struct size_class *class)
 		uint32_t idx = pool->hfree;
 
 		if (idx) {
-			pool->hfree =
-			    he_next(atomic_load_explicit(&pool->htab[idx], memory_order_relaxed));
+			pool->hfree = he_next(atomic_load_explicit(&pool->htab[idx], memory_order_relaxed));
 		} else {
 			if (pool->htab_top >= ZS_MAX_HANDLES)
 				break;

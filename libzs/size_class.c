@@ -95,7 +95,6 @@ int zs_build_classes(struct zs_pool *pool)
 	if (first_huge == 0)
 		pool->huge_class_size = 1;
 	else
-		pool->huge_class_size =
-		    ZS_MIN_ALLOC_SIZE + (first_huge - 1) * ZS_SIZE_CLASS_DELTA + 1;
+		pool->huge_class_size = ZS_MIN_ALLOC_SIZE + (first_huge - 1) * ZS_SIZE_CLASS_DELTA + 1;
 	return 0;
 }

@@ -44,10 +44,10 @@ ZS_API int zs_class_stats(struct zs_pool *pool, unsigned int nth, struct zs_clas
 	struct size_class *c = &pool->classes[nth];
 
 	*out = (struct zs_class_stats){
-	    .index = c->index,
-	    .size = c->size,
-	    .pages_per_zspage = c->pages_per_zspage,
-	    .objs_per_zspage = c->objs_per_zspage,
+		.index = c->index,
+		.size = c->size,
+		.pages_per_zspage = c->pages_per_zspage,
+		.objs_per_zspage = c->objs_per_zspage,
 	};
 	pthread_mutex_lock(&c->lock);
 	for (int g = 0; g < ZS_NR_RATIO_BUCKETS; g++)
@@ -67,8 +67,8 @@ ZS_API int zs_class_stats(struct zs_pool *pool, unsigned int nth, struct zs_clas
 
 ZS_API int zs_dump_classes(struct zs_pool *pool, FILE *out)
 {
-	static const char *const ratio[] = {"10%", "20%", "30%", "40%", "50%", "60%",
-					    "70%", "80%", "90%", "99%", "100%"};
+	static const char *const ratio[] = { "10%", "20%", "30%", "40%", "50%", "60%",
+					     "70%", "80%", "90%", "99%", "100%" };
 	unsigned long tot[ZS_NR_RATIO_BUCKETS] = {0}, alloc = 0, used = 0, pages = 0, freeable = 0;
 
 	if (!pool || !out)

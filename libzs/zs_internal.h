@@ -53,7 +53,7 @@
 #include "zs/zsmalloc.h"
 
 #define ZS_PAGE_SHIFT 12
-#define ZS_PAGE_SIZE  (1UL << ZS_PAGE_SHIFT)
+#define ZS_PAGE_SIZE (1UL << ZS_PAGE_SHIFT)
 
 /* Fullness groups: the kernel's in-use ratio buckets. */
 enum zs_fullness {
@@ -69,14 +69,14 @@ enum zs_fullness {
  *   free:              gen (15) | next free index (32)
  * The generation survives a free, so the next owner of the index gets a different one.
  */
-#define HE_LIVE	       (1ULL << 63)
-#define HE_HUGE	       (1ULL << 62)
-#define HE_ID_BITS     24
-#define HE_SLOT_BITS   11
-#define HE_LOC_BITS    (HE_ID_BITS + HE_SLOT_BITS)
-#define HE_SIZE_BITS   12
-#define HE_GEN_SHIFT   (HE_LOC_BITS + HE_SIZE_BITS)
-#define HE_GEN_MASK    0x7fffU
+#define HE_LIVE (1ULL << 63)
+#define HE_HUGE (1ULL << 62)
+#define HE_ID_BITS 24
+#define HE_SLOT_BITS 11
+#define HE_LOC_BITS (HE_ID_BITS + HE_SLOT_BITS)
+#define HE_SIZE_BITS 12
+#define HE_GEN_SHIFT (HE_LOC_BITS + HE_SIZE_BITS)
+#define HE_GEN_MASK 0x7fffU
 #define ZS_MAX_ZSPAGES (1U << HE_ID_BITS)
 #define ZS_MAX_HANDLES (1U << 28) /* 2 GiB of reserved table; 268M live objects */
 
@@ -90,82 +90,52 @@ static inline uint64_t he_make_huge(uint32_t page, uint32_t size, uint32_t gen)
 	return HE_LIVE | HE_HUGE | (uint64_t)(gen & HE_GEN_MASK) << HE_GEN_SHIFT |
 	       (uint64_t)(size - 1) << HE_LOC_BITS | page;
 }
-static inline bool he_live(uint64_t e)
-{
-	return e & HE_LIVE;
-}
-static inline bool he_huge(uint64_t e)
-{
-	return e & HE_HUGE;
-}
-static inline uint32_t he_id(uint64_t e)
-{
-	return e & (ZS_MAX_ZSPAGES - 1);
-}
-static inline uint32_t he_page(uint64_t e)
-{
-	return (uint32_t)(e & ((1ULL << HE_LOC_BITS) - 1));
-}
-static inline uint32_t he_slot(uint64_t e)
-{
-	return (e >> HE_ID_BITS) & ((1U << HE_SLOT_BITS) - 1);
-}
+static inline bool he_live(uint64_t e) { return e & HE_LIVE; }
+static inline bool he_huge(uint64_t e) { return e & HE_HUGE; }
+static inline uint32_t he_id(uint64_t e) { return e & (ZS_MAX_ZSPAGES - 1); }
+static inline uint32_t he_page(uint64_t e) { return (uint32_t)(e & ((1ULL << HE_LOC_BITS) - 1)); }
+static inline uint32_t he_slot(uint64_t e) { return (e >> HE_ID_BITS) & ((1U << HE_SLOT_BITS) - 1); }
 static inline uint32_t he_size(uint64_t e)
 {
 	return ((e >> HE_LOC_BITS) & ((1U << HE_SIZE_BITS) - 1)) + 1;
 }
-static inline uint32_t he_gen(uint64_t e)
-{
-	return (e >> HE_GEN_SHIFT) & HE_GEN_MASK;
-}
+static inline uint32_t he_gen(uint64_t e) { return (e >> HE_GEN_SHIFT) & HE_GEN_MASK; }
 static inline uint64_t he_make_free(uint32_t gen, uint32_t next)
 {
 	return (uint64_t)(gen & HE_GEN_MASK) << HE_GEN_SHIFT | next;
 }
-static inline uint32_t he_next(uint64_t e)
-{
-	return (uint32_t)e;
-}
+static inline uint32_t he_next(uint64_t e) { return (uint32_t)e; }
 
 /* Handle values handed to users: tag (16) | generation (16) | index (32). */
 static inline unsigned long handle_make(uint16_t tag, uint32_t gen, uint32_t idx)
 {
 	return (unsigned long)tag << 48 | (unsigned long)gen << 32 | idx;
 }
-static inline uint16_t handle_tag(unsigned long h)
-{
-	return h >> 48;
-}
-static inline uint32_t handle_gen(unsigned long h)
-{
-	return (h >> 32) & 0xffff;
-}
-static inline uint32_t handle_idx(unsigned long h)
-{
-	return (uint32_t)h;
-}
+static inline uint16_t handle_tag(unsigned long h) { return h >> 48; }
+static inline uint32_t handle_gen(unsigned long h) { return (h >> 32) & 0xffff; }
+static inline uint32_t handle_idx(unsigned long h) { return (uint32_t)h; }
 
 /*
  * A zspage descriptor: entry [id] of pool->zspages.  Readers without a lock touch only pins,
  * busy, class_nth and base, and only after pinning (see the design note above).
  */
 #define ZS_INLINE_SLOTS 192
-#define ZS_NO_CLASS	0xffff
+#define ZS_NO_CLASS 0xffff
 
 struct zspage {
-	atomic_uint pins;	    /* mappers using objects of this zspage now */
-	_Atomic uint16_t busy;	    /* a mover is working on it */
-	_Atomic uint16_t class_nth; /* physical class owning it; ZS_NO_CLASS while free */
-	uint32_t prev, next;	    /* fullness list links, by id (0 ends the list) */
-	char *base;		    /* first byte of its run of pages */
-	uint16_t inuse;		    /* live objects */
-	uint16_t first_free;	    /* lowest free slot; == objs_per_zspage when full */
-	uint8_t populated;	    /* resident prefix, in pages */
-	uint8_t fullness;	    /* which list it is on */
-	uint8_t skip;		    /* compaction: leave alone in this pass */
+	atomic_uint pins;             /* mappers using objects of this zspage now */
+	_Atomic uint16_t busy;        /* a mover is working on it */
+	_Atomic uint16_t class_nth;   /* physical class owning it; ZS_NO_CLASS while free */
+	uint32_t prev, next;          /* fullness list links, by id (0 ends the list) */
+	char *base;                   /* first byte of its run of pages */
+	uint16_t inuse;               /* live objects */
+	uint16_t first_free;          /* lowest free slot; == objs_per_zspage when full */
+	uint8_t populated;            /* resident prefix, in pages */
+	uint8_t fullness;             /* which list it is on */
+	uint8_t skip;                 /* compaction: leave alone in this pass */
 	uint8_t pad;
-	uint64_t *ext_map; /* allocation bitmap when objs > ZS_INLINE_SLOTS */
-	uint64_t map[3];   /* inline allocation bitmap */
+	uint64_t *ext_map;            /* allocation bitmap when objs > ZS_INLINE_SLOTS */
+	uint64_t map[3];              /* inline allocation bitmap */
 };
 _Static_assert(sizeof(struct zspage) == 64, "a zspage descriptor is one cache line");
 
@@ -182,7 +152,7 @@ static inline bool slot_used(struct zspage *z, uint32_t s)
  * Handle indexes a class keeps at hand, so the common path needs no shared lock.  A refill
  * takes only a few: every index ever handed to a magazine stays in the table for good.
  */
-#define ZS_MAG_SIZE   16
+#define ZS_MAG_SIZE 16
 #define ZS_MAG_REFILL 4
 
 /*
@@ -197,15 +167,15 @@ struct size_class {
 	pthread_mutex_t lock;
 	uint32_t fullness_list[ZS_NR_RATIO_BUCKETS]; /* list heads, by zspage id */
 	uint32_t list_mask; /* bit g set when fullness_list[g] is not empty */
-	uint32_t size;	    /* slot size */
+	uint32_t size;      /* slot size */
 	uint16_t objs_per_zspage;
 	uint8_t pages_per_zspage;
 	bool huge;
-	uint16_t index; /* logical index (size - 32) / 8 */
-	uint16_t nth;	/* position among physical classes */
+	uint16_t index;     /* logical index (size - 32) / 8 */
+	uint16_t nth;       /* position among physical classes */
 	uint32_t mag_n;
-	uint32_t hot_n;		     /* huge classes: pages in hot[] */
-	uint32_t *hot;		     /* huge classes: ZS_HUGE_CACHE resident free pages */
+	uint32_t hot_n;     /* huge classes: pages in hot[] */
+	uint32_t *hot;      /* huge classes: ZS_HUGE_CACHE resident free pages */
 	unsigned long freeable_seen; /* this class's share of pool->freeable_total */
 	/* Counters: written under lock, read lock-free (relaxed) by statistics. */
 	atomic_ulong zspages; /* huge class: objects (one page each) */
@@ -223,7 +193,7 @@ struct run_stack {
 
 #define ZS_ARENA_SHIFT 18 /* 1 GiB of address space per reservation */
 #define ZS_ARENA_PAGES (1UL << ZS_ARENA_SHIFT)
-#define ZS_MAX_ARENAS  128
+#define ZS_MAX_ARENAS 128
 
 struct zs_vm {
 	pthread_mutex_t lock;
@@ -231,9 +201,9 @@ struct zs_vm {
 	unsigned int nr_arenas;
 	size_t bump; /* pages handed out of the newest arena */
 	struct run_stack free_runs[ZS_MAX_PAGES_PER_ZSPAGE + 1];
-	uint64_t *id_bits; /* bit set: id in use (id 0 is always set) */
-	uint32_t id_top;   /* ids at or above are unused and their descriptors not resident */
-	uint32_t id_low;   /* no free id below this */
+	uint64_t *id_bits;  /* bit set: id in use (id 0 is always set) */
+	uint32_t id_top;    /* ids at or above are unused and their descriptors not resident */
+	uint32_t id_low;    /* no free id below this */
 };
 
 struct zs_pool {
@@ -244,13 +214,13 @@ struct zs_pool {
 	unsigned long auto_compact_pages;
 	size_t huge_class_size;
 	uint32_t nr_classes;
-	struct size_class *classes;		      /* physical classes, by size */
-	struct size_class *class_of[ZS_SIZE_CLASSES]; /* logical index -> physical */
+	struct size_class *classes;                       /* physical classes, by size */
+	struct size_class *class_of[ZS_SIZE_CLASSES];     /* logical index -> physical */
 
 	_Atomic uint64_t *htab; /* handle table, reserved for ZS_MAX_HANDLES */
 	pthread_mutex_t handle_lock;
-	uint32_t htab_top; /* indexes below this have been handed out once */
-	uint32_t hfree;	   /* global free list head (0 = empty) */
+	uint32_t htab_top;      /* indexes below this have been handed out once */
+	uint32_t hfree;         /* global free list head (0 = empty) */
 
 	struct zspage *zspages; /* descriptors, reserved for ZS_MAX_ZSPAGES */
 	struct zs_vm vm;
@@ -264,9 +234,7 @@ struct zs_pool {
 };
 
 /* Relaxed counter updates: the writer holds the class lock, readers only want a snapshot. */
-#define cnt_add(c, v)                                                                              \
-	atomic_store_explicit(&(c), atomic_load_explicit(&(c), memory_order_relaxed) + (v),        \
-			      memory_order_relaxed)
+#define cnt_add(c, v) atomic_store_explicit(&(c), atomic_load_explicit(&(c), memory_order_relaxed) + (v), memory_order_relaxed)
 #define cnt_get(c) atomic_load_explicit(&(c), memory_order_relaxed)
 
 static inline struct zspage *zspage_of(struct zs_pool *pool, uint32_t id)
@@ -300,8 +268,7 @@ static inline uint32_t size_to_index(size_t size)
 {
 	if (size <= ZS_MIN_ALLOC_SIZE)
 		return 0;
-	return (uint32_t)((size - ZS_MIN_ALLOC_SIZE + ZS_SIZE_CLASS_DELTA - 1) /
-			  ZS_SIZE_CLASS_DELTA);
+	return (uint32_t)((size - ZS_MIN_ALLOC_SIZE + ZS_SIZE_CLASS_DELTA - 1) / ZS_SIZE_CLASS_DELTA);
 }
 
 /* Pages a zspage must have resident for slots [0, slot] of @class to be usable. */
@@ -343,7 +310,8 @@ uint32_t zspage_alloc_slot(struct zs_pool *pool, struct size_class *class, struc
 void zspage_free_slot(struct zs_pool *pool, struct size_class *class, struct zspage *z,
 		      uint32_t slot);
 unsigned long zspage_trim(struct zs_pool *pool, struct size_class *class, struct zspage *z);
-struct zspage *class_fullest(struct zs_pool *pool, struct size_class *class, struct zspage *except);
+struct zspage *class_fullest(struct zs_pool *pool, struct size_class *class,
+			     struct zspage *except);
 bool zspage_claim(struct zspage *z);
 void zspage_unclaim(struct zspage *z);
 

@@ -83,11 +83,9 @@ ZS_API struct zs_pool *zs_create_pool_opts(const char *name, const struct zs_poo
 	pool->tag = tag_get();
 	if (!pool->tag)
 		goto nomem; /* 65535 pools alive at once */
-	pool->max_pages =
-	    o.max_pages_per_zspage ? o.max_pages_per_zspage : ZS_DEFAULT_PAGES_PER_ZSPAGE;
-	pool->pack_bytes = (o.flags & ZS_POOL_NO_PACK) ? 0
-			   : o.pack_bytes	       ? o.pack_bytes
-						       : ZS_DEFAULT_PACK_BYTES;
+	pool->max_pages = o.max_pages_per_zspage ? o.max_pages_per_zspage : ZS_DEFAULT_PAGES_PER_ZSPAGE;
+	pool->pack_bytes = (o.flags & ZS_POOL_NO_PACK) ? 0 :
+			   o.pack_bytes ? o.pack_bytes : ZS_DEFAULT_PACK_BYTES;
 	pool->auto_compact_pages = o.auto_compact_pages;
 	if (zs_build_classes(pool))
 		goto nomem;
@@ -155,8 +153,8 @@ static struct zspage *spill_target(struct zs_pool *pool, struct size_class *clas
 	 * larger classes' own objects would have used, and fill waste went up in measurement
 	 * (64 MiB text corpus, pages/stored: 1.0191 at 16 bytes, 1.0223 at 64).
 	 */
-	uint32_t reach =
-	    pool->pack_bytes / 4 < ZS_SIZE_CLASS_DELTA ? ZS_SIZE_CLASS_DELTA : pool->pack_bytes / 4;
+	uint32_t reach = pool->pack_bytes / 4 < ZS_SIZE_CLASS_DELTA ? ZS_SIZE_CLASS_DELTA :
+								      pool->pack_bytes / 4;
 
 	for (struct size_class *c = class + 1; c < end && !c->huge; c++) {
 		if (c->size - class->size > reach)
@@ -169,8 +167,7 @@ static struct zspage *spill_target(struct zs_pool *pool, struct size_class *clas
 		mask = c->list_mask & ~(1U << ZS_FULL) & ~(1U << ZS_EMPTY);
 		while (mask) {
 			uint32_t g = 31 - __builtin_clz(mask);
-			for (uint32_t id = c->fullness_list[g]; id;
-			     id = zspage_of(pool, id)->next) {
+			for (uint32_t id = c->fullness_list[g]; id; id = zspage_of(pool, id)->next) {
 				struct zspage *z = zspage_of(pool, id);
 				if (zspage_free_slot_resident(c, z)) {
 					*owner = c;
@@ -185,8 +182,8 @@ static struct zspage *spill_target(struct zs_pool *pool, struct size_class *clas
 }
 
 /* Place handle index @hidx of @size bytes into a slot of @z, publish it, return the handle. */
-static unsigned long place_object(struct zs_pool *pool, struct size_class *class, struct zspage *z,
-				  uint32_t hidx, size_t size)
+static unsigned long place_object(struct zs_pool *pool, struct size_class *class,
+				  struct zspage *z, uint32_t hidx, size_t size)
 {
 	uint32_t slot = zspage_alloc_slot(pool, class, z);
 	uint64_t old = atomic_load_explicit(&pool->htab[hidx], memory_order_relaxed);
@@ -219,8 +216,7 @@ static unsigned long place_huge(struct zs_pool *pool, struct size_class *class, 
 
 	cnt_add(class->obj_used, 1);
 	cnt_add(class->bytes_used, size);
-	atomic_store_explicit(&pool->htab[hidx], he_make_huge(page, size, gen),
-			      memory_order_release);
+	atomic_store_explicit(&pool->htab[hidx], he_make_huge(page, size, gen), memory_order_release);
 	return handle_make(pool->tag, gen, hidx);
 }
 
@@ -309,10 +305,9 @@ static struct size_class *lock_owner(struct zs_pool *pool, unsigned long handle,
 			class = &pool->classes[nth];
 		}
 		pthread_mutex_lock(&class->lock);
-		uint64_t now =
-		    atomic_load_explicit(&pool->htab[handle_idx(handle)], memory_order_acquire);
-		if (now == e && (he_huge(e) || atomic_load(&zspage_of(pool, he_id(e))->class_nth) ==
-						   class->nth)) {
+		uint64_t now = atomic_load_explicit(&pool->htab[handle_idx(handle)], memory_order_acquire);
+		if (now == e && (he_huge(e) ||
+				 atomic_load(&zspage_of(pool, he_id(e))->class_nth) == class->nth)) {
 			*entry = e;
 			return class;
 		}

@@ -48,8 +48,7 @@ uint32_t vm_get_run(struct zs_pool *pool, uint32_t pages)
 		/* What is left of the old arena serves 1-page runs. */
 		if (vm->nr_arenas) {
 			uint32_t base = (vm->nr_arenas - 1) << ZS_ARENA_SHIFT;
-			while (vm->bump < ZS_ARENA_PAGES &&
-			       run_push(pool, &vm->free_runs[1], base + vm->bump))
+			while (vm->bump < ZS_ARENA_PAGES && run_push(pool, &vm->free_runs[1], base + vm->bump))
 				vm->bump++;
 		}
 		vm->arena[vm->nr_arenas++] = a;
@@ -135,10 +134,8 @@ unsigned long vm_shrink_ids(struct zs_pool *pool)
 	uint32_t top = vm->id_top;
 	while (top > 1 && !(vm->id_bits[(top - 1) >> 6] >> ((top - 1) & 63) & 1))
 		top--;
-	size_t keep =
-	    ((size_t)top * sizeof(struct zspage) + ZS_PAGE_SIZE - 1) & ~(ZS_PAGE_SIZE - 1);
-	size_t had =
-	    ((size_t)vm->id_top * sizeof(struct zspage) + ZS_PAGE_SIZE - 1) & ~(ZS_PAGE_SIZE - 1);
+	size_t keep = ((size_t)top * sizeof(struct zspage) + ZS_PAGE_SIZE - 1) & ~(ZS_PAGE_SIZE - 1);
+	size_t had = ((size_t)vm->id_top * sizeof(struct zspage) + ZS_PAGE_SIZE - 1) & ~(ZS_PAGE_SIZE - 1);
 	if (had > keep) {
 		zs_os_release((char *)pool->zspages + keep, had - keep);
 		released = had - keep;
@@ -153,8 +150,8 @@ unsigned long vm_shrink_ids(struct zs_pool *pool)
 void pool_pages_add(struct zs_pool *pool, struct size_class *class, long delta)
 {
 	cnt_add(class->pages_used, delta);
-	unsigned long now =
-	    atomic_fetch_add_explicit(&pool->pages_total, delta, memory_order_relaxed) + delta;
+	unsigned long now = atomic_fetch_add_explicit(&pool->pages_total, delta,
+						      memory_order_relaxed) + delta;
 	unsigned long peak = atomic_load_explicit(&pool->pages_peak, memory_order_relaxed);
 
 	while (delta > 0 && now > peak &&
@@ -263,8 +260,7 @@ void zspage_unclaim(struct zspage *z)
 
 static size_t ext_map_bytes(const struct size_class *class)
 {
-	return class->objs_per_zspage > ZS_INLINE_SLOTS ? (class->objs_per_zspage + 63) / 64 * 8
-							: 0;
+	return class->objs_per_zspage > ZS_INLINE_SLOTS ? (class->objs_per_zspage + 63) / 64 * 8 : 0;
 }
 
 struct zspage *zspage_create(struct zs_pool *pool, struct size_class *class)
@@ -309,8 +305,7 @@ static uint32_t zspage_page(struct zs_pool *pool, struct zspage *z)
 	for (uint32_t a = 0; a < pool->vm.nr_arenas; a++) {
 		char *base = pool->vm.arena[a];
 		if (z->base >= base && z->base < base + (ZS_ARENA_PAGES << ZS_PAGE_SHIFT))
-			return (a << ZS_ARENA_SHIFT) +
-			       (uint32_t)((z->base - base) >> ZS_PAGE_SHIFT);
+			return (a << ZS_ARENA_SHIFT) + (uint32_t)((z->base - base) >> ZS_PAGE_SHIFT);
 	}
 	return UINT32_MAX;
 }
