@@ -6,6 +6,12 @@
  * an LZ coder to find repeats in.  A dictionary trained on earlier values supplies that
  * history, so the cache's values compress as well as its whole content would.
  *
+ * Hex text (session tokens, digests, ids: 4 bits of information in every 8) is worth
+ * recognising: packed into the bytes it spells it takes half its size, which no entropy coder
+ * reaches on short values (zstd spends a Huffman table per value, or codes hex digits with the
+ * dictionary's table, built for all the values).  It is one more candidate, chosen when it is
+ * the smallest.
+ *
  * Per value: lz4 is tried first (cheap, and it bounds what zstd must beat), then zstd with the
  * current dictionary (plain zstd while there is none).  One value in PROBE_EVERY is also
  * compressed with plain zstd: those probes keep the smallest as well, and they measure how much
@@ -33,11 +39,15 @@
 
 #include <lz4.h>
 #include <zdict.h>
+/* For ZSTD_c_format / ZSTD_d_format (magicless frames), parameters of the stable
+ * ZSTD_CCtx_setParameter() and ZSTD_DCtx_setParameter() calls. */
+#define ZSTD_STATIC_LINKING_ONLY
 #include <zstd.h>
 
 #include "zcache.h"
 
-const char *const zc_codec_names[ZC_NR_CODECS] = {"raw", "lz4", "zstd", "zstd_dict"};
+const char *const zc_codec_names[ZC_NR_CODECS] = {"raw",       "lz4", "zstd",
+						  "zstd_dict", "hex", "hex_upper"};
 
 /* Below this, every codec's framing costs more than it could save. */
 #define MIN_COMPRESS 24
@@ -57,6 +67,8 @@ const char *const zc_codec_names[ZC_NR_CODECS] = {"raw", "lz4", "zstd", "zstd_di
 /* Without a dictionary after a round (values that defeat ZDICT), try again after this many
  * times sample_bytes of values: rare rounds cost little and catch a change of data. */
 #define NO_DICT_RETRY 16
+/* Free memory malloc may keep before the trainer gives it back (see give_back_free). */
+#define TRIM_SLACK (1u << 20)
 
 struct dict {
 	unsigned int refs;     /* values using it, +1 while current; atomic */
@@ -111,7 +123,7 @@ static bool trainer_stop;
 struct codec_tls {
 	ZSTD_CCtx *cctx;
 	ZSTD_DCtx *dctx;
-	uint8_t *buf[3];
+	uint8_t *buf[4]; /* lz4, zstd, the plain zstd probe, hex */
 	size_t cap;
 	unsigned long seq;
 };
@@ -123,7 +135,10 @@ static ZSTD_CCtx *cctx_create(void)
 	ZSTD_CCtx *cctx = ZSTD_createCCtx();
 
 	if (cctx) {
-		/* The record keeps the raw length and the dictionary slot: the frame need not. */
+		/* The record keeps the raw length and the dictionary slot, and knows the payload
+		 * is zstd: the frame need not say so (the magic number alone is 4 bytes, a
+		 * twentieth of a small value). */
+		ZSTD_CCtx_setParameter(cctx, ZSTD_c_format, ZSTD_f_zstd1_magicless);
 		ZSTD_CCtx_setParameter(cctx, ZSTD_c_contentSizeFlag, 0);
 		ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 0);
 		ZSTD_CCtx_setParameter(cctx, ZSTD_c_dictIDFlag, 0);
@@ -139,15 +154,19 @@ static int tls_ready(size_t n)
 	if ((size_t)LZ4_compressBound((int)n) > need)
 		need = (size_t)LZ4_compressBound((int)n);
 	/* Each is checked on its own: after a failed call, the one that failed is made again. */
-	if (!tls.dctx && !(tls.dctx = ZSTD_createDCtx()))
-		return -ENOMEM;
+	if (!tls.dctx) {
+		tls.dctx = ZSTD_createDCtx();
+		if (!tls.dctx)
+			return -ENOMEM;
+		ZSTD_DCtx_setParameter(tls.dctx, ZSTD_d_format, ZSTD_f_zstd1_magicless);
+	}
 	if (!tls.cctx) {
 		tls.cctx = cctx_create();
 		if (!tls.cctx)
 			return -ENOMEM;
 	}
 	if (need > tls.cap) {
-		for (int i = 0; i < 3; i++) {
+		for (int i = 0; i < 4; i++) {
 			uint8_t *p = realloc(tls.buf[i], need);
 
 			if (!p)
@@ -162,7 +181,7 @@ static int tls_ready(size_t n)
 size_t zc_codec_thread_bytes(void)
 {
 	return (tls.cctx ? ZSTD_sizeof_CCtx(tls.cctx) : 0) +
-	       (tls.dctx ? ZSTD_sizeof_DCtx(tls.dctx) : 0) + 3 * tls.cap;
+	       (tls.dctx ? ZSTD_sizeof_DCtx(tls.dctx) : 0) + 4 * tls.cap;
 }
 
 static atomic_ulong trainer_ctx_bytes;
@@ -341,6 +360,48 @@ static void sample_add(const void *src, size_t n)
 
 /* ---- encode and decode ---- */
 
+static int hex_value(uint8_t ch, bool upper)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= (upper ? 'A' : 'a') && ch <= (upper ? 'F' : 'f'))
+		return ch - (upper ? 'A' : 'a') + 10;
+	return -1;
+}
+
+/* Pack @n hex digits of one case into @dst (n / 2 bytes); returns the codec, or ZC_RAW if
+ * @src is not such hex. */
+static uint8_t hex_pack(const uint8_t *src, size_t n, uint8_t *dst)
+{
+	bool upper = false;
+	size_t i = 0;
+
+	if (n % 2)
+		return ZC_RAW;
+	/* The case is the first letter's; digits alone are lowercase hex. */
+	while (i < n && src[i] >= '0' && src[i] <= '9')
+		i++;
+	upper = i < n && src[i] >= 'A' && src[i] <= 'F';
+	for (i = 0; i < n; i += 2) {
+		int hi = hex_value(src[i], upper), lo = hex_value(src[i + 1], upper);
+
+		if (hi < 0 || lo < 0)
+			return ZC_RAW;
+		dst[i / 2] = (uint8_t)(hi << 4 | lo);
+	}
+	return upper ? ZC_HEX_UPPER : ZC_HEX;
+}
+
+static void hex_unpack(const uint8_t *src, size_t n, char *dst, bool upper)
+{
+	const char *digits = upper ? "0123456789ABCDEF" : "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++) {
+		dst[2 * i] = digits[src[i] >> 4];
+		dst[2 * i + 1] = digits[src[i] & 15];
+	}
+}
+
 long zc_encode(const void *src, size_t n, const void **out, uint8_t *codec, uint8_t *dict)
 {
 	const void *best = src;
@@ -351,10 +412,15 @@ long zc_encode(const void *src, size_t n, const void **out, uint8_t *codec, uint
 	*codec = ZC_RAW;
 	*dict = 0;
 	*out = src;
-	if (n < MIN_COMPRESS)
-		return (long)n;
 	if (tls_ready(n))
 		return -ENOMEM;
+	/* Hex is worth packing at any length; the coders only past MIN_COMPRESS. */
+	if (n >= 2 && (*codec = hex_pack(src, n, tls.buf[3])) != ZC_RAW) {
+		best = *out = tls.buf[3];
+		best_len = n / 2;
+	}
+	if (n < MIN_COMPRESS)
+		return (long)best_len;
 	atomic_fetch_add_explicit(&values_added_bytes, n, memory_order_relaxed);
 	if (atomic_fetch_add_explicit(&sample_seq, 1, memory_order_relaxed) % SAMPLE_EVERY == 0)
 		sample_add(src, n);
@@ -413,15 +479,19 @@ int zc_decode(uint8_t codec, uint8_t slot, const void *src, size_t n, void *dst,
 		return 0;
 	case ZC_LZ4:
 		return LZ4_decompress_safe(src, dst, (int)n, (int)rawlen) == (int)rawlen ? 0 : -EIO;
+	case ZC_HEX:
+	case ZC_HEX_UPPER:
+		if (n * 2 != rawlen)
+			return -EIO;
+		hex_unpack(src, n, dst, codec == ZC_HEX_UPPER);
+		return 0;
 	case ZC_ZSTD:
 	case ZC_ZSTD_DICT:
 		if (tls_ready(0))
 			return -ENOMEM;
-		if (codec == ZC_ZSTD)
-			r = ZSTD_decompressDCtx(tls.dctx, dst, rawlen, src, n);
-		else
-			r = ZSTD_decompress_usingDDict(tls.dctx, dst, rawlen, src, n,
-						       dicts[slot]->ddict);
+		/* The DDict reference lasts for this call only: the next one sets its own. */
+		ZSTD_DCtx_refDDict(tls.dctx, codec == ZC_ZSTD ? NULL : dicts[slot]->ddict);
+		r = ZSTD_decompressDCtx(tls.dctx, dst, rawlen, src, n);
 		return !ZSTD_isError(r) && r == rawlen ? 0 : -EIO;
 	}
 	return -EIO;
@@ -561,6 +631,22 @@ out:
 	atomic_store(&train_bytes, 0);
 }
 
+/*
+ * Once a second, hand back to the OS what malloc keeps free past TRIM_SLACK: hash tables
+ * replaced as they grow, and buffers of connections gone, leave free chunks in the middle of
+ * the heaps that malloc's own trimming (of the heaps' tops) never reaches.
+ */
+static void give_back_free(time_t now)
+{
+	static time_t last;
+
+	if (now == last)
+		return;
+	last = now;
+	if (mallinfo2().fordblks > TRIM_SLACK)
+		malloc_trim(TRIM_SLACK / 2);
+}
+
 static void *trainer_main(void *arg)
 {
 	ZSTD_CCtx *cctx = cctx_create();
@@ -587,6 +673,7 @@ static void *trainer_main(void *arg)
 		pthread_cond_timedwait(&trainer_cond, &trainer_lock, &ts);
 		if (trainer_stop)
 			break;
+		give_back_free(ts.tv_sec);
 
 		added = atomic_load(&samples_added_bytes);
 		pthread_mutex_lock(&sample_lock);
@@ -693,6 +780,9 @@ void zc_codec_stats(struct zc_codec_stats *st)
 	pthread_mutex_lock(&sample_lock);
 	st->sample_bytes = gens[0].bytes + gens[1].bytes;
 	st->sample_cap = sample_cap;
+	/* What is resident of them: as far as their bytes and sizes have reached. */
+	st->sample_resident =
+	    sampling ? st->sample_bytes + (gens[0].count + gens[1].count) * sizeof(uint16_t) : 0;
 	st->train_bytes = atomic_load(&train_bytes);
 	pthread_mutex_unlock(&sample_lock);
 }

@@ -785,29 +785,41 @@ static void cmd_verbosity(struct zc_conn *c, struct zc_token *tok, size_t ntok)
 
 #define STATF(fmt, ...) fprintf(f, "STAT " fmt "\r\n", __VA_ARGS__)
 
-/* Memory by where it goes: what the operator adds up against the process's RSS. */
+/*
+ * Memory by where it goes, for an operator to add up against the process's RSS: the pool's
+ * pages and metadata, the index, everything malloc handed out (with its known parts named: the
+ * dictionaries, the training sample and a training's buffers, the connections, the threads'
+ * codec and fetch buffers; the rest is "other"), what malloc keeps free, the resident part of
+ * the threads' stacks, and the program's resident code.
+ */
 static void stats_memory(FILE *f, const struct zc_store_stats *s, const struct zc_codec_stats *d)
 {
 	struct zs_pool_stats ps;
 	struct zc_mem_stats m;
-	unsigned long pool_bytes, total;
+	unsigned long pool_bytes, known, other;
 
 	zs_pool_stats(zc_server.pool, &ps);
 	zc_server_mem_stats(&m);
 	pool_bytes = ps.pages_used * 4096ul;
-	total = pool_bytes + ps.meta_bytes + s->index_bytes + d->dict_bytes + d->sample_cap +
-		d->train_bytes + m.conn_bytes + m.stack_bytes + m.thread_bytes + m.malloc_free;
+	known = d->dict_bytes + d->sample_cap + d->train_bytes + m.conn_bytes + m.thread_bytes;
+	other = m.malloc_used > known ? m.malloc_used - known : 0;
+	/* The sample buffers are taken whole and filled as values come: count what they hold.
+	 * The index is mapped by store.c itself, outside malloc. */
+	known += d->sample_resident - d->sample_cap + s->index_bytes;
 	STATF("mem_pool_pages %lu", pool_bytes);
 	STATF("mem_pool_meta %lu", ps.meta_bytes);
 	STATF("mem_index %lu", s->index_bytes);
 	STATF("mem_dicts %lu", d->dict_bytes);
-	STATF("mem_samples %lu", d->sample_cap);
+	STATF("mem_samples %lu", d->sample_resident);
 	STATF("mem_training %lu", d->train_bytes);
 	STATF("mem_conn_buffers %lu", m.conn_bytes);
-	STATF("mem_thread_stacks %lu", m.stack_bytes);
 	STATF("mem_thread_buffers %lu", m.thread_bytes);
+	STATF("mem_malloc_other %lu", other);
 	STATF("mem_malloc_free %lu", m.malloc_free);
-	STATF("mem_accounted %lu", total);
+	STATF("mem_thread_stacks %lu", m.stack_bytes);
+	STATF("mem_code %lu", m.code_bytes);
+	STATF("mem_accounted %lu", pool_bytes + ps.meta_bytes + known + other + m.malloc_free +
+				       m.stack_bytes + m.code_bytes);
 }
 
 static void stats_general(FILE *f)

@@ -28,6 +28,7 @@
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -47,6 +48,8 @@
 #define ROUNDS_PER_EVENT 16
 /* Worker stacks: the deepest path (a stats reply, snprintf, zstd) needs well under 256 KiB. */
 #define WORKER_STACK (512u << 10)
+/* Blocks of this size and more are mmapped: a 4096-slot table and up. */
+#define MMAP_THRESHOLD (64u << 10)
 /* Threads whose stacks "stats" counts: workers, the trainer, the main thread. */
 #define MAX_THREADS 264
 /* Buffers larger than this are given back when they empty, so an idle connection that once
@@ -132,6 +135,23 @@ static unsigned long resident_bytes(uintptr_t lo, uintptr_t hi)
 	return n * page;
 }
 
+/* Resident file-backed pages: the program's and its libraries' code and data, which grow as
+ * code runs for the first time (zstd's, say, at the first value that compresses). */
+static unsigned long rss_file(void)
+{
+	char line[128];
+	unsigned long kib = 0;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "RssFile: %lu kB", &kib) == 1)
+			break;
+	fclose(f);
+	return kib << 10;
+}
+
 void zc_server_mem_stats(struct zc_mem_stats *m)
 {
 	struct mallinfo2 mi = mallinfo2();
@@ -145,8 +165,11 @@ void zc_server_mem_stats(struct zc_mem_stats *m)
 	for (unsigned int w = 0; w < zc_server.threads; w++)
 		m->thread_bytes += atomic_load(&workers[w].buf_bytes);
 	m->thread_bytes += zc_codec_trainer_bytes();
-	/* Free chunks malloc keeps; the top of each arena is trimmed, the rest is resident. */
+	/* Every arena's: what is handed out (small blocks and mmapped ones) and the free
+	 * chunks it keeps resident. */
+	m->malloc_used = mi.uordblks + mi.hblkhd;
 	m->malloc_free = mi.fordblks;
+	m->code_bytes = rss_file();
 }
 
 void zc_server_reset_stats(void)
@@ -641,6 +664,10 @@ int main(int argc, char **argv)
 	sa.sin_port = htons((unsigned short)port);
 
 	zc_thread_register();
+	/* Large blocks (hash tables as they grow, training samples, zstd's training memory)
+	 * straight from mmap and back to the OS when freed: glibc's threshold would otherwise
+	 * rise to the largest block freed, and tables freed on growth would stay as free heap. */
+	mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD);
 	rounds_per_event = (unsigned int)reqs;
 	zc_server.threads = (unsigned int)threads;
 	zc_server.max_conns = (unsigned int)fit_conns(conns, threads);

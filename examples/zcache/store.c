@@ -6,8 +6,8 @@
  * describes the item besides what a lookup or an eviction must see without touching the pool
  * lives in the blob, packed ahead of the encoded value:
  *
- *   blob: [key length: 1][key][bits: 1][dict: 1 if zstd_dict][raw length: varint]
- *         [client flags: varint, if not 0][cas: varint][expiry: 4, if any][payload]
+ *   blob: [key length: 1][key][bits: 1][dict: 1 if zstd_dict][raw length: varint, unless
+ *         raw or hex][client flags: varint, if not 0][cas: varint][expiry: 4, if any][payload]
  *
  *   slot: [handle: 8][key hash: 4][last access tick: 28 bits | SLOT_* flags: 4 bits]
  *
@@ -16,9 +16,9 @@
  * than ZS_MAX_ALLOC_SIZE are split into 4 KiB chunks listed by an index object that starts with
  * the blob's length (SLOT_CHAINED).
  *
- * The tables are open-addressed with Robin Hood probing, at a load factor kept between
- * LOAD_MIN and LOAD_MAX (see there): 18 to 23 bytes of index per item.  A slot's home is the
- * hash scaled to the table size, so a table may have any size and grows by a quarter at a time.
+ * The tables are open-addressed with Robin Hood probing, at a load factor kept between 0.83
+ * and 15/16 as it grows (see LOAD_MAX): 17 to 19 bytes of index per item.  A slot's home is the
+ * hash scaled to the table size, so a table may have any size and grows by an eighth at a time.
  * Nothing keeps an LRU list: eviction takes the least recently used of EVICT_SAMPLE occupied
  * slots after a moving hand, the slots being in hash order, i.e. in no order of age.
  *
@@ -35,6 +35,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include <zs/zsmalloc.h>
@@ -44,17 +45,19 @@
 /* 64 shards keep two-to-sixteen workers off each other's locks with little fixed memory. */
 #define NR_SHARDS   64
 #define SHARD_SHIFT 58
-/* 64 slots of 16 bytes: 64 KiB for an empty cache's 64 shards. */
-#define MIN_SLOTS 64
+/* 256 slots of 16 bytes, a page: 256 KiB for an empty cache's 64 shards. */
+#define MIN_SLOTS 256
 /*
- * Load factor: grow by a quarter past 7/8, so right after growing 0.7; shrink below 3/8.
- * Index bytes per item are 16 / load: 18.3 at 7/8, 22.9 at 0.7, the issue's bound being 24.
- * Robin Hood probing keeps lookups short that full: the mean probe length of a hit is about
- * 1 + load / (2 (1 - load)) = 4.5 at 7/8, in consecutive 16-byte slots (one or two cache
- * lines), and a miss stops as soon as it meets a slot closer to its home than itself.
+ * Load factor: grow by an eighth past 15/16, so right after growing 0.83; shrink below 3/8.
+ * Index bytes per item are 16 / load: 17.1 at 15/16, 19.2 at 0.83.  Robin Hood probing keeps
+ * lookups short that full: the mean probe length of a hit is about 1 + load / (2 (1 - load)),
+ * 8.5 slots at 15/16 and 3.5 at 0.83, consecutive 16-byte slots (two or three cache lines);
+ * the 32-bit hash in the slot spares the pool all but the matching one; and a miss stops as
+ * soon as it meets a slot closer to its home than itself.  Growing by an eighth rehashes each
+ * item 8 times per doubling of the cache, amortised: a store costs about 8 slot moves more.
  */
-#define LOAD_MAX_NUM 7
-#define LOAD_MAX_DEN 8
+#define LOAD_MAX_NUM 15
+#define LOAD_MAX_DEN 16
 #define LOAD_MIN_NUM 3
 #define LOAD_MIN_DEN 8
 /* Slots an eviction compares: the oldest of 16 random items is older than 94% of the cache's
@@ -77,10 +80,10 @@
 #define TICK_MASK     ((1u << (32 - SLOT_FLAG_BITS)) - 1)
 
 /* The blob's bits byte. */
-#define HB_CODEC_MASK 0x03u
-#define HB_FLAGS      0x04u /* client flags follow */
-#define HB_EXPTIME    0x08u /* an expiry follows */
-#define HB_KEY_BINARY 0x10u
+#define HB_CODEC_MASK 0x07u
+#define HB_FLAGS      0x08u /* client flags follow */
+#define HB_EXPTIME    0x10u /* an expiry follows */
+#define HB_KEY_BINARY 0x20u
 
 struct slot {
 	unsigned long handle; /* 0: empty */
@@ -199,6 +202,19 @@ static size_t get_varint(const uint8_t *p, size_t avail, uint64_t *v)
 	return 0;
 }
 
+/* Raw values are their payload, hex ones twice it: their length needs no field. */
+static bool rawlen_implied(uint8_t codec)
+{
+	return codec == ZC_RAW || codec == ZC_HEX || codec == ZC_HEX_UPPER;
+}
+
+/* The raw length of an implied-length value whose blob is @bloblen bytes. */
+static void head_fill_rawlen(struct head *h, size_t bloblen)
+{
+	if (rawlen_implied(h->codec))
+		h->rawlen = (uint32_t)((bloblen - h->len) * (h->codec == ZC_RAW ? 1 : 2));
+}
+
 /* Encode @h's fields after @key into @out (BLOB_HEAD_MAX bytes); sets and returns h->len. */
 static size_t head_encode(uint8_t *out, const char *key, size_t klen, struct head *h)
 {
@@ -212,7 +228,8 @@ static size_t head_encode(uint8_t *out, const char *key, size_t klen, struct hea
 	out[n++] = h->bits;
 	if (h->codec == ZC_ZSTD_DICT)
 		out[n++] = h->dict;
-	n += put_varint(out + n, h->rawlen);
+	if (!rawlen_implied(h->codec))
+		n += put_varint(out + n, h->rawlen);
 	if (h->flags)
 		n += put_varint(out + n, h->flags);
 	n += put_varint(out + n, h->cas);
@@ -225,8 +242,9 @@ static size_t head_encode(uint8_t *out, const char *key, size_t klen, struct hea
 	return n;
 }
 
-/* Decode the header at @p (@avail bytes readable); false if it is not one. */
-static bool head_decode(const uint8_t *p, size_t avail, struct head *h)
+/* Decode the header at @p (@avail bytes readable) of a blob of @total bytes; false if it is
+ * not one. */
+static bool head_decode(const uint8_t *p, size_t avail, size_t total, struct head *h)
 {
 	size_t n;
 	uint64_t v;
@@ -251,7 +269,9 @@ static bool head_decode(const uint8_t *p, size_t avail, struct head *h)
 		n += used_;                                                                        \
 		field = v;                                                                         \
 	} while (0)
-	GET_VARINT(h->rawlen);
+	h->rawlen = 0; /* implied ones are set from the payload's length by the caller */
+	if (!rawlen_implied(h->codec))
+		GET_VARINT(h->rawlen);
 	h->flags = 0;
 	if (h->bits & HB_FLAGS)
 		GET_VARINT(h->flags);
@@ -265,6 +285,7 @@ static bool head_decode(const uint8_t *p, size_t avail, struct head *h)
 		n += 4;
 	}
 	h->len = n;
+	head_fill_rawlen(h, total);
 	return true;
 }
 
@@ -467,6 +488,27 @@ static void table_del(struct shard *s, uint32_t i)
 	memset(&s->slots[i], 0, sizeof(s->slots[i]));
 }
 
+/* Tables come straight from mmap: replaced ones go back to the OS whole, where malloc would
+ * keep them as free chunks between the heap's other blocks. */
+static size_t table_bytes(uint32_t n)
+{
+	return ((size_t)n * sizeof(struct slot) + 4095) & ~(size_t)4095;
+}
+
+static struct slot *table_alloc(uint32_t n)
+{
+	void *p =
+	    mmap(NULL, table_bytes(n), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static void table_free(struct slot *t, uint32_t n)
+{
+	if (t)
+		munmap(t, table_bytes(n));
+}
+
 /* Rebuild the table with @n slots; keeps the old one if memory is short. */
 static void table_resize(struct shard *s, uint32_t n)
 {
@@ -477,7 +519,7 @@ static void table_resize(struct shard *s, uint32_t n)
 		n = MIN_SLOTS;
 	if (n == on || n <= s->count)
 		return;
-	s->slots = calloc(n, sizeof(*s->slots));
+	s->slots = table_alloc(n);
 	if (!s->slots) {
 		s->slots = old;
 		return; /* longer probes, still correct while a slot is free */
@@ -486,7 +528,7 @@ static void table_resize(struct shard *s, uint32_t n)
 	for (uint32_t i = 0; i < on; i++)
 		if (old[i].handle)
 			table_put(s, old[i]);
-	free(old);
+	table_free(old, on);
 	s->hand = 0;
 }
 
@@ -495,7 +537,7 @@ static void table_fit(struct shard *s)
 	uint64_t n = s->nslots;
 
 	if ((uint64_t)s->count * LOAD_MAX_DEN > n * LOAD_MAX_NUM)
-		table_resize(s, (uint32_t)(n + n / 4 > UINT32_MAX / 2 ? n : n + n / 4));
+		table_resize(s, (uint32_t)(n + n / 8 > UINT32_MAX / 2 ? n : n + n / 8));
 	else if (n > MIN_SLOTS && (uint64_t)s->count * LOAD_MIN_DEN < n * LOAD_MIN_NUM)
 		/* Back to the middle of the band, so a few stores do not grow it again. */
 		table_resize(s, (uint32_t)((uint64_t)s->count * 8 / 6 + 1));
@@ -528,7 +570,7 @@ static uint32_t item_remove(struct shard *s, uint32_t i)
 	struct head h;
 
 	view_begin(sl, &v);
-	if (!head_decode(v.p, v.avail, &h))
+	if (!head_decode(v.p, v.avail, v.total, &h))
 		memset(&h, 0, sizeof(h)); /* never: the blobs are ours */
 	view_end(&v);
 	account(s, &h, v.total, -1);
@@ -564,7 +606,7 @@ static long lookup(struct shard *s, uint64_t h, const char *key, size_t klen, st
 			continue;
 		view_begin(sl, &v);
 		match = v.p[0] == klen && klen + 1 <= v.avail && !memcmp(v.p + 1, key, klen) &&
-			head_decode(v.p, v.avail, hd);
+			head_decode(v.p, v.avail, v.total, hd);
 		view_end(&v);
 		if (!match)
 			continue;
@@ -715,7 +757,7 @@ int zc_store_init(struct zs_pool *p, unsigned long limit_bytes, bool refuse)
 		struct shard *s = &shards[i];
 
 		pthread_mutex_init(&s->lock, NULL);
-		s->slots = calloc(MIN_SLOTS, sizeof(*s->slots));
+		s->slots = table_alloc(MIN_SLOTS);
 		if (!s->slots)
 			return -ENOMEM;
 		s->nslots = MIN_SLOTS;
@@ -1055,7 +1097,7 @@ void zc_store_stats(struct zc_store_stats *st)
 		st->bytes += s->bytes;
 		st->orig_bytes += s->orig_bytes;
 		st->blob_bytes += s->blob_bytes;
-		st->index_bytes += (unsigned long)s->nslots * sizeof(struct slot);
+		st->index_bytes += table_bytes(s->nslots);
 		st->index_slots += s->nslots;
 		st->total_items += s->total_items;
 		st->evictions += s->evictions;
@@ -1118,7 +1160,9 @@ void zc_store_sizes(unsigned long *buckets, size_t n)
 			if (!s->slots[j].handle)
 				continue;
 			view_begin(&s->slots[j], &v);
-			b = head_decode(v.p, v.avail, &h) && h.rawlen ? (h.rawlen - 1) / 32 + 1 : 0;
+			b = head_decode(v.p, v.avail, v.total, &h) && h.rawlen
+				? (h.rawlen - 1) / 32 + 1
+				: 0;
 			view_end(&v);
 			buckets[b < n ? b : n - 1]++;
 		}

@@ -34,6 +34,8 @@ enum zc_codec {
 	ZC_LZ4,
 	ZC_ZSTD,
 	ZC_ZSTD_DICT,
+	ZC_HEX,	      /* lowercase hex digits stored as the bytes they spell: half the size */
+	ZC_HEX_UPPER, /* the same, uppercase */
 	ZC_NR_CODECS,
 };
 
@@ -46,13 +48,14 @@ struct zc_codec_opts {
 };
 
 struct zc_codec_stats {
-	unsigned long dict_version; /* trainings adopted so far */
-	unsigned long dicts_live;   /* dictionaries some value (or the encoder) still uses */
-	unsigned long dict_bytes;   /* memory of those dictionaries and their tables */
-	unsigned long trainings;    /* dictionaries trained, adopted or not */
-	unsigned long sample_bytes; /* bytes in the sample buffer now */
-	unsigned long sample_cap;   /* bytes allocated for samples (0 between rounds) */
-	unsigned long train_bytes;  /* memory a training in progress holds */
+	unsigned long dict_version;    /* trainings adopted so far */
+	unsigned long dicts_live;      /* dictionaries some value (or the encoder) still uses */
+	unsigned long dict_bytes;      /* memory of those dictionaries and their tables */
+	unsigned long trainings;       /* dictionaries trained, adopted or not */
+	unsigned long sample_bytes;    /* bytes in the sample buffer now */
+	unsigned long sample_cap;      /* bytes allocated for samples (0 between rounds) */
+	unsigned long sample_resident; /* of those, the part samples have been written to */
+	unsigned long train_bytes;     /* memory a training in progress holds */
 };
 
 int zc_codec_init(const struct zc_codec_opts *opts);
@@ -318,7 +321,9 @@ struct zc_mem_stats {
 	unsigned long conn_bytes;   /* connection structures and their buffers */
 	unsigned long stack_bytes;  /* resident pages of the threads' stacks */
 	unsigned long thread_bytes; /* per-thread codec contexts and scratch buffers */
-	unsigned long malloc_free;  /* free memory malloc keeps resident */
+	unsigned long malloc_used;  /* all that malloc has handed out (the above among it) */
+	unsigned long malloc_free;  /* free memory malloc keeps */
+	unsigned long code_bytes;   /* resident pages of the program and its libraries */
 };
 void zc_server_mem_stats(struct zc_mem_stats *m);
 /* zc_thread_register - note the calling thread's stack for zc_server_mem_stats(). */
