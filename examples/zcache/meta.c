@@ -10,7 +10,7 @@
  *
  * A flag is one character, maybe followed by a token ("T30", "Oabc"); return flags come back
  * in the order they were asked for.  Parsing and replies follow memcached 1.6.18 (Debian's),
- * checked byte for byte by tests/zcache/differential.py, including its error strings, the
+ * checked byte for byte by examples/zcache/test_differential.py, including its error strings, the
  * order in which the flags of one request apply (mg "T30 t" shows the new TTL, "t T30" the old)
  * and quiet mode: with q, mg says nothing on a miss, and ms, md and ma nothing on success.
  * Newer than 1.6.18 and implemented from the spec: E (set the cas), md x (empty the value),
@@ -325,10 +325,11 @@ static bool opaques_ok(struct zc_token *tok, size_t start, size_t ntok)
 	return true;
 }
 
-/* The common start of mg, md and ma: word counts, the key, the flags.  Returns false after
- * replying with the error. */
+/* The common start of mg, md and ma: word counts, the key, the flags (and for mg and md the
+ * opaques; ma finds a long one only as it replies, after doing its work, as memcached).
+ * Returns false after replying with the error. */
 static bool meta_begin(struct zc_conn *c, struct zc_token *tok, size_t ntok, struct mflags *of,
-		       const char *too_long, bool generic_flag_error)
+		       const char *too_long, bool generic_flag_error, bool check_opaques)
 {
 	const char *err = "CLIENT_ERROR bad command line format";
 
@@ -349,7 +350,7 @@ static bool meta_begin(struct zc_conn *c, struct zc_token *tok, size_t ntok, str
 			       generic_flag_error ? "CLIENT_ERROR invalid or duplicate flag" : err);
 		return false;
 	}
-	if (!opaques_ok(tok, 2, ntok)) {
+	if (check_opaques && !opaques_ok(tok, 2, ntok)) {
 		zc_reply_error(c, "CLIENT_ERROR opaque token too long");
 		return false;
 	}
@@ -391,7 +392,7 @@ static void meta_get(struct zc_conn *c, struct zc_token *tok, size_t ntok)
 	uint32_t exptime;
 	bool ttl_set = false;
 
-	if (!meta_begin(c, tok, ntok, &of, "CLIENT_ERROR options flags are too long", false))
+	if (!meta_begin(c, tok, ntok, &of, "CLIENT_ERROR options flags are too long", false, true))
 		return;
 	req.payload = of.value;
 	req.no_bump = of.no_update;
@@ -710,7 +711,7 @@ static void meta_delete(struct zc_conn *c, struct zc_token *tok, size_t ntok)
 	struct line l = {.len = 0};
 	enum zc_result r;
 
-	if (!meta_begin(c, tok, ntok, &of, "CLIENT_ERROR options flags too long", true))
+	if (!meta_begin(c, tok, ntok, &of, "CLIENT_ERROR options flags too long", true, true))
 		return;
 	req.has_cas = of.has_cas;
 	req.cas = of.cas;
@@ -772,7 +773,7 @@ static void meta_arith(struct zc_conn *c, struct zc_token *tok, size_t ntok)
 	uint32_t exptime = 0, old_exptime = 0;
 	enum zc_result r;
 
-	if (!meta_begin(c, tok, ntok, &of, "CLIENT_ERROR options flags too long", true))
+	if (!meta_begin(c, tok, ntok, &of, "CLIENT_ERROR options flags too long", true, false))
 		return;
 	if (of.mode == 'D' || of.mode == '-') {
 		incr = false;
@@ -832,9 +833,19 @@ static void meta_arith(struct zc_conn *c, struct zc_token *tok, size_t ntok)
 			continue;
 		break;
 	}
+	if (!opaques_ok(tok, 2, ntok) && (r == ZC_STORED || r == ZC_NOT_FOUND || r == ZC_EXISTS ||
+					  r == ZC_NOT_STORED)) {
+		zc_reply_error(c, "CLIENT_ERROR opaque token too long");
+		return;
+	}
 	switch (r) {
 	case ZC_STORED: {
 		uint32_t e = created ? 0 : old_exptime;
+
+		/* q hides the reply of an arithmetic on an item that was there, not of one that
+		 * created it (memcached's rule). */
+		if (created)
+			c->noreply = false;
 
 		line_printf(&l, of.value ? "VA %zu" : "HD", n);
 		for (size_t i = 2; i < ntok; i++) {
