@@ -392,6 +392,150 @@ def test_limits():
           "ERROR Too many open connections" % refused)
 
 
+# ---- robustness: stalled clients, idle connections, connection limits, where it listens ----
+
+def test_stalled_beside_busy():
+    """One worker thread: a client that sent half a command and stalls shares it with a busy
+    one, which must not wait for the first."""
+    port, proc = start("-t", "1")
+    stalled = []
+    for half in (b"set stall 0 0 100\r\n" + b"x" * 10, b"get stal", b"ms st 50 T0\r\nabc",
+                 b"set " + b"k" * 200):
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        s.sendall(half)
+        stalled.append(s)
+    busy = socket.create_connection(("127.0.0.1", port), timeout=10)
+    worst = 0.0
+    for i in range(2000):
+        t0 = time.time()
+        busy.sendall(b"set b%d 0 0 3\r\nabc\r\nget b%d\r\n" % (i, i))
+        want = b"STORED\r\nVALUE b%d 0 3\r\nabc\r\nEND\r\n" % i
+        got = read_exactly(busy, len(want))
+        assert got == want, "busy client got %r" % got
+        worst = max(worst, time.time() - t0)
+    check(worst < 5, "2000 round trips beside 4 stalled half-commands on one worker "
+          "(slowest %.3f s)" % worst)
+    # The stalled ones finish when their bytes come, and get their answers.
+    stalled[0].sendall(b"x" * 90 + b"\r\n")
+    check(read_exactly(stalled[0], 8) == b"STORED\r\n", "the stalled set completes later")
+    for s in stalled + [busy]:
+        s.close()
+    alive(port, proc)
+
+
+def test_idle_timeout():
+    port, proc = start("-t", "2", "-o", "idle_timeout=2")
+    idle = socket.create_connection(("127.0.0.1", port), timeout=15)
+    idle.sendall(b"get half")  # half a command, then nothing
+    active = socket.create_connection(("127.0.0.1", port), timeout=15)
+    for _ in range(10):  # 5 s of a command every half second
+        active.sendall(b"version\r\n")
+        check_quiet(active.recv(100).startswith(b"VERSION "), "active connection answered")
+        time.sleep(0.5)
+    try:
+        closed = idle.recv(100) == b""
+    except ConnectionResetError:
+        closed = True
+    check(closed, "-o idle_timeout=2: a connection idle for 5 s is closed")
+    active.sendall(b"stats\r\n")
+    out = b""
+    while b"END\r\n" not in out:
+        out += active.recv(65536)
+    kicks = int(out.split(b"STAT idle_kicks ")[1].split(b"\r\n")[0])
+    check(kicks >= 1, "the one sending a command every 0.5 s stays; idle_kicks %d" % kicks)
+    idle.close()
+    active.close()
+    alive(port, proc)
+
+
+def check_quiet(cond, what):
+    if not cond:
+        raise AssertionError(what)
+
+
+def test_conn_limit_and_listen():
+    port, proc = start("-t", "2", "-c", "3")
+    socks = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(3)]
+    for s in socks:
+        s.sendall(b"version\r\n")
+        assert s.recv(100).startswith(b"VERSION ")
+    extra = socket.create_connection(("127.0.0.1", port), timeout=10)
+    check(read_exactly(extra, 100) == b"ERROR Too many open connections\r\n",
+          "-c 3: a fourth connection is told ERROR Too many open connections and closed")
+    extra.close()
+    socks[0].sendall(b"stats\r\n")
+    out = b""
+    while b"END\r\n" not in out:
+        out += socks[0].recv(65536)
+    check(b"STAT rejected_connections 1\r\n" in out, "rejected_connections counts it")
+    for s in socks:
+        s.close()
+    try:
+        socket.create_connection(("127.0.0.2", port), timeout=5).close()
+        other = True
+    except OSError:
+        other = False
+    check(not other, "without -l it listens on 127.0.0.1 only: 127.0.0.2 is refused")
+    helptext = subprocess.run([ZCACHE, "-h"], capture_output=True, text=True).stdout
+    check("127.0.0.1" in helptext and "-l 0.0.0.0" in helptext,
+          "--help says it listens on 127.0.0.1 unless told otherwise")
+    alive(port, proc)
+
+
+def test_no_evict_and_no_flush():
+    port, proc = start("-t", "2", "-m", "2", "-M", "-F")
+    c = client(port, default_noreply=False)
+    rnd = random.Random(9)
+    refused = 0
+    for i in range(6000):
+        try:
+            c.set("m%d" % i, rnd.randbytes(1000))
+        except MemcacheServerError as e:
+            refused += "out of memory" in str(e)
+    st = c.stats()
+    check(refused > 0 and st[b"evictions"] == 0 and st[b"bytes"] <= 2 << 20,
+          "-M -m 2: %d stores refused with SERVER_ERROR out of memory, no evictions" % refused)
+    check(c.get("m0") is not None, "-M: the first items stay")
+    check(raw(port, b"flush_all\r\n") == b"CLIENT_ERROR flush_all not allowed\r\n" and
+          c.get("m0") is not None, "-F: flush_all refused, nothing dropped")
+    c.close()
+    alive(port, proc)
+
+
+def rss_bytes(proc):
+    with open("/proc/%d/status" % proc.pid) as f:
+        return next(int(l.split()[1]) << 10 for l in f if l.startswith("VmRSS:"))
+
+
+def test_memory_accounting():
+    """stats' mem_* figures add up to the RSS the server grew by, within 5%."""
+    port, proc = start("-t", "2", "-m", "512")
+    c = client(port, default_noreply=False)
+    time.sleep(0.5)
+    rss0, acc0 = rss_bytes(proc), c.stats()[b"mem_accounted"]
+    rnd = random.Random(13)
+    words = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel"]
+    for i in range(0, 90000, 200):
+        c.set_many({"acct%d" % j: (rnd.randbytes(rnd.randint(16, 200)).hex()
+                                   if j % 2 else json_value(rnd, words))
+                    for j in range(i, i + 200)})
+    time.sleep(2.5)  # a training round finishing, the trainer giving back free memory
+    st = c.stats()
+    grew, acc = rss_bytes(proc) - rss0, st[b"mem_accounted"] - acc0
+    parts = ", ".join("%s %.1f" % (k.decode()[4:], st[k] / 2 ** 20) for k in st
+                      if k.startswith(b"mem_") and k not in (b"mem_accounted", b"mem_used_total",
+                                                             b"mem_used_max"))
+    check(abs(acc - grew) <= 0.05 * grew,
+          "stats accounts for %.1f of the %.1f MiB the RSS grew (%.1f%%): %s MiB" % (
+              acc / 2 ** 20, grew / 2 ** 20, 100.0 * acc / grew, parts))
+    check(st[b"index_bytes"] / st[b"curr_items"] <= 24,
+          "index: %.1f bytes per item" % (st[b"index_bytes"] / st[b"curr_items"]))
+    check(st[b"mem_samples"] == 0 or st[b"dict_version"] == 0,
+          "the training sample is freed once the round's dictionary is adopted")
+    c.close()
+    alive(port, proc)
+
+
 # ---- the memory limit ----
 
 def test_eviction():
@@ -526,6 +670,11 @@ def main():
         test_commands(port)
         test_hostile(port, proc)
         test_limits()
+        test_stalled_beside_busy()
+        test_idle_timeout()
+        test_conn_limit_and_listen()
+        test_no_evict_and_no_flush()
+        test_memory_accounting()
         test_eviction()
         test_dictionary()
         test_tools()

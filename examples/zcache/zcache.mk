@@ -1,7 +1,13 @@
 # zcache: a memcached-protocol cache keeping its values compressed in a libzs pool
 # (examples/zcache/*.c, with zsstat's STAT output for "stats" and "stats classes").
 #   make programs        builds $(B)/examples/zcache/zcache
-#   make zcache-test     real clients against it: pymemcache, memcp/memcat/memslap, HashClient
+#   make zcache-test     real clients against it: pymemcache, memcp/memcat/memslap, HashClient;
+#                        the meta and text protocols byte for byte against Debian's memcached
+#                        (test_differential.py); three instances behind twemproxy
+#                        (test_twemproxy.py)
+#   make zcache-memcached-suite MEMCACHED_SRC=DIR   memcached's own Perl tests (t/ of a memcached
+#                        checkout, not part of this tree) against zcache; a development tool,
+#                        not run by make test
 #   make install         installs it as $(PREFIX)/bin/zcache
 #   make bench-zcache    its memory and speed against memcached (bench/zcache_compare.py)
 
@@ -21,6 +27,21 @@ EXTRA_TESTS += zcache-test
 zcache-test: $(ZCACHE)
 	@sh scripts/deps.sh zcache
 	/usr/bin/python3 examples/zcache/test_zcache.py $(ZCACHE)
+	/usr/bin/python3 examples/zcache/test_differential.py $(ZCACHE)
+	/usr/bin/python3 examples/zcache/test_twemproxy.py $(ZCACHE)
+
+# The text and meta protocol files of memcached's suite, the ones zcache's protocol covers
+# (the rest test memcached's slabs, LRU maintainer, extstore, proxy, TLS, SASL, UDP, unix
+# sockets or binary protocol).
+ZC_SUITE_FILES ?= bogus-commands.t cas.t expirations.t flags.t flush-all.t getandtouch.t \
+	getset.t idle-timeout.t incrdecr.t issue_104.t issue_108.t issue_14.t issue_140.t \
+	issue_152.t issue_183.t issue_192.t issue_260.t issue_3.t issue_41.t issue_68.t \
+	issue_70.t line-lengths.t malicious-commands.t maxconns.t metaget.t noreply.t quit.t \
+	stats.t touch.t whitespace.t dash-M.t
+.PHONY: zcache-memcached-suite
+zcache-memcached-suite: $(ZCACHE)
+	@test -d "$(MEMCACHED_SRC)/t" || { echo "set MEMCACHED_SRC to a memcached checkout" >&2; exit 2; }
+	ZC_SUITE_FILES="$(ZC_SUITE_FILES)" sh scripts/memcached-suite.sh $(MEMCACHED_SRC) $(ZCACHE)
 
 install: install-zcache
 install-zcache: $(ZCACHE)
