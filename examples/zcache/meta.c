@@ -14,7 +14,8 @@
  * order in which the flags of one request apply (mg "T30 t" shows the new TTL, "t T30" the old)
  * and quiet mode: with q, mg says nothing on a miss, and ms, md and ma nothing on success.
  * Newer than 1.6.18 and implemented from the spec: E (set the cas), md x (empty the value),
- * ms s (the size stored), ms N (append creating on a miss).
+ * ms s (the size stored), ms N (append creating on a miss), mg C (no value if the cas is
+ * still that one).
  *
  * Everything an item holds comes from store.c (flags, cas, expiry, hit and access time, the
  * stale and token bits), its value from proto.c's shared fetch and encode helpers.
@@ -423,6 +424,9 @@ static void meta_get(struct zc_conn *c, struct zc_token *tok, size_t ntok)
 		line_send(c, &l);
 		return;
 	}
+	/* C<cas> with v: the value only if it changed (protocol.txt; newer than 1.6.18). */
+	if (of.value && of.has_cas && of.cas == f->cas)
+		of.value = false;
 	if (of.value)
 		line_printf(&l, "VA %" PRIu32, f->rawlen);
 	else
@@ -833,8 +837,8 @@ static void meta_arith(struct zc_conn *c, struct zc_token *tok, size_t ntok)
 			continue;
 		break;
 	}
-	if (!opaques_ok(tok, 2, ntok) && (r == ZC_STORED || r == ZC_NOT_FOUND || r == ZC_EXISTS ||
-					  r == ZC_NOT_STORED)) {
+	if (!opaques_ok(tok, 2, ntok) &&
+	    (r == ZC_STORED || r == ZC_NOT_FOUND || r == ZC_EXISTS || r == ZC_NOT_STORED)) {
 		zc_reply_error(c, "CLIENT_ERROR opaque token too long");
 		return;
 	}

@@ -1068,6 +1068,43 @@ static int stats_sizes(FILE *f)
 	return 0;
 }
 
+/* "stats cachedump <class> <limit>": zcache's one class is 1 (see stats_items). */
+static void cmd_cachedump(struct zc_conn *c, struct zc_token *tok, size_t ntok)
+{
+	uint32_t id, lim;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	if (ntok < 4) {
+		zc_reply(c, "CLIENT_ERROR bad command line\r\n");
+		return;
+	}
+	if (!zc_parse_u32(tok[2].v, &id) || !zc_parse_u32(tok[3].v, &lim)) {
+		zc_reply(c, "CLIENT_ERROR bad command line format\r\n");
+		return;
+	}
+	if (id >= 64) {
+		zc_reply(c, "CLIENT_ERROR Illegal slab id\r\n");
+		return;
+	}
+	f = open_memstream(&text, &len);
+	if (!f) {
+		zc_reply(c, "SERVER_ERROR out of memory writing stats\r\n");
+		return;
+	}
+	if (id == 1)
+		zc_store_dump(f, lim);
+	fputs("END\r\n", f);
+	if (fclose(f)) {
+		free(text);
+		zc_reply(c, "SERVER_ERROR out of memory writing stats\r\n");
+		return;
+	}
+	wb_put(c, text, len);
+	free(text);
+}
+
 static void cmd_stats(struct zc_conn *c, struct zc_token *tok, size_t ntok)
 {
 	const char *sub = ntok >= 2 ? tok[1].v : "";
@@ -1080,6 +1117,10 @@ static void cmd_stats(struct zc_conn *c, struct zc_token *tok, size_t ntok)
 		zc_server_reset_stats();
 		zc_store_reset_stats();
 		zc_reply(c, "RESET\r\n");
+		return;
+	}
+	if (ntok >= 2 && !strcmp(sub, "cachedump")) {
+		cmd_cachedump(c, tok, ntok);
 		return;
 	}
 	/* "stats slabs" is memcached's name for the per-class table: clients asking it get ours. */
@@ -1153,6 +1194,12 @@ static void dispatch(struct zc_conn *c, char *line)
 		}
 	}
 	nreal = tokenize(line, tok);
+	if (nreal == 0 && *line) {
+		/* Spaces and nothing else: malformed, as current memcached says; an empty line is
+		 * an unknown command. */
+		zc_reply(c, "CLIENT_ERROR bad command line format\r\n");
+		return;
+	}
 	if (nreal == 0 || tok[0].len < 2) {
 		zc_reply(c, "ERROR\r\n");
 		return;

@@ -32,6 +32,7 @@
  * compress, decompress or touch sockets.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1077,6 +1078,9 @@ void zc_flush(void)
 		struct shard *s = &shards[k];
 
 		pthread_mutex_lock(&s->lock);
+		/* Flushed items count as reclaimed, as memcached's do when their memory is next
+		 * used. */
+		s->expired += s->count;
 		for (uint32_t j = 0; j < s->nslots; j++)
 			while (s->slots[j].handle)
 				item_remove(s, j);
@@ -1165,6 +1169,43 @@ void zc_store_sizes(unsigned long *buckets, size_t n)
 				: 0;
 			view_end(&v);
 			buckets[b < n ? b : n - 1]++;
+		}
+		pthread_mutex_unlock(&s->lock);
+	}
+}
+
+void zc_store_dump(FILE *f, unsigned long limit)
+{
+	unsigned long shown = 0, bytes = 0;
+
+	for (int k = 0; k < NR_SHARDS && (!limit || shown < limit); k++) {
+		struct shard *s = &shards[k];
+
+		pthread_mutex_lock(&s->lock);
+		for (uint32_t j = 0; j < s->nslots && (!limit || shown < limit); j++) {
+			char key[ZC_KEY_MAX + 1];
+			struct view v;
+			struct head h;
+			bool ok;
+
+			if (!s->slots[j].handle)
+				continue;
+			view_begin(&s->slots[j], &v);
+			ok = head_decode(v.p, v.avail, v.total, &h) && !(h.bits & HB_KEY_BINARY);
+			if (ok) {
+				memcpy(key, v.p + 1, h.klen);
+				key[h.klen] = '\0';
+			}
+			view_end(&v);
+			if (!ok)
+				continue;
+			/* memcached's bound on the reply. */
+			bytes +=
+			    (unsigned long)fprintf(f, "ITEM %s [%" PRIu32 " b; %" PRIu32 " s]\r\n",
+						   key, h.rawlen, h.exptime);
+			shown++;
+			if (bytes > ZC_DUMP_MAX)
+				limit = shown;
 		}
 		pthread_mutex_unlock(&s->lock);
 	}

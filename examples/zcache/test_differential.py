@@ -191,6 +191,11 @@ ZCACHE_ONLY = [
     ("ms N: an append on a miss creates the item",
      [b"ms z10 2 MA N60\r\nab\r\n", b"mg z10 v t\r\n"], b"HD\r\nVA 2 t60\r\nab\r\n"),
     ("ma E sets the new cas", [b"ma z11 N0 J1 E99 c v\r\n"], b"VA 1 c99\r\n1\r\n"),
+    ("mg C with v: no value while the cas matches",
+     [b"ms z12 2 E50\r\nhi\r\n", b"mg z12 C50 v\r\n", b"mg z12 C49 v\r\n"],
+     b"HD\r\nHD\r\nVA 2\r\nhi\r\n"),
+    ("a line of spaces is malformed (current memcached; 1.6.18 says ERROR)",
+     [b"   \r\n"], b"CLIENT_ERROR bad command line format\r\n"),
 ]
 
 

@@ -224,6 +224,10 @@ unsigned long zc_store_limit(void);
  * the last of @n takes the larger ones.  Walks every item, one shard lock at a time.
  */
 void zc_store_sizes(unsigned long *buckets, size_t n);
+/* zc_store_dump - "ITEM <key> [<bytes> b; <expiry> s]" lines for up to @limit items (0: all,
+ * to ZC_DUMP_MAX bytes), as memcached's "stats cachedump". */
+#define ZC_DUMP_MAX (2u << 20)
+void zc_store_dump(FILE *f, unsigned long limit);
 
 /* ---- proto.c and meta.c ---- */
 

@@ -32,8 +32,8 @@ zcache-test: $(ZCACHE)
 
 # The text and meta protocol files of memcached's suite, the ones zcache's protocol covers
 # (the rest test memcached's slabs, LRU maintainer, extstore, proxy, TLS, SASL, UDP, unix
-# sockets or binary protocol).
-ZC_SUITE_FILES ?= bogus-commands.t cas.t expirations.t flags.t flush-all.t getandtouch.t \
+# sockets or binary protocol; expirations.t moves the clock with memcached-debug's "debugtime").
+ZC_SUITE_FILES ?= bogus-commands.t cas.t flags.t flush-all.t getandtouch.t \
 	getset.t idle-timeout.t incrdecr.t issue_104.t issue_108.t issue_14.t issue_140.t \
 	issue_152.t issue_183.t issue_192.t issue_260.t issue_3.t issue_41.t issue_68.t \
 	issue_70.t line-lengths.t malicious-commands.t maxconns.t metaget.t noreply.t quit.t \
