@@ -17,8 +17,8 @@
  * the ranges the threads registered), each thread's codec and fetch buffers (published by the
  * thread itself after each batch of commands) and what malloc holds free.
  *
- *   usage: zcache [-p PORT] [-l ADDR] [-m MB] [-t THREADS] [-c CONNS] [-I BYTES] [-z LEVEL]
- *                 [-M] [-F] [-R REQS] [-B ascii] [-o OPT[,OPT...]]
+ * main.c parses the options and starts the parts; this file may not touch the protocol state
+ * of a connection beyond what zcache.h's zc_conn_* calls offer.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -48,18 +48,11 @@
 #define ROUNDS_PER_EVENT 16
 /* Worker stacks: the deepest path (a stats reply, snprintf, zstd) needs well under 256 KiB. */
 #define WORKER_STACK (512u << 10)
-/* Blocks of this size and more are mmapped: a 4096-slot table and up. */
-#define MMAP_THRESHOLD (64u << 10)
 /* Threads whose stacks "stats" counts: workers, the trainer, the main thread. */
 #define MAX_THREADS 264
 /* Buffers larger than this are given back when they empty, so an idle connection that once
  * took a 1 MiB value costs nothing. */
 #define KEEP_BUF (64u << 10)
-/* Compact the pool from zs_free once this many pages could be given back. */
-#define AUTO_COMPACT_PAGES 256
-/* Descriptors besides the connections: stdio, the listening socket and what the libraries
- * open; each worker's epoll instance comes on top. */
-#define SPARE_FDS 16
 
 struct conn {
 	struct zc_conn z;
@@ -463,294 +456,50 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-static void usage(FILE *f)
+/* zc_server_listen - the listening socket on @sa; 0 or -errno. */
+int zc_server_listen(const struct sockaddr_in *sa)
 {
-	fprintf(
-	    f,
-	    "usage: zcache [-p PORT] [-l ADDR] [-m MB] [-t THREADS] [-c CONNS] [-I BYTES]"
-	    " [-z LEVEL]\n"
-	    "              [-M] [-F] [-R REQS] [-B ascii] [-o OPT[,OPT...]]\n"
-	    "  -p PORT     TCP port (11211)\n"
-	    "  -l ADDR     address to listen on: 127.0.0.1 (loopback only) unless given;\n"
-	    "              -l 0.0.0.0 serves every interface, to anyone who can reach it\n"
-	    "  -m MB       memory for items (pool objects and index slots), MiB (64)\n"
-	    "  -M          return an error when memory is full instead of evicting\n"
-	    "  -t THREADS  worker threads (4)\n"
-	    "  -c CONNS    simultaneous connections (1024); past them a client is told\n"
-	    "              \"ERROR Too many open connections\" and closed\n"
-	    "  -I BYTES    largest value, k and m suffixes allowed (1m, at most 1m)\n"
-	    "  -F          refuse flush_all\n"
-	    "  -R REQS     reads served per connection before the others get a turn (16)\n"
-	    "  -B ascii    the protocol: text and meta commands (binary is not spoken)\n"
-	    "  -z LEVEL    zstd level for values and dictionaries (3)\n"
-	    "  -o OPTS     idle_timeout=SECONDS: close connections that send nothing that long;\n"
-	    "              memcached's slab and LRU tuning options are accepted and ignored\n"
-	    "Speaks memcached's text and meta protocols; values are stored compressed in a\n"
-	    "libzs pool.\n");
-}
-
-static bool parse_num(const char *s, unsigned long lo, unsigned long hi, unsigned long *v)
-{
-	unsigned long r, unit = 1;
-	char *end;
-
-	errno = 0;
-	r = strtoul(s, &end, 10);
-	if (errno || end == s || *s == '-')
-		return false;
-	if (*end == 'k' || *end == 'K')
-		unit = 1024, end++;
-	else if (*end == 'm' || *end == 'M')
-		unit = 1024 * 1024, end++;
-	if (*end || r > hi / unit || r * unit < lo)
-		return false;
-	*v = r * unit;
-	return true;
-}
-
-/*
- * An accept() that fails for want of a descriptor leaves the listening socket readable, and
- * every worker would spin on it: raise the open-file limit to what @conns connections need, as
- * memcached does, or lower @conns to what the hard limit allows, so that a connection past it
- * is refused by the -c check instead.
- */
-static unsigned long fit_conns(unsigned long conns, unsigned long threads)
-{
-	rlim_t spare = SPARE_FDS + threads, need = conns + spare;
-	struct rlimit rl;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur >= need)
-		return conns;
-	rl.rlim_cur = rl.rlim_max < need ? rl.rlim_max : need;
-	if (setrlimit(RLIMIT_NOFILE, &rl) || getrlimit(RLIMIT_NOFILE, &rl))
-		return conns;
-	if (rl.rlim_cur >= need)
-		return conns;
-	conns = rl.rlim_cur > spare ? (unsigned long)(rl.rlim_cur - spare) : 1;
-	fprintf(stderr, "zcache: %lu open files at most: -c lowered to %lu\n",
-		(unsigned long)rl.rlim_cur, conns);
-	return conns;
-}
-
-/* memcached -o options that tune its slab allocator, LRU or hash table, which zcache has
- * not: a command line written for memcached still starts zcache. */
-static const char *const ignored_opts[] = {"slab_chunk_max",
-					   "no_lru_crawler",
-					   "lru_crawler",
-					   "no_lru_maintainer",
-					   "lru_maintainer",
-					   "slab_reassign",
-					   "slab_automove",
-					   "slab_automove_ratio",
-					   "slab_automove_window",
-					   "hashpower",
-					   "hash_algorithm",
-					   "tail_repair_time",
-					   "modern",
-					   "no_modern",
-					   "maxconns_fast",
-					   "no_maxconns_fast",
-					   "read_buf_mem_limit",
-					   "temporary_ttl",
-					   "lru_segmented",
-					   "no_lru_segmented",
-					   "no_inline_ascii_resp",
-					   "no_hashexpand",
-					   "hot_lru_pct",
-					   "warm_lru_pct",
-					   "hot_max_factor",
-					   "warm_max_factor",
-					   "lru_crawler_sleep",
-					   "lru_crawler_tocrawl",
-					   "expirezero_does_not_evict",
-					   "track_sizes",
-					   "no_slab_reassign",
-					   "no_slab_automove",
-					   "watcher_logbuf_size",
-					   "worker_logbuf_size",
-					   "resp_obj_mem_limit",
-					   "drop_privileges",
-					   "no_drop_privileges",
-					   "relaxed_privileges",
-					   "no_ttl_slab_automove",
-					   NULL};
-
-/* -o a,b=c,...: idle_timeout is zcache's too; the tuning options above are ignored. */
-static bool parse_o(char *list)
-{
-	for (char *save = NULL, *o = strtok_r(list, ",", &save); o;
-	     o = strtok_r(NULL, ",", &save)) {
-		char *val = strchr(o, '=');
-		size_t k;
-
-		if (val)
-			*val++ = '\0';
-		if (!strcmp(o, "idle_timeout")) {
-			unsigned long t;
-
-			if (!val || !parse_num(val, 0, 1ul << 30, &t))
-				return false;
-			zc_server.idle_timeout = (unsigned int)t;
-			continue;
-		}
-		for (k = 0; ignored_opts[k] && strcmp(ignored_opts[k], o); k++)
-			;
-		if (!ignored_opts[k]) {
-			fprintf(stderr, "zcache: unknown -o option: %s\n", o);
-			return false;
-		}
-		fprintf(stderr, "zcache: -o %s: memcached tuning, nothing to tune here\n", o);
-	}
-	return true;
-}
-
-int main(int argc, char **argv)
-{
-	unsigned long port = 11211, mb = 64, threads = 4, conns = 1024,
-		      item_max = ZC_DEFAULT_ITEM_MAX, reqs = ROUNDS_PER_EVENT;
-	unsigned long level = 3;
-	const char *addr = "127.0.0.1";
-	struct zs_pool_opts popts = {.auto_compact_pages = AUTO_COMPACT_PAGES};
-	struct zc_codec_opts copts;
-	struct sockaddr_in sa = {.sin_family = AF_INET};
-	pthread_attr_t attr;
-	sigset_t sigs;
-	int opt, one = 1, sig;
-
-	while ((opt = getopt(argc, argv, "p:l:m:t:c:I:z:MFR:B:o:h")) != -1) {
-		bool ok = true;
-
-		switch (opt) {
-		case 'p':
-			ok = parse_num(optarg, 1, 65535, &port);
-			break;
-		case 'l':
-			addr = optarg;
-			break;
-		case 'm':
-			ok = parse_num(optarg, 1, 1ul << 30, &mb);
-			break;
-		case 't':
-			ok = parse_num(optarg, 1, 256, &threads);
-			break;
-		case 'c':
-			ok = parse_num(optarg, 1, 1ul << 20, &conns);
-			break;
-		case 'I':
-			ok = parse_num(optarg, 1024, ZC_DEFAULT_ITEM_MAX, &item_max);
-			break;
-		case 'z':
-			ok = parse_num(optarg, 1, 19, &level);
-			break;
-		case 'M':
-			zc_server.no_evict = true;
-			break;
-		case 'F':
-			zc_server.flush_disabled = true;
-			break;
-		case 'R':
-			ok = parse_num(optarg, 1, 1u << 16, &reqs);
-			break;
-		case 'B':
-			ok = !strcmp(optarg, "ascii") || !strcmp(optarg, "auto");
-			break;
-		case 'o':
-			ok = parse_o(optarg);
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			ok = false;
-		}
-		if (!ok) {
-			if (opt != '?')
-				fprintf(stderr, "zcache: bad value for -%c: %s\n", opt, optarg);
-			usage(stderr);
-			return 2;
-		}
-	}
-	if (optind != argc || inet_pton(AF_INET, addr, &sa.sin_addr) != 1) {
-		usage(stderr);
-		return 2;
-	}
-	sa.sin_port = htons((unsigned short)port);
-
-	zc_thread_register();
-	/* Large blocks (hash tables as they grow, training samples, zstd's training memory)
-	 * straight from mmap and back to the OS when freed: glibc's threshold would otherwise
-	 * rise to the largest block freed, and tables freed on growth would stay as free heap. */
-	mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD);
-	rounds_per_event = (unsigned int)reqs;
-	zc_server.threads = (unsigned int)threads;
-	zc_server.max_conns = (unsigned int)fit_conns(conns, threads);
-	zc_server.item_max = item_max;
-	zc_server.port = (unsigned int)port;
-	zc_server.addr = addr;
-	zc_server.zstd_level = (int)level;
-	zc_server.started = time(NULL);
-	zc_server.pool = zs_create_pool_opts("zcache", &popts);
-	if (!zc_server.pool || zc_store_init(zc_server.pool, mb << 20, zc_server.no_evict)) {
-		perror("zcache: pool");
-		return 1;
-	}
-	copts = (struct zc_codec_opts){
-	    .zstd_level = (int)level,
-	    .dict_size = 64 << 10,
-	    .sample_bytes = 4 << 20,
-	};
+	int one = 1;
 
 	listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (listen_fd < 0 || setsockopt(listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
-	    bind(listen_fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(listen_fd, 1024)) {
-		fprintf(stderr, "zcache: cannot listen on %s:%lu: %s\n", addr, port,
-			strerror(errno));
-		return 1;
-	}
+	    bind(listen_fd, (const struct sockaddr *)sa, sizeof(*sa)) || listen(listen_fd, 1024))
+		return -errno;
+	return 0;
+}
 
-	/* Workers inherit a mask without SIGINT/SIGTERM: the main thread takes them. */
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-	signal(SIGPIPE, SIG_IGN);
+/* zc_server_start - the workers, each serving @reqs reads per connection per wakeup. */
+int zc_server_start(unsigned int reqs)
+{
+	pthread_attr_t attr;
+	int err = 0;
 
-	if (zc_codec_init(&copts)) {
-		perror("zcache: codec");
-		return 1;
-	}
-	workers = calloc(threads, sizeof(*workers));
+	rounds_per_event = reqs;
+	workers = calloc(zc_server.threads, sizeof(*workers));
 	if (!workers)
-		return 1;
+		return -ENOMEM;
 	/* Every epoll set exists before any worker runs: the first accept may deal to any. */
-	for (unsigned long i = 0; i < threads; i++) {
+	for (unsigned int i = 0; i < zc_server.threads; i++) {
 		pthread_mutex_init(&workers[i].conns_lock, NULL);
 		workers[i].epfd = epoll_create1(EPOLL_CLOEXEC);
-		if (workers[i].epfd < 0) {
-			perror("zcache: epoll");
-			return 1;
-		}
+		if (workers[i].epfd < 0)
+			return -errno;
 	}
 	pthread_attr_init(&attr);
 	pthread_attr_setstacksize(&attr, WORKER_STACK);
-	for (unsigned long i = 0; i < threads; i++) {
+	for (unsigned int i = 0; i < zc_server.threads && !err; i++) {
 		struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = NULL};
 
-		if (epoll_ctl(workers[i].epfd, EPOLL_CTL_ADD, listen_fd, &ev) ||
-		    pthread_create(&workers[i].thread, &attr, worker_main, &workers[i])) {
-			perror("zcache: worker");
-			return 1;
-		}
+		if (epoll_ctl(workers[i].epfd, EPOLL_CTL_ADD, listen_fd, &ev))
+			err = -errno;
+		else
+			err = -pthread_create(&workers[i].thread, &attr, worker_main, &workers[i]);
 	}
 	pthread_attr_destroy(&attr);
-	fprintf(stderr, "zcache %s: listening on %s:%lu, %lu MiB, %lu threads\n", ZC_VERSION, addr,
-		port, mb, threads);
+	return err;
+}
 
-	if (sigwait(&sigs, &sig) == 0)
-		fprintf(stderr, "zcache: signal %d, exiting\n", sig);
-	/* Workers are blocked in epoll_wait or serving a request: leave without tearing the
-	 * pool down under them; the process's memory goes with it. */
+void zc_server_stop(void)
+{
 	close(listen_fd);
-	zc_codec_stop();
-	_exit(0);
 }

@@ -1081,7 +1081,7 @@ void zc_flush(void)
 		/* Flushed items count as reclaimed, as memcached's do when their memory is next
 		 * used. */
 		s->expired += s->count;
-		for (uint32_t j = 0; j < s->nslots; j++)
+		for (uint32_t j = 0; j < s->nslots && s->count; j++)
 			while (s->slots[j].handle)
 				item_remove(s, j);
 		table_fit(s);

@@ -2,14 +2,16 @@
  * zcache.h - the parts of zcache, a memcached-protocol cache that keeps every value compressed
  * in a libzs pool, and what each may use of the others.
  *
- *   server.c  options, the listening socket, epoll worker threads, connection buffers
+ *   main.c    the options, starting the parts
+ *   server.c  the listening socket, epoll worker threads, connections, memory outside the pool
+ *   meta.c    the meta protocol (mg, ms, md, ma, mn, me) over store and codec
  *   proto.c   the memcached text protocol: parsing, commands, replies; calls store and codec
- *   store.c   the index: sharded hash tables, per-shard LRU lists, the memory limit, item
+ *   store.c   the index: sharded hash tables, sampled LRU eviction, the memory limit, item
  *             blobs in the pool; knows nothing of sockets or compression
- *   codec.c   per value, the smallest of raw / lz4 / zstd / zstd with a trained dictionary;
- *             the dictionaries, their versions and the training thread
+ *   codec.c   per value, the smallest of raw / hex / lz4 / zstd / zstd with a trained
+ *             dictionary; the dictionaries, their versions and the training thread
  *
- * Only proto.c calls both store and codec; store.c and codec.c never call each other except
+ * Only proto.c and meta.c call both store and codec; store.c and codec.c never call each other except
  * through the dictionary reference counts (zc_dict_get/zc_dict_put), which items hold.
  */
 #ifndef ZCACHE_H
@@ -44,7 +46,7 @@ extern const char *const zc_codec_names[ZC_NR_CODECS];
 struct zc_codec_opts {
 	int zstd_level;	     /* zstd level for plain and dictionary compression */
 	size_t dict_size;    /* bytes per trained dictionary */
-	size_t sample_bytes; /* training samples kept from recent values */
+	size_t sample_bytes; /* training samples kept from recent values; 0: no dictionaries */
 };
 
 struct zc_codec_stats {
@@ -332,6 +334,12 @@ struct zc_mem_stats {
 void zc_server_mem_stats(struct zc_mem_stats *m);
 /* zc_thread_register - note the calling thread's stack for zc_server_mem_stats(). */
 void zc_thread_register(void);
+struct sockaddr_in;
+/* The server's life, for main.c: listen (0 or -errno), start zc_server.threads workers
+ * serving @reqs reads per connection per wakeup (0 or -errno), stop listening. */
+int zc_server_listen(const struct sockaddr_in *sa);
+int zc_server_start(unsigned int reqs);
+void zc_server_stop(void);
 
 /* Shared by proto.c (text commands) and meta.c (meta commands). */
 #define ZC_MAX_TOKENS 24 /* memcached's: later words stay in the last token */
