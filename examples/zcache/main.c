@@ -271,7 +271,8 @@ int main(int argc, char **argv)
 
 	err = zc_server_listen(&sa);
 	if (err) {
-		fprintf(stderr, "zcache: cannot listen on %s:%lu: %s\n", addr, port, strerror(-err));
+		fprintf(stderr, "zcache: cannot listen on %s:%lu: %s\n", addr, port,
+			strerror(-err));
 		return 1;
 	}
 

@@ -11,8 +11,8 @@
  *   codec.c   per value, the smallest of raw / hex / lz4 / zstd / zstd with a trained
  *             dictionary; the dictionaries, their versions and the training thread
  *
- * Only proto.c and meta.c call both store and codec; store.c and codec.c never call each other except
- * through the dictionary reference counts (zc_dict_get/zc_dict_put), which items hold.
+ * Only proto.c and meta.c call both store and codec; store.c and codec.c never call each other
+ * except through the dictionary reference counts (zc_dict_get/zc_dict_put), which items hold.
  */
 #ifndef ZCACHE_H
 #define ZCACHE_H
