@@ -193,9 +193,21 @@ static void line_send(struct zc_conn *c, struct line *l)
 
 /* ---- flags ---- */
 
-static bool tok_i32(const char *s, int32_t *v)
+/* A flag's number (N, T, R; C, E): false, with memcached's complaint, when it is none. */
+static bool ttl_token(const char *arg, int32_t *v, const char **err)
 {
-	return zc_parse_i32(s, v);
+	if (zc_parse_i32(arg, v))
+		return true;
+	*err = "CLIENT_ERROR bad token in command line format";
+	return false;
+}
+
+static bool u64_token(const char *arg, uint64_t *v, const char **err)
+{
+	if (zc_parse_u64(arg, v))
+		return true;
+	*err = "CLIENT_ERROR bad token in command line format";
+	return false;
 }
 
 /*
@@ -234,21 +246,17 @@ static int parse_flags(struct zc_token *tok, size_t start, size_t ntok, struct z
 		}
 		case 'N':
 			of->vivify = true;
-			if (!tok_i32(arg, &of->vivify_ttl))
-				*err = "CLIENT_ERROR bad token in command line format", bad = true;
+			bad |= !ttl_token(arg, &of->vivify_ttl, err);
 			of->order[nord++] = 'N';
 			break;
 		case 'T':
-			if (!tok_i32(arg, &of->ttl))
-				*err = "CLIENT_ERROR bad token in command line format", bad = true;
-			else
-				of->has_ttl = true;
+			of->has_ttl = ttl_token(arg, &of->ttl, err);
+			bad |= !of->has_ttl;
 			of->order[nord++] = 'T';
 			break;
 		case 'R':
 			of->recache = true;
-			if (!tok_i32(arg, &of->recache_ttl))
-				*err = "CLIENT_ERROR bad token in command line format", bad = true;
+			bad |= !ttl_token(arg, &of->recache_ttl, err);
 			of->order[nord++] = 'R';
 			break;
 		case 'O':
@@ -276,16 +284,12 @@ static int parse_flags(struct zc_token *tok, size_t start, size_t ntok, struct z
 				bad = true;
 			break;
 		case 'C':
-			if (!zc_parse_u64(arg, &of->cas))
-				*err = "CLIENT_ERROR bad token in command line format", bad = true;
-			else
-				of->has_cas = true;
+			of->has_cas = u64_token(arg, &of->cas, err);
+			bad |= !of->has_cas;
 			break;
 		case 'E':
-			if (!zc_parse_u64(arg, &of->set_cas))
-				*err = "CLIENT_ERROR bad token in command line format", bad = true;
-			else
-				of->has_set_cas = true;
+			of->has_set_cas = u64_token(arg, &of->set_cas, err);
+			bad |= !of->has_set_cas;
 			break;
 		case 'M':
 			if (tok[i].len != 2)
@@ -657,14 +661,8 @@ void zc_meta_set_complete(struct zc_conn *c, const char *data, size_t n)
 
 		r = zc_encode_store(ms->mode, ms->key, ms->klen, &meta, data, n - 2, ms->of.cas,
 				    &cas);
-		if (ms->mode == ZC_CAS) {
-			if (r == ZC_STORED)
-				ZC_STAT(c, cas_hits);
-			else if (r == ZC_EXISTS)
-				ZC_STAT(c, cas_badval);
-			else if (r == ZC_NOT_FOUND)
-				ZC_STAT(c, cas_misses);
-		}
+		if (ms->mode == ZC_CAS)
+			zc_count_cas(c, r);
 	}
 	switch (r) {
 	case ZC_STORED:

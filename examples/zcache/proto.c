@@ -519,6 +519,16 @@ static enum zc_result concat_store(struct zc_conn *c, const char *data, size_t n
 	}
 }
 
+void zc_count_cas(struct zc_conn *c, enum zc_result r)
+{
+	if (r == ZC_STORED)
+		ZC_STAT(c, cas_hits);
+	else if (r == ZC_EXISTS)
+		ZC_STAT(c, cas_badval);
+	else if (r == ZC_NOT_FOUND)
+		ZC_STAT(c, cas_misses);
+}
+
 static void complete_storage(struct zc_conn *c)
 {
 	const char *data = c->rbuf + c->rstart;
@@ -553,14 +563,8 @@ static void complete_storage(struct zc_conn *c)
 				    : cmd == ZC_PENDING_CAS	? ZC_CAS
 								: ZC_SET,
 				    c->pkey, c->pklen, &meta, data, n, c->pcas, NULL);
-		if (cmd == ZC_PENDING_CAS) {
-			if (r == ZC_STORED)
-				ZC_STAT(c, cas_hits);
-			else if (r == ZC_EXISTS)
-				ZC_STAT(c, cas_badval);
-			else if (r == ZC_NOT_FOUND)
-				ZC_STAT(c, cas_misses);
-		}
+		if (cmd == ZC_PENDING_CAS)
+			zc_count_cas(c, r);
 		break;
 	}
 	}

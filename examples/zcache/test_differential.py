@@ -27,6 +27,8 @@ import subprocess
 import sys
 import time
 
+from zctest import free_port, stop_all, wait_listen
+
 ZCACHE = sys.argv[1] if len(sys.argv) > 1 else "build/examples/zcache/zcache"
 MEMCACHED = sys.argv[2] if len(sys.argv) > 2 else "/usr/bin/memcached"
 LONG_KEY = "k" * 251
@@ -199,23 +201,10 @@ ZCACHE_ONLY = [
 ]
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start(cmd, port):
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(400):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return proc
-        except OSError:
-            if proc.poll() is not None:
-                raise RuntimeError("%s exited with %d" % (cmd[0], proc.returncode))
-            time.sleep(0.05)
-    raise RuntimeError("%s did not listen" % cmd[0])
+    wait_listen(port, proc, cmd[0])
+    return proc
 
 
 def last_cas(data):
@@ -326,13 +315,7 @@ def main():
                   len(ZCACHE_ONLY)))
         return 0
     finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(5)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_all(procs)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,8 @@ import time
 from pymemcache.client.base import Client
 from pymemcache.exceptions import MemcacheError
 
+from zctest import free_port, stop_all, wait_listen
+
 ZCACHE = sys.argv[1] if len(sys.argv) > 1 else "build/examples/zcache/zcache"
 NUTCRACKER = sys.argv[2] if len(sys.argv) > 2 else "/usr/sbin/nutcracker"
 KEYS = 3000
@@ -39,23 +41,6 @@ CONFIG = """zcache:
   servers:
 {servers}
 """
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_listen(port, proc, what):
-    for _ in range(400):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            assert proc.poll() is None, "%s exited with %s" % (what, proc.returncode)
-            time.sleep(0.05)
-    raise AssertionError("%s did not listen on %d" % (what, port))
 
 
 def check(cond, what):
@@ -160,11 +145,4 @@ if __name__ == "__main__":
     try:
         main()
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.terminate()
-        for p in procs:
-            try:
-                p.wait(5)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_all(procs)

@@ -364,6 +364,8 @@ enum zc_result zc_encode_store(enum zc_store_mode mode, const char *key, size_t 
 void zc_stat_add(struct zc_conn *c, unsigned long *field, unsigned long n);
 #define ZC_STAT(c, field) zc_stat_add((c), &(c)->stats->field, 1)
 void zc_delete_stale(const char *key, size_t klen);
+/* Count a cas store's result in cas_hits, cas_badval or cas_misses. */
+void zc_count_cas(struct zc_conn *c, enum zc_result r);
 bool zc_number_value(const char *v, size_t n, uint64_t *out);
 
 /* meta.c: "mg", "ms", "md", "ma", "mn", "me"; @tok[0] is the command. */

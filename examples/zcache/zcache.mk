@@ -35,7 +35,7 @@ EXTRA_TESTS += zcache-test
 .PHONY: zcache-test install-zcache uninstall-zcache
 zcache-test: $(ZCACHE)
 	@sh scripts/deps.sh zcache
-	/usr/bin/python3 examples/zcache/test_zcache.py $(ZCACHE)
+	ZC_SANITIZE="$(SANITIZE)" /usr/bin/python3 examples/zcache/test_zcache.py $(ZCACHE)
 	/usr/bin/python3 examples/zcache/test_differential.py $(ZCACHE)
 	/usr/bin/python3 examples/zcache/test_twemproxy.py $(ZCACHE)
 
