@@ -627,9 +627,13 @@ class Report:
                 self.zc[parts[1]] = kv
         self.p("## zcache against memcached", "",
                "`examples/zcache` and Debian's memcached, same `-m` and `-t`, loaded through "
-               "pymemcache with the same cache-like values (text, JSON, hex; 100-2000 bytes), "
-               "every value read back; then memslap set and get, the two servers taking turns "
-               "(`bench/zcache_compare.py`). Throughput ratios are medians of per-run ratios.",
+               "pymemcache with the same values, every value read back, RSS compared: "
+               "*friendly* cache-like values (text, JSON, hex with repeated structure; "
+               "100-2000 bytes) and *unfriendly* ones (a third hex of random bytes, a third "
+               "short text lines, a third small JSON records; 60-600 bytes). Then memslap set "
+               "and get, the two servers taking turns (`bench/zcache_compare.py`). "
+               "Throughput ratios are medians of per-run ratios. Under each mix, zcache's "
+               "`stats` memory breakdown and how much of its RSS growth it accounts for.",
                "")
         rows = [[name, kv.get("median", "?"), kv.get("runs", "?"), kv.get("target", "")]
                 for name, kv in sorted(self.zc.items())]
@@ -724,10 +728,12 @@ class Report:
                 wb.get("pwrite_pages_per_s"), "sequential pwrite")
         zc = self.zc
         if zc:
-            L += ["", "zcache (examples/zcache) against Debian's memcached, %s cache-like "
-                  "values, same `-m` and `-t`:" % self.zc_values, "",
+            L += ["", "zcache (examples/zcache) against Debian's memcached, %s values of each "
+                  "mix, same `-m` and `-t`:" % self.zc_values, "",
                   "| figure | zcache ÷ memcached | target |", "|---|---|---|"]
-            for key, label in (("zcache_rss_ratio", "RSS holding the same values"),
+            for key, label in (("zcache_rss_ratio", "RSS holding the same values (friendly)"),
+                               ("zcache_rss_ratio_unfriendly",
+                                "RSS holding the same values (unfriendly mix)"),
                                ("zcache_set_throughput_ratio", "memslap set throughput"),
                                ("zcache_get_throughput_ratio", "memslap get throughput")):
                 if key in zc:

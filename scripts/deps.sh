@@ -4,7 +4,8 @@
 #   build   compilers and the libraries the build and the tests link
 #   bench   make bench: jemalloc, mimalloc and matplotlib for the comparisons and plots
 #   fuzz    make fuzz: clang with libFuzzer and the sanitizer runtimes
-#   zcache  zcache's tests: memcached, pymemcache and libmemcached's tools as real peers
+#   zcache  zcache's tests: memcached, pymemcache, libmemcached's tools and twemproxy
+#           (nutcracker) as real peers
 # As root: apt-get installs them.  Otherwise: say what to install and fail.
 set -e
 need=""
@@ -35,7 +36,7 @@ for group in "$@"; do
 		for p in clang libclang-rt-14-dev; do want_pkg $p; done
 		;;
 	zcache)
-		for p in memcached python3-pymemcache libmemcached-tools; do want_pkg $p; done
+		for p in memcached python3-pymemcache libmemcached-tools nutcracker; do want_pkg $p; done
 		;;
 	*)
 		echo "deps: unknown group '$group'" >&2

@@ -6,23 +6,32 @@
  * an LZ coder to find repeats in.  A dictionary trained on earlier values supplies that
  * history, so the cache's values compress as well as its whole content would.
  *
+ * Hex text (session tokens, digests, ids: 4 bits of information in every 8) is worth
+ * recognising: packed into the bytes it spells it takes half its size, which no entropy coder
+ * reaches on short values (zstd spends a Huffman table per value, or codes hex digits with the
+ * dictionary's table, built for all the values).  It is one more candidate, chosen when it is
+ * the smallest.
+ *
  * Per value: lz4 is tried first (cheap, and it bounds what zstd must beat), then zstd with the
  * current dictionary (plain zstd while there is none).  One value in PROBE_EVERY is also
  * compressed with plain zstd: those probes keep the smallest as well, and they measure how much
  * the dictionary still gains on today's data.
  *
- * Dictionaries: the training thread keeps retraining from a sample of recent values, on a
- * growing sample first (each time it has doubled) and later whenever a window of probes shows
- * the gain falling (the data changed).  A new dictionary is adopted only if it encodes held-out
- * samples smaller than the current one.  Values keep the slot of the dictionary that encoded
- * them, and a dictionary lives while any value (or the encoder, while it is current) refers
- * to it: its compression tables go when it stops being current and no encode is using them,
- * its decompression tables with the last value.
+ * Dictionaries: the training thread trains in rounds.  A round takes a fresh sample of the
+ * values being stored and trains on it each time it has doubled, from FIRST_TRAIN_BYTES to
+ * half of sample_bytes; then the sample is freed and nothing is sampled until a window of
+ * probes shows the gain falling (the data changed), which starts the next round (or, while no
+ * dictionary was ever adopted, until NO_DICT_RETRY times sample_bytes more were stored).  A new
+ * dictionary is adopted only if it encodes held-out samples smaller than the current one.  Values
+ * keep the slot of the dictionary that encoded them, and a dictionary lives while any value (or the
+ * encoder, while it is current) refers to it: its compression tables go when it stops being current
+ * and no encode is using them, its decompression tables with the last value.
  *
  * Lock order: dict_lock and sample_lock are leaves; callers may hold a store shard lock.
  */
 #include <errno.h>
 #include <limits.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,11 +39,15 @@
 
 #include <lz4.h>
 #include <zdict.h>
+/* For ZSTD_c_format / ZSTD_d_format (magicless frames), parameters of the stable
+ * ZSTD_CCtx_setParameter() and ZSTD_DCtx_setParameter() calls. */
+#define ZSTD_STATIC_LINKING_ONLY
 #include <zstd.h>
 
 #include "zcache.h"
 
-const char *const zc_codec_names[ZC_NR_CODECS] = {"raw", "lz4", "zstd", "zstd_dict"};
+const char *const zc_codec_names[ZC_NR_CODECS] = {"raw",       "lz4", "zstd",
+						  "zstd_dict", "hex", "hex_upper"};
 
 /* Below this, every codec's framing costs more than it could save. */
 #define MIN_COMPRESS 24
@@ -51,6 +64,11 @@ const char *const zc_codec_names[ZC_NR_CODECS] = {"raw", "lz4", "zstd", "zstd_di
 #define DRIFT_PROBES 256
 #define DRIFT	     0.92
 #define ADOPT_GAIN   0.99 /* a new dictionary must encode held-out samples 1% smaller */
+/* Without a dictionary after a round (values that defeat ZDICT), try again after this many
+ * times sample_bytes of values: rare rounds cost little and catch a change of data. */
+#define NO_DICT_RETRY 16
+/* Free memory malloc may keep before the trainer gives it back (see give_back_free). */
+#define TRIM_SLACK (1u << 20)
 
 struct dict {
 	unsigned int refs;     /* values using it, +1 while current; atomic */
@@ -80,19 +98,24 @@ static atomic_ulong probe_count, probe_dict_bytes, probe_plain_bytes;
 static double adopted_gain; /* plain / dictionary on the held-out samples at adoption */
 
 /* Two generations of samples: the newest fills until half of sample_bytes, then becomes the
- * older and the oldest is dropped, so training always sees the latest values. */
+ * older and the oldest is dropped, so training always sees the latest values.  They exist only
+ * during a round (sampling, under sample_lock). */
 struct sample_gen {
 	uint8_t *data;
-	size_t *sizes;
+	uint16_t *sizes; /* SAMPLE_MAX fits */
 	size_t bytes, count, cap_count;
 };
 static pthread_mutex_t sample_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct sample_gen gens[2]; /* [0] newest */
-static atomic_ulong sample_seq, samples_added_bytes;
+static bool sampling;
+static size_t sample_cap; /* bytes allocated for the generations */
+static atomic_ulong sample_seq, samples_added_bytes, values_added_bytes;
+static atomic_ulong train_bytes; /* memory a training in progress holds */
 /* samples_added_bytes at which an encoder wakes the trainer (it also looks every 200 ms). */
 static atomic_ulong wake_at = FIRST_TRAIN_BYTES;
 
 static pthread_t trainer;
+static bool trainer_started;
 static pthread_mutex_t trainer_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t trainer_cond = PTHREAD_COND_INITIALIZER;
 static bool trainer_stop;
@@ -101,7 +124,7 @@ static bool trainer_stop;
 struct codec_tls {
 	ZSTD_CCtx *cctx;
 	ZSTD_DCtx *dctx;
-	uint8_t *buf[3];
+	uint8_t *buf[4]; /* lz4, zstd, the plain zstd probe, hex */
 	size_t cap;
 	unsigned long seq;
 };
@@ -113,7 +136,10 @@ static ZSTD_CCtx *cctx_create(void)
 	ZSTD_CCtx *cctx = ZSTD_createCCtx();
 
 	if (cctx) {
-		/* The record keeps the raw length and the dictionary slot: the frame need not. */
+		/* The record keeps the raw length and the dictionary slot, and knows the payload
+		 * is zstd: the frame need not say so (the magic number alone is 4 bytes, a
+		 * twentieth of a small value). */
+		ZSTD_CCtx_setParameter(cctx, ZSTD_c_format, ZSTD_f_zstd1_magicless);
 		ZSTD_CCtx_setParameter(cctx, ZSTD_c_contentSizeFlag, 0);
 		ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 0);
 		ZSTD_CCtx_setParameter(cctx, ZSTD_c_dictIDFlag, 0);
@@ -129,15 +155,19 @@ static int tls_ready(size_t n)
 	if ((size_t)LZ4_compressBound((int)n) > need)
 		need = (size_t)LZ4_compressBound((int)n);
 	/* Each is checked on its own: after a failed call, the one that failed is made again. */
-	if (!tls.dctx && !(tls.dctx = ZSTD_createDCtx()))
-		return -ENOMEM;
+	if (!tls.dctx) {
+		tls.dctx = ZSTD_createDCtx();
+		if (!tls.dctx)
+			return -ENOMEM;
+		ZSTD_DCtx_setParameter(tls.dctx, ZSTD_d_format, ZSTD_f_zstd1_magicless);
+	}
 	if (!tls.cctx) {
 		tls.cctx = cctx_create();
 		if (!tls.cctx)
 			return -ENOMEM;
 	}
 	if (need > tls.cap) {
-		for (int i = 0; i < 3; i++) {
+		for (int i = 0; i < 4; i++) {
 			uint8_t *p = realloc(tls.buf[i], need);
 
 			if (!p)
@@ -147,6 +177,19 @@ static int tls_ready(size_t n)
 		tls.cap = need;
 	}
 	return 0;
+}
+
+size_t zc_codec_thread_bytes(void)
+{
+	return (tls.cctx ? ZSTD_sizeof_CCtx(tls.cctx) : 0) +
+	       (tls.dctx ? ZSTD_sizeof_DCtx(tls.dctx) : 0) + 4 * tls.cap;
+}
+
+static atomic_ulong trainer_ctx_bytes;
+
+size_t zc_codec_trainer_bytes(void)
+{
+	return atomic_load(&trainer_ctx_bytes);
 }
 
 /* ---- dictionaries ---- */
@@ -252,6 +295,38 @@ static int dict_install(struct dict *d)
 
 /* ---- samples ---- */
 
+/* Start a round: fresh, empty generations.  Under sample_lock. */
+static int samples_begin(void)
+{
+	/* Samples are at least MIN_COMPRESS bytes, which bounds their count. */
+	size_t count = opts.sample_bytes / 2 / MIN_COMPRESS + 1;
+
+	for (int g = 0; g < 2; g++) {
+		gens[g].cap_count = count;
+		gens[g].bytes = gens[g].count = 0;
+		gens[g].data = malloc(opts.sample_bytes / 2 + SAMPLE_MAX);
+		gens[g].sizes = malloc(count * sizeof(uint16_t));
+		if (!gens[g].data || !gens[g].sizes)
+			return -ENOMEM;
+	}
+	sample_cap = 2 * (opts.sample_bytes / 2 + SAMPLE_MAX + count * sizeof(uint16_t));
+	sampling = true;
+	return 0;
+}
+
+/* End a round: the samples go, and what training left in malloc's free lists is given back.
+ * Under sample_lock. */
+static void samples_end(void)
+{
+	for (int g = 0; g < 2; g++) {
+		free(gens[g].data);
+		free(gens[g].sizes);
+		memset(&gens[g], 0, sizeof(gens[g]));
+	}
+	sample_cap = 0;
+	sampling = false;
+}
+
 static void sample_add(const void *src, size_t n)
 {
 	struct sample_gen *g = &gens[0];
@@ -260,6 +335,10 @@ static void sample_add(const void *src, size_t n)
 	if (n > SAMPLE_MAX)
 		n = SAMPLE_MAX;
 	pthread_mutex_lock(&sample_lock);
+	if (!sampling) {
+		pthread_mutex_unlock(&sample_lock);
+		return;
+	}
 	if (g->bytes + n > opts.sample_bytes / 2 || g->count == g->cap_count) {
 		/* The newest generation is full: it becomes the older one. */
 		struct sample_gen t = gens[1];
@@ -270,7 +349,7 @@ static void sample_add(const void *src, size_t n)
 		g->count = 0;
 	}
 	memcpy(g->data + g->bytes, src, n);
-	g->sizes[g->count++] = n;
+	g->sizes[g->count++] = (uint16_t)n;
 	g->bytes += n;
 	pthread_mutex_unlock(&sample_lock);
 	total = atomic_fetch_add_explicit(&samples_added_bytes, n, memory_order_relaxed) + n;
@@ -282,6 +361,48 @@ static void sample_add(const void *src, size_t n)
 
 /* ---- encode and decode ---- */
 
+static int hex_value(uint8_t ch, bool upper)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= (upper ? 'A' : 'a') && ch <= (upper ? 'F' : 'f'))
+		return ch - (upper ? 'A' : 'a') + 10;
+	return -1;
+}
+
+/* Pack @n hex digits of one case into @dst (n / 2 bytes); returns the codec, or ZC_RAW if
+ * @src is not such hex. */
+static uint8_t hex_pack(const uint8_t *src, size_t n, uint8_t *dst)
+{
+	bool upper = false;
+	size_t i = 0;
+
+	if (n % 2)
+		return ZC_RAW;
+	/* The case is the first letter's; digits alone are lowercase hex. */
+	while (i < n && src[i] >= '0' && src[i] <= '9')
+		i++;
+	upper = i < n && src[i] >= 'A' && src[i] <= 'F';
+	for (i = 0; i < n; i += 2) {
+		int hi = hex_value(src[i], upper), lo = hex_value(src[i + 1], upper);
+
+		if (hi < 0 || lo < 0)
+			return ZC_RAW;
+		dst[i / 2] = (uint8_t)(hi << 4 | lo);
+	}
+	return upper ? ZC_HEX_UPPER : ZC_HEX;
+}
+
+static void hex_unpack(const uint8_t *src, size_t n, char *dst, bool upper)
+{
+	const char *digits = upper ? "0123456789ABCDEF" : "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++) {
+		dst[2 * i] = digits[src[i] >> 4];
+		dst[2 * i + 1] = digits[src[i] & 15];
+	}
+}
+
 long zc_encode(const void *src, size_t n, const void **out, uint8_t *codec, uint8_t *dict)
 {
 	const void *best = src;
@@ -292,10 +413,16 @@ long zc_encode(const void *src, size_t n, const void **out, uint8_t *codec, uint
 	*codec = ZC_RAW;
 	*dict = 0;
 	*out = src;
-	if (n < MIN_COMPRESS)
-		return (long)n;
 	if (tls_ready(n))
 		return -ENOMEM;
+	/* Hex is worth packing at any length; the coders only past MIN_COMPRESS. */
+	if (n >= 2 && (*codec = hex_pack(src, n, tls.buf[3])) != ZC_RAW) {
+		best = *out = tls.buf[3];
+		best_len = n / 2;
+	}
+	if (n < MIN_COMPRESS)
+		return (long)best_len;
+	atomic_fetch_add_explicit(&values_added_bytes, n, memory_order_relaxed);
 	if (atomic_fetch_add_explicit(&sample_seq, 1, memory_order_relaxed) % SAMPLE_EVERY == 0)
 		sample_add(src, n);
 
@@ -349,19 +476,24 @@ int zc_decode(uint8_t codec, uint8_t slot, const void *src, size_t n, void *dst,
 	case ZC_RAW:
 		if (n != rawlen)
 			return -EIO;
-		memcpy(dst, src, n);
+		if (n) /* an empty value may have no buffer at all */
+			memcpy(dst, src, n);
 		return 0;
 	case ZC_LZ4:
 		return LZ4_decompress_safe(src, dst, (int)n, (int)rawlen) == (int)rawlen ? 0 : -EIO;
+	case ZC_HEX:
+	case ZC_HEX_UPPER:
+		if (n * 2 != rawlen)
+			return -EIO;
+		hex_unpack(src, n, dst, codec == ZC_HEX_UPPER);
+		return 0;
 	case ZC_ZSTD:
 	case ZC_ZSTD_DICT:
 		if (tls_ready(0))
 			return -ENOMEM;
-		if (codec == ZC_ZSTD)
-			r = ZSTD_decompressDCtx(tls.dctx, dst, rawlen, src, n);
-		else
-			r = ZSTD_decompress_usingDDict(tls.dctx, dst, rawlen, src, n,
-						       dicts[slot]->ddict);
+		/* The DDict reference lasts for this call only: the next one sets its own. */
+		ZSTD_DCtx_refDDict(tls.dctx, codec == ZC_ZSTD ? NULL : dicts[slot]->ddict);
+		r = ZSTD_decompressDCtx(tls.dctx, dst, rawlen, src, n);
 		return !ZSTD_isError(r) && r == rawlen ? 0 : -EIO;
 	}
 	return -EIO;
@@ -423,6 +555,7 @@ static int sample_snapshot(struct sample_set *ss)
 		sample_set_free(ss);
 		return -ENOMEM;
 	}
+	atomic_store(&train_bytes, 2 * (bytes + 1) + 2 * (count + 1) * sizeof(size_t));
 	return 0;
 }
 
@@ -459,6 +592,7 @@ static void train_once(ZSTD_CCtx *cctx)
 	dbuf = malloc(opts.dict_size);
 	if (!dbuf || !ss.ntrain || !ss.nheld)
 		goto out;
+	atomic_fetch_add(&train_bytes, opts.dict_size);
 	dsize = ZDICT_trainFromBuffer(dbuf, opts.dict_size, ss.train, ss.train_sizes,
 				      (unsigned int)ss.ntrain);
 	trainings++;
@@ -496,6 +630,23 @@ out:
 	free(dbuf);
 	free(scratch);
 	sample_set_free(&ss);
+	atomic_store(&train_bytes, 0);
+}
+
+/*
+ * Once a second, hand back to the OS what malloc keeps free past TRIM_SLACK: hash tables
+ * replaced as they grow, and buffers of connections gone, leave free chunks in the middle of
+ * the heaps that malloc's own trimming (of the heaps' tops) never reaches.
+ */
+static void give_back_free(time_t now)
+{
+	static time_t last;
+
+	if (now == last)
+		return;
+	last = now;
+	if (mallinfo2().fordblks > TRIM_SLACK)
+		malloc_trim(TRIM_SLACK / 2);
 }
 
 static void *trainer_main(void *arg)
@@ -503,15 +654,17 @@ static void *trainer_main(void *arg)
 	ZSTD_CCtx *cctx = cctx_create();
 	unsigned long trained_at = 0; /* samples_added_bytes at the last training */
 	unsigned long trained_on = 0; /* sample bytes that training saw */
+	unsigned long round_end = 0;  /* values_added_bytes when the last round ended */
 
 	(void)arg;
 	if (!cctx)
 		return NULL;
+	zc_thread_register();
 	pthread_mutex_lock(&trainer_lock);
 	while (!trainer_stop) {
 		struct timespec ts;
 		unsigned long added, have, probes, wake;
-		bool train, enough, drift;
+		bool train, enough, drift, in_round;
 
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_nsec += 200 * 1000 * 1000;
@@ -522,9 +675,11 @@ static void *trainer_main(void *arg)
 		pthread_cond_timedwait(&trainer_cond, &trainer_lock, &ts);
 		if (trainer_stop)
 			break;
+		give_back_free(ts.tv_sec);
 
 		added = atomic_load(&samples_added_bytes);
 		pthread_mutex_lock(&sample_lock);
+		in_round = sampling;
 		have = gens[0].bytes + gens[1].bytes;
 		enough = gens[0].count + gens[1].count >= FIRST_TRAIN_SAMPLES;
 		pthread_mutex_unlock(&sample_lock);
@@ -538,30 +693,54 @@ static void *trainer_main(void *arg)
 			atomic_store(&probe_count, 0);
 			drift = gain < adopted_gain * DRIFT;
 		}
-		if (!current_slot)
-			train = enough && added - trained_at >= FIRST_TRAIN_BYTES;
-		else if (drift)
-			/* The data changed: retrain once some of the new data is in the sample. */
-			train = added - trained_at >= FIRST_TRAIN_BYTES / 4;
+		if (!in_round) {
+			/* The data changed (or, with no dictionary, a long while passed): a new
+			 * round on a fresh sample. */
+			bool retry =
+			    !current_slot && atomic_load(&values_added_bytes) - round_end >=
+						 NO_DICT_RETRY * opts.sample_bytes;
+
+			if (drift || retry) {
+				pthread_mutex_lock(&sample_lock);
+				if (samples_begin())
+					samples_end();
+				pthread_mutex_unlock(&sample_lock);
+				trained_at = added;
+				trained_on = 0;
+				atomic_store(&wake_at, added + FIRST_TRAIN_BYTES);
+			}
+			continue;
+		}
+		/* In a round: first once the sample has FIRST_TRAIN_BYTES, then each time it has
+		 * doubled. */
+		if (!trained_on)
+			train = enough && have >= FIRST_TRAIN_BYTES;
 		else
-			/* Still growing: train again once the sample has doubled. */
-			train =
-			    trained_on < opts.sample_bytes / 2 && added - trained_at >= trained_on;
+			train = added - trained_at >= trained_on;
 		if (train) {
 			pthread_mutex_unlock(&trainer_lock);
 			train_once(cctx);
+			atomic_store(&trainer_ctx_bytes, ZSTD_sizeof_CCtx(cctx));
 			trained_at = added;
 			trained_on = have;
 			pthread_mutex_lock(&trainer_lock);
 		}
-		/* Until the sample is full size, the encoders wake us when it has doubled (or
-		 * grown some more, when it had too few values). */
-		if (!current_slot)
+		if (trained_on >= opts.sample_bytes / 2) {
+			/* The round is over: the sample is not needed until the next. */
+			pthread_mutex_lock(&sample_lock);
+			samples_end();
+			pthread_mutex_unlock(&sample_lock);
+			malloc_trim(0);
+			round_end = atomic_load(&values_added_bytes);
+			atomic_store(&wake_at, ULONG_MAX);
+			continue;
+		}
+		/* The encoders wake us when the sample has doubled (or grown some more, when it
+		 * had too few values). */
+		if (!trained_on)
 			wake = added + FIRST_TRAIN_BYTES / 4;
-		else if (trained_on < opts.sample_bytes / 2)
-			wake = trained_at + trained_on;
 		else
-			wake = ULONG_MAX;
+			wake = trained_at + trained_on;
 		atomic_store(&wake_at, wake);
 	}
 	pthread_mutex_unlock(&trainer_lock);
@@ -572,19 +751,20 @@ static void *trainer_main(void *arg)
 int zc_codec_init(const struct zc_codec_opts *o)
 {
 	opts = *o;
-	for (int g = 0; g < 2; g++) {
-		/* Samples are at least MIN_COMPRESS bytes, which bounds their count. */
-		gens[g].cap_count = opts.sample_bytes / 2 / MIN_COMPRESS + 1;
-		gens[g].data = malloc(opts.sample_bytes / 2 + SAMPLE_MAX);
-		gens[g].sizes = malloc(gens[g].cap_count * sizeof(size_t));
-		if (!gens[g].data || !gens[g].sizes)
-			return -ENOMEM;
-	}
+	/* No sample: no dictionaries and no trainer (the protocol fuzzer's setting). */
+	if (!opts.sample_bytes)
+		return 0;
+	/* The first round starts with the server. */
+	if (samples_begin())
+		return -ENOMEM;
+	trainer_started = true;
 	return -pthread_create(&trainer, NULL, trainer_main, NULL);
 }
 
 void zc_codec_stop(void)
 {
+	if (!trainer_started)
+		return;
 	pthread_mutex_lock(&trainer_lock);
 	trainer_stop = true;
 	pthread_cond_signal(&trainer_cond);
@@ -607,5 +787,10 @@ void zc_codec_stats(struct zc_codec_stats *st)
 	pthread_mutex_unlock(&dict_lock);
 	pthread_mutex_lock(&sample_lock);
 	st->sample_bytes = gens[0].bytes + gens[1].bytes;
+	st->sample_cap = sample_cap;
+	/* What is resident of them: as far as their bytes and sizes have reached. */
+	st->sample_resident =
+	    sampling ? st->sample_bytes + (gens[0].count + gens[1].count) * sizeof(uint16_t) : 0;
+	st->train_bytes = atomic_load(&train_bytes);
 	pthread_mutex_unlock(&sample_lock);
 }

@@ -22,14 +22,10 @@ from pymemcache.client.base import Client
 from pymemcache.client.hash import HashClient
 from pymemcache.exceptions import MemcacheClientError, MemcacheServerError
 
+from zctest import free_port, stop_all
+
 ZCACHE = sys.argv[1] if len(sys.argv) > 1 else "build/examples/zcache/zcache"
 servers = []
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start(*extra, preexec_fn=None):
@@ -261,7 +257,29 @@ def test_hostile(port, proc):
     check(r(b"stats nonsense\r\n") == b"ERROR\r\n", "unknown stats group: ERROR")
     check(r(b"get a\x00b\r\n").startswith(b"CLIENT_ERROR"), "NUL in a command line")
     out = raw(port, b"x" * 5000, close_write=False)
-    check(out == b"CLIENT_ERROR line too long\r\n", "5000 bytes without a newline: line too long")
+    check(out == b"", "5000 bytes without a newline: closed without a reply, as memcached")
+    out = raw(port, b"delete" + b" " * 5000 + b"k5000\r\n", b"\r\n")
+    check(out == b"NOT_FOUND\r\n", "a complete 5000-byte command line in one write is run")
+    out = raw(port, b"get " + b" " * 3000, close_write=False, timeout=1)
+    check(out == b"", "a long get line still waiting for its newline is read on")
+    for req in (b"GET / HTTP/1.0\r\n", b"POST /x HTTP/1.1\r\nHost: a\r\n\r\n"):
+        check(raw(port, req) == b"", "HTTP request line %r: hung up on" % req[:14])
+    check(r(b"flush_all invalid\r\n") == b"CLIENT_ERROR invalid exptime argument\r\n",
+          "flush_all with a bad delay: memcached's words")
+    check(r(b"cas k 0 0 6 \r\nbarva2\r\nversion\r\n", b"VERSION") .startswith(
+          b"CLIENT_ERROR bad command line format\r\nVERSION "),
+          "cas without its unique: CLIENT_ERROR, the data swallowed")
+    check(r(b"set n 0 0 4\r\n 12 \r\nincr n 1\r\n", b"13\r\n") == b"STORED\r\n13\r\n",
+          "incr reads a number with spaces around it")
+    check(r(b"set n 0 0 6\r\n12 abc\r\nincr n 1\r\n", b"value\r\n").endswith(
+          b"CLIENT_ERROR cannot increment or decrement non-numeric value\r\n"),
+          "incr refuses a number followed by text")
+    check(r(b"set n 0 0 3\r\n100\r\ndecr n 95\r\nget n\r\n", b"END\r\n") ==
+          b"STORED\r\n5\r\nVALUE n 0 1\r\n5\r\nEND\r\n", "decr stores the short number unpadded")
+    check(r(b"stats reset\r\n") == b"RESET\r\n", "stats reset")
+    for sub in (b"items", b"sizes", b"settings"):
+        out = raw(port, b"set s 0 0 1\r\nx\r\nstats " + sub + b"\r\n", b"END\r\n")
+        check(out.startswith(b"STORED\r\nSTAT ") and out.endswith(b"END\r\n"), "stats " + sub.decode())
     out = raw(port, b"get " + b"k " * 200000 + b"\r\n", b"\r\n")
     check(out.startswith(b"CLIENT_ERROR line too long"), "400 KB get line: line too long")
     out = raw(port, b"get " + b" ".join(b"k%d" % i for i in range(5000)) + b"\r\n", b"END\r\n")
@@ -356,7 +374,7 @@ def test_limits():
     for s in socks:
         s.settimeout(0.5)
         try:
-            refused += s.recv(100) == b"SERVER_ERROR too many open connections\r\n"
+            refused += s.recv(100) == b"ERROR Too many open connections\r\n"
         except socket.timeout:
             pass
     for s in socks:
@@ -367,7 +385,165 @@ def test_limits():
         time.sleep(0.1)
     alive(port, proc)
     check(refused > 0, "past the open-file limit: %d of 40 connections refused with "
-          "SERVER_ERROR too many open connections" % refused)
+          "ERROR Too many open connections" % refused)
+
+
+# ---- robustness: stalled clients, idle connections, connection limits, where it listens ----
+
+def test_stalled_beside_busy():
+    """One worker thread: a client that sent half a command and stalls shares it with a busy
+    one, which must not wait for the first."""
+    port, proc = start("-t", "1")
+    stalled = []
+    for half in (b"set stall 0 0 100\r\n" + b"x" * 10, b"get stal", b"ms st 50 T0\r\nabc",
+                 b"set " + b"k" * 200):
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        s.sendall(half)
+        stalled.append(s)
+    busy = socket.create_connection(("127.0.0.1", port), timeout=10)
+    worst = 0.0
+    for i in range(2000):
+        t0 = time.time()
+        busy.sendall(b"set b%d 0 0 3\r\nabc\r\nget b%d\r\n" % (i, i))
+        want = b"STORED\r\nVALUE b%d 0 3\r\nabc\r\nEND\r\n" % i
+        got = read_exactly(busy, len(want))
+        assert got == want, "busy client got %r" % got
+        worst = max(worst, time.time() - t0)
+    check(worst < 5, "2000 round trips beside 4 stalled half-commands on one worker "
+          "(slowest %.3f s)" % worst)
+    # The stalled ones finish when their bytes come, and get their answers.
+    stalled[0].sendall(b"x" * 90 + b"\r\n")
+    check(read_exactly(stalled[0], 8) == b"STORED\r\n", "the stalled set completes later")
+    for s in stalled + [busy]:
+        s.close()
+    alive(port, proc)
+
+
+def test_idle_timeout():
+    port, proc = start("-t", "2", "-o", "idle_timeout=2")
+    idle = socket.create_connection(("127.0.0.1", port), timeout=15)
+    idle.sendall(b"get half")  # half a command, then nothing
+    active = socket.create_connection(("127.0.0.1", port), timeout=15)
+    for _ in range(10):  # 5 s of a command every half second
+        active.sendall(b"version\r\n")
+        check_quiet(active.recv(100).startswith(b"VERSION "), "active connection answered")
+        time.sleep(0.5)
+    try:
+        closed = idle.recv(100) == b""
+    except ConnectionResetError:
+        closed = True
+    check(closed, "-o idle_timeout=2: a connection idle for 5 s is closed")
+    active.sendall(b"stats\r\n")
+    out = b""
+    while b"END\r\n" not in out:
+        out += active.recv(65536)
+    kicks = int(out.split(b"STAT idle_kicks ")[1].split(b"\r\n")[0])
+    check(kicks >= 1, "the one sending a command every 0.5 s stays; idle_kicks %d" % kicks)
+    idle.close()
+    active.close()
+    alive(port, proc)
+
+
+def check_quiet(cond, what):
+    if not cond:
+        raise AssertionError(what)
+
+
+def test_conn_limit_and_listen():
+    port, proc = start("-t", "2", "-c", "3")
+    socks = []
+    for _ in range(3):
+        # start()'s probe connection may not be closed on the server's side yet: a refused
+        # connection is tried again.
+        for _ in range(100):
+            s = socket.create_connection(("127.0.0.1", port), timeout=10)
+            s.sendall(b"version\r\n")
+            if s.recv(100).startswith(b"VERSION "):
+                socks.append(s)
+                break
+            s.close()
+            time.sleep(0.1)
+    assert len(socks) == 3, "three connections were not accepted under -c 3"
+    extra = socket.create_connection(("127.0.0.1", port), timeout=10)
+    check(read_exactly(extra, 100) == b"ERROR Too many open connections\r\n",
+          "-c 3: a fourth connection is told ERROR Too many open connections and closed")
+    extra.close()
+    socks[0].sendall(b"stats\r\n")
+    out = b""
+    while b"END\r\n" not in out:
+        out += socks[0].recv(65536)
+    check(int(out.split(b"STAT rejected_connections ")[1].split(b"\r\n")[0]) >= 1,
+          "rejected_connections counts it")
+    for s in socks:
+        s.close()
+    try:
+        socket.create_connection(("127.0.0.2", port), timeout=5).close()
+        other = True
+    except OSError:
+        other = False
+    check(not other, "without -l it listens on 127.0.0.1 only: 127.0.0.2 is refused")
+    helptext = subprocess.run([ZCACHE, "-h"], capture_output=True, text=True).stdout
+    check("127.0.0.1" in helptext and "-l 0.0.0.0" in helptext,
+          "--help says it listens on 127.0.0.1 unless told otherwise")
+    alive(port, proc)
+
+
+def test_no_evict_and_no_flush():
+    port, proc = start("-t", "2", "-m", "2", "-M", "-F")
+    c = client(port, default_noreply=False)
+    rnd = random.Random(9)
+    refused = 0
+    for i in range(6000):
+        try:
+            c.set("m%d" % i, rnd.randbytes(1000))
+        except MemcacheServerError as e:
+            refused += "out of memory" in str(e)
+    st = c.stats()
+    check(refused > 0 and st[b"evictions"] == 0 and st[b"bytes"] <= 2 << 20,
+          "-M -m 2: %d stores refused with SERVER_ERROR out of memory, no evictions" % refused)
+    check(c.get("m0") is not None, "-M: the first items stay")
+    check(raw(port, b"flush_all\r\n") == b"CLIENT_ERROR flush_all not allowed\r\n" and
+          c.get("m0") is not None, "-F: flush_all refused, nothing dropped")
+    c.close()
+    alive(port, proc)
+
+
+def rss_bytes(proc):
+    with open("/proc/%d/status" % proc.pid) as f:
+        return next(int(l.split()[1]) << 10 for l in f if l.startswith("VmRSS:"))
+
+
+def test_memory_accounting():
+    """stats' mem_* figures add up to the RSS the server grew by, within 5%."""
+    if os.environ.get("ZC_SANITIZE"):
+        # The sanitizers' shadow memory and allocator are not zcache's to account for.
+        print("skip memory accounting: a SANITIZE=%s build" % os.environ["ZC_SANITIZE"])
+        return
+    port, proc = start("-t", "2", "-m", "512")
+    c = client(port, default_noreply=False)
+    time.sleep(0.5)
+    rss0, acc0 = rss_bytes(proc), c.stats()[b"mem_accounted"]
+    rnd = random.Random(13)
+    words = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel"]
+    for i in range(0, 90000, 200):
+        c.set_many({"acct%d" % j: (rnd.randbytes(rnd.randint(16, 200)).hex()
+                                   if j % 2 else json_value(rnd, words))
+                    for j in range(i, i + 200)})
+    time.sleep(2.5)  # a training round finishing, the trainer giving back free memory
+    st = c.stats()
+    grew, acc = rss_bytes(proc) - rss0, st[b"mem_accounted"] - acc0
+    parts = ", ".join("%s %.1f" % (k.decode()[4:], st[k] / 2 ** 20) for k in st
+                      if k.startswith(b"mem_") and k not in (b"mem_accounted", b"mem_used_total",
+                                                             b"mem_used_max"))
+    check(abs(acc - grew) <= 0.05 * grew,
+          "stats accounts for %.1f of the %.1f MiB the RSS grew (%.1f%%): %s MiB" % (
+              acc / 2 ** 20, grew / 2 ** 20, 100.0 * acc / grew, parts))
+    check(st[b"index_bytes"] / st[b"curr_items"] <= 24,
+          "index: %.1f bytes per item" % (st[b"index_bytes"] / st[b"curr_items"]))
+    check(st[b"mem_samples"] == 0 or st[b"dict_version"] == 0,
+          "the training sample is freed once the round's dictionary is adopted")
+    c.close()
+    alive(port, proc)
 
 
 # ---- the memory limit ----
@@ -504,6 +680,11 @@ def main():
         test_commands(port)
         test_hostile(port, proc)
         test_limits()
+        test_stalled_beside_busy()
+        test_idle_timeout()
+        test_conn_limit_and_listen()
+        test_no_evict_and_no_flush()
+        test_memory_accounting()
         test_eviction()
         test_dictionary()
         test_tools()
@@ -512,13 +693,7 @@ def main():
             assert p.poll() is None, "a zcache instance died"
         print("zcache: all tests passed")
     finally:
-        for p in servers:
-            p.terminate()
-        for p in servers:
-            try:
-                p.wait(5)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_all(servers)
 
 
 if __name__ == "__main__":

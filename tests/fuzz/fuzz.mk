@@ -9,12 +9,18 @@
 # sources with coverage instrumentation and the sanitizers, the replay build takes this
 # build's libzs.a and libswap.a.  So a target may reach internals; fuzz_swap_corrupt wraps
 # zs_obj_write (ld --wrap) to learn where the memory backend put each compressed page.
+# A target over a program's code names its sources in FUZZ_EXTRA_SRCS_<target> (zcache.mk
+# does for fuzz_zcache_proto); both builds compile them in.  Such a target may link the library
+# without coverage instrumentation (FUZZ_LIB_OBJS_<target> = $(FUZZ_ZS_NOCOV_OBJS)): still
+# under ASan and UBSan, but the fuzzer's feedback and time go to the program's code.
 
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_SECONDS ?= 60
 FUZZ_CC ?= clang
 FUZZ_DIR := $(B)/fuzz
-FUZZ_CFLAGS := -std=gnu11 -g -O1 $(WARN_FLAGS) $(WERROR) -D_GNU_SOURCE -Iinclude -pthread \
+# FUZZ_OPT: -O1, or what a fragment sets for its own objects and target (zcache.mk: -O2).
+FUZZ_OPT := -O1
+FUZZ_CFLAGS = -std=gnu11 -g $(FUZZ_OPT) $(WARN_FLAGS) $(WERROR) -D_GNU_SOURCE -Iinclude -pthread \
 	-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_LIB_OBJS := $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(ZS_SRCS) $(SW_SRCS))
 FUZZ_BINS := $(addprefix $(FUZZ_DIR)/,$(FUZZ_TARGETS))
@@ -22,21 +28,35 @@ FUZZ_LIBS := $(LIBS_SW) -lm
 FUZZ_WRAP_fuzz_swap_corrupt := -Wl,--wrap=zs_obj_write
 FUZZ_HDRS := tests/fuzz/fuzz.h $(wildcard include/zs/*.h libzs/*.h libswap/*.h)
 
-.SECONDARY: $(FUZZ_LIB_OBJS)
+FUZZ_ZS_NOCOV_OBJS := $(patsubst %.c,$(FUZZ_DIR)/obj-nocov/%.o,$(ZS_SRCS))
+
+.SECONDARY: $(FUZZ_LIB_OBJS) $(FUZZ_ZS_NOCOV_OBJS)
 $(FUZZ_DIR)/obj/%.o: %.c $(wildcard include/zs/*.h libzs/*.h libswap/*.h)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -fvisibility=hidden \
 		-DZS_BUILDING_LIBRARY -c $< -o $@
+$(FUZZ_DIR)/obj-nocov/%.o: %.c $(wildcard include/zs/*.h libzs/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fvisibility=hidden -DZS_BUILDING_LIBRARY -c $< -o $@
 
-$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_HDRS) $(FUZZ_LIB_OBJS)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -Ilibzs -Ilibswap -o $@ $< $(FUZZ_LIB_OBJS) \
-		$(FUZZ_WRAP_fuzz_$*) $(FUZZ_LIBS)
+# The fuzz build's objects of a target's extra sources (none for most), and of the libraries.
+fuzz_extra_objs = $(addprefix $(FUZZ_DIR)/obj/,$(patsubst %.c,%.o,$(FUZZ_EXTRA_SRCS_$(1))))
+fuzz_lib_objs = $(or $(FUZZ_LIB_OBJS_$(1)),$(FUZZ_LIB_OBJS))
+
+.SECONDEXPANSION:
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_HDRS) $$(call fuzz_lib_objs,fuzz_$$*) \
+		$$(call fuzz_extra_objs,fuzz_$$*)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -Ilibzs -Ilibswap -o $@ $< \
+		$(call fuzz_lib_objs,fuzz_$*) $(call fuzz_extra_objs,fuzz_$*) $(FUZZ_WRAP_fuzz_$*) \
+		$(FUZZ_LIBS)
 
 # The replay build: the target, replay.c's main() and the static libraries of this build.
 FUZZ_REPLAY_BINS := $(addprefix $(B)/fuzz-replay/,$(FUZZ_TARGETS))
-$(B)/fuzz-replay/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(FUZZ_HDRS) $(LIB_TARGETS)
+$(B)/fuzz-replay/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(FUZZ_HDRS) $(LIB_TARGETS) \
+		$$(FUZZ_EXTRA_SRCS_fuzz_$$*)
 	@mkdir -p $(dir $@)
 	$(CC) $(PROG_CFLAGS) -Ilibzs -Ilibswap -o $@ $< tests/fuzz/replay.c \
+		$(FUZZ_EXTRA_SRCS_fuzz_$*) \
 		$(FUZZ_WRAP_fuzz_$*) $(B)/libswap.a $(B)/libzs.a $(LDFLAGS) $(FUZZ_LIBS)
 
 ifneq ($(HAVE_SWAP),)

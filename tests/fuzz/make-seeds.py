@@ -366,7 +366,51 @@ def corrupt_seeds():
         write(t, name, b)
 
 
+def zcache_seeds():
+    """fuzz_zcache_proto: a first byte choosing how the rest is cut into reads (0: whole),
+    then what a client sends.  The differential test's conversations, each whole and cut into
+    small reads, and some that no client should send."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        "test_differential", os.path.join(HERE, "..", "..", "examples", "zcache",
+                                          "test_differential.py"))
+    diff = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(diff)
+    t = "fuzz_zcache_proto"
+    convs = [(name, b"".join(r.replace(b"{cas}", b"2") for r in reqs))
+             for name, reqs in diff.CASES] + \
+            [(name, b"".join(r.replace(b"{cas}", b"2") for r in reqs))
+             for name, reqs, _ in diff.ZCACHE_ONLY]
+    for i, (name, data) in enumerate(convs):
+        if len(data) > 4000:
+            continue  # libFuzzer's max_len stays its default 4096
+        slug = "".join(ch if ch.isalnum() else "-" for ch in name.lower())[:40].strip("-")
+        write(t, "%02d-%s" % (i, slug), u8(0) + data)
+        write(t, "%02d-%s-pieces" % (i, slug), u8(i * 7 + 1) + data)
+    hostile = {
+        "huge-lengths": b"set k 0 0 2147483645\r\nxx\r\nms k 99999999999 T1\r\nx\r\n"
+                        b"ms k 2147483647\r\nget k\r\n",
+        "unterminated-long": b"incr " + b" " * 3000 + b"k 1",
+        "long-get": b"get " + b" ".join(b"k%d" % i for i in range(800)) + b"\r\n",
+        "garbage": bytes(range(256)) * 4,
+        "nul-in-line": b"get a\x00b\r\nmg a\x00 v\r\n",
+        "cr-only": b"get a\rset b 0 0 1\r\nx\rget b\r\n",
+        "noreply-storm": b"".join(b"set n%d 0 0 1 noreply\r\nx\r\n" % i for i in range(50)) +
+                         b"mg n1 q v\r\nmn\r\n",
+        "stale-race": b"ms s 3 T100\r\nabc\r\nmd s I T30\r\nmg s v c\r\n"
+                      b"ms s 3 C1 I\r\nnew\r\nmg s N30 R60 v t\r\nmd s x\r\nma s\r\n",
+        "tombstone": b"ms t 5\r\nhello\r\nmd t x I T10 F3\r\nmg t v f t c\r\nma t N0\r\n",
+        "append-grow": b"set c 0 0 1800\r\n" + bytes(range(256)) * 7 + b"ab" * 4 +
+                       b"\r\nappend c 0 0 1800\r\n" + bytes(range(255, -1, -1)) * 7 + b"cd" * 4 +
+                       b"\r\ngat 100 c\r\nmg c T0 s\r\n",
+    }
+    for name, data in hostile.items():
+        write(t, name, u8(0) + data)
+        write(t, name + "-pieces", u8(3) + data)
+
+
 if __name__ == "__main__":
+    zcache_seeds()
     zs_seeds()
     swap_seeds()
     header_seeds()
