@@ -19,7 +19,8 @@
  *
  * Dictionaries: the training thread trains in rounds.  A round takes a fresh sample of the
  * values being stored and trains on it each time it has doubled, from FIRST_TRAIN_BYTES to
- * half of sample_bytes; then the sample is freed and nothing is sampled until a window of
+ * half of sample_bytes (or until it has not grown for ROUND_IDLE_S with a dictionary in use);
+ * then the sample is freed and nothing is sampled until a window of
  * probes shows the gain falling (the data changed), which starts the next round (or, while no
  * dictionary was ever adopted, until NO_DICT_RETRY times sample_bytes more were stored).  A new
  * dictionary is adopted only if it encodes held-out samples smaller than the current one.  Values
@@ -64,6 +65,9 @@ const char *const zc_codec_names[ZC_NR_CODECS] = {"raw",       "lz4", "zstd",
 #define DRIFT_PROBES 256
 #define DRIFT	     0.92
 #define ADOPT_GAIN   0.99 /* a new dictionary must encode held-out samples 1% smaller */
+/* A round whose sample has not grown for this long, with a dictionary in use, ends: an idle
+ * cache does not hold its sample (megabytes) for the writes that may never come. */
+#define ROUND_IDLE_S 2
 /* Without a dictionary after a round (values that defeat ZDICT), try again after this many
  * times sample_bytes of values: rare rounds cost little and catch a change of data. */
 #define NO_DICT_RETRY 16
@@ -655,6 +659,8 @@ static void *trainer_main(void *arg)
 	unsigned long trained_at = 0; /* samples_added_bytes at the last training */
 	unsigned long trained_on = 0; /* sample bytes that training saw */
 	unsigned long round_end = 0;  /* values_added_bytes when the last round ended */
+	unsigned long seen = 0;	      /* samples_added_bytes at the last look */
+	time_t still_since = 0;	      /* when the sample last stopped growing */
 
 	(void)arg;
 	if (!cctx)
@@ -725,7 +731,14 @@ static void *trainer_main(void *arg)
 			trained_on = have;
 			pthread_mutex_lock(&trainer_lock);
 		}
-		if (trained_on >= opts.sample_bytes / 2) {
+		/* A sample that has stopped growing while a dictionary is in use (the cache is not
+		 * being written) is not kept waiting for more: ROUND_IDLE_S seconds end the round. */
+		if (added != seen) {
+			seen = added;
+			still_since = ts.tv_sec;
+		}
+		if (trained_on >= opts.sample_bytes / 2 ||
+		    (current_slot && ts.tv_sec - still_since >= ROUND_IDLE_S)) {
 			/* The round is over: the sample is not needed until the next. */
 			pthread_mutex_lock(&sample_lock);
 			samples_end();
