@@ -567,10 +567,30 @@ static void *drain_writer(void *arg)
 	return NULL;
 }
 
+/* The holder of a few of area a's entries, who frees them only after a while. */
+struct slow_holder {
+	struct swap_ctx *ctx;
+	swp_entry_t *e;
+	unsigned n;
+};
+
+static void *free_later(void *arg)
+{
+	struct slow_holder *h = arg;
+
+	usleep(100000);
+	for (unsigned i = 0; i < h->n; i++)
+		swap_free(h->ctx, h->e[i]);
+	return NULL;
+}
+
 Test(swap_tier, swap_off_completes_under_load, .timeout = 60)
 {
 	struct drain d = {.ctx = swap_ctx_create()};
-	pthread_t th[3];
+	pthread_t th[3], releaser;
+	swp_entry_t in_a[32], in_b[32];
+	unsigned na = 0, nb = 0;
+	char page[PAGE];
 	int a = swap_on(d.ctx, &(struct swap_area_opts){.nr_pages = 4096, .priority = 5});
 	int b = swap_on(d.ctx, &(struct swap_area_opts){.nr_pages = 4096, .priority = 5});
 	int c = swap_on(d.ctx, &(struct swap_area_opts){.nr_pages = 4096});
@@ -578,26 +598,45 @@ Test(swap_tier, swap_off_completes_under_load, .timeout = 60)
 	cr_assert_geq(a, 0);
 	cr_assert_geq(b, 0);
 	cr_assert_geq(c, 0, "the area that takes the pages meanwhile");
+	/* a few entries of a and b that this thread holds: the areas cannot empty before it
+	 * lets go, however fast the writers turn theirs over */
+	tu_make_page(page, TU_PAGE_TEXT, 9);
+	while (na < 8 || nb < 8) {
+		swp_entry_t e = swap_out(d.ctx, page);
+
+		cr_assert_neq(e.val, 0);
+		if ((int)swp_type(e) == a && na < 32)
+			in_a[na++] = e;
+		else if ((int)swp_type(e) == b && nb < 32)
+			in_b[nb++] = e;
+		else
+			cr_assert_eq(swap_free(d.ctx, e), 0);
+	}
 	for (int i = 0; i < 3; i++)
 		pthread_create(&th[i], NULL, drain_writer, &d);
-	usleep(100000);
-	cr_assert_gt(area_stats(d.ctx, a).inuse_pages, 0);
-	/* the writers keep going, and the area still empties: no new page goes to it */
+	usleep(50000);
+	/* draining: the writers keep going, no new page goes to a, and a empties once its
+	 * holders have freed theirs (this thread's, 100 ms from now) */
 	cr_assert_eq(swap_off(d.ctx, a), -EBUSY);
 	cr_assert_eq(area_stats(d.ctx, a).draining, 1);
+	pthread_create(&releaser, NULL, free_later,
+		       &(struct slow_holder){.ctx = d.ctx, .e = in_a, .n = na});
 	cr_assert_eq(swap_off_wait(d.ctx, a, 30000), 0, "swap_off did not complete under load");
+	pthread_join(releaser, NULL);
 	cr_assert_eq(swap_area_stats(d.ctx, a, &(struct swap_area_stats){0}), -EINVAL, "it is off");
-	/* b was drained too, then cancelled: it takes pages again */
+	/* b drained, then put back in service: it takes pages again */
 	cr_assert_eq(swap_off(d.ctx, b), -EBUSY);
 	cr_assert_eq(swap_off_wait(d.ctx, b, 0), -EBUSY, "no time to wait");
 	cr_assert_eq(swap_off_cancel(d.ctx, b), 0);
-	long outs = atomic_load(&d.outs);
+	uint64_t outs_b = area_stats(d.ctx, b).swap_outs;
 	usleep(50000);
-	cr_assert_gt(atomic_load(&d.outs), outs);
+	cr_assert_gt(area_stats(d.ctx, b).swap_outs, outs_b, "b takes new pages again");
 	atomic_store(&d.stop, 1);
 	for (int i = 0; i < 3; i++)
 		pthread_join(th[i], NULL);
 	cr_assert_eq(atomic_load(&d.bad), 0, "a writer's swap_out or swap_free failed");
+	for (unsigned i = 0; i < nb; i++)
+		cr_assert_eq(swap_free(d.ctx, in_b[i]), 0);
 	cr_assert_eq(swap_off_wait(d.ctx, b, -1), 0);
 	cr_assert_eq(swap_off_cancel(d.ctx, b), -EINVAL, "off");
 	swap_ctx_destroy(d.ctx);
