@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/sysinfo.h>
 
+#include "region_hook.h"
 #include "swap_internal.h"
 
 unsigned swap_nr_cpus = 1;
@@ -40,6 +41,7 @@ SWAP_API struct swap_ctx *swap_ctx_create(void)
 	}
 	pthread_mutex_init(&ctx->swap_lock, NULL);
 	pthread_mutex_init(&ctx->desc_chunk_lock, NULL);
+	pthread_mutex_init(&ctx->region_lock, NULL); /* regions (issue 12) */
 	ctx->avail = calloc(1, sizeof(*ctx->avail));
 	if (!ctx->avail || swap_desc_init(ctx)) {
 		free(ctx->avail);
@@ -74,6 +76,7 @@ SWAP_API void swap_ctx_destroy(struct swap_ctx *ctx)
 	swap_desc_destroy(ctx);
 	pthread_mutex_destroy(&ctx->swap_lock);
 	pthread_mutex_destroy(&ctx->desc_chunk_lock);
+	pthread_mutex_destroy(&ctx->region_lock); /* regions (issue 12) */
 	free(ctx);
 }
 
@@ -208,6 +211,17 @@ fail:
 	return err;
 }
 
+/* ---- regions (issue 12, region_hook.h): the context's list of regions ---- */
+pthread_mutex_t *swi_ctx_region_lock(struct swap_ctx *ctx)
+{
+	return &ctx->region_lock;
+}
+
+struct swap_region **swi_ctx_regions(struct swap_ctx *ctx)
+{
+	return &ctx->regions;
+}
+
 SWAP_API int swap_off(struct swap_ctx *ctx, int type)
 {
 	struct swap_avail *av[2];
@@ -226,7 +240,8 @@ SWAP_API int swap_off(struct swap_ctx *ctx, int type)
 		err = -EINVAL;
 		goto out;
 	}
-	if (swap_cluster_inuse(si)) {
+	/* With regions over the context, the live entries may be theirs: see below. */
+	if (swap_cluster_inuse(si) && !swi_region_any(ctx)) {
 		err = -EBUSY;
 		goto out;
 	}
@@ -238,6 +253,10 @@ SWAP_API int swap_off(struct swap_ctx *ctx, int type)
 	atomic_fetch_and(&si->flags, ~SWP_WRITEOK);
 	avail_republish(ctx, av[0]);
 	av[0] = NULL;
+	/* ---- regions (issue 12, region_hook.h): as the kernel's try_to_unuse, bring the pages
+	 * regions hold in this area back out of it (it no longer takes new pages) ---- */
+	if (swap_cluster_inuse(si) && swi_region_any(ctx))
+		swi_region_unuse(ctx, type);
 	if (swap_cluster_inuse(si)) {
 		/* A swap_out took a slot before it saw the flag: the area stays. */
 		atomic_fetch_or(&si->flags, SWP_WRITEOK);

@@ -303,6 +303,9 @@ struct swap_ctx {
 	pthread_mutex_t desc_chunk_lock;
 	void *desc_chunks; /* list of allocated descriptor chunks */
 	struct swap_cache_page *desc_free; /* free descriptors CPUs gave back (desc_chunk_lock) */
+	/* ---- regions (issue 12, region_hook.h): the regions over this context ---- */
+	pthread_mutex_t region_lock; /* after swap_lock; see region_hook.h */
+	struct swap_region *regions;
 };
 
 /* ---- area.c -------------------------------------------------------------------------------- */

@@ -1,0 +1,574 @@
+/*
+ * Regions' fault path: the handler threads that read a region's userfaultfd, the page lock, and
+ * bringing a page back into the region (a fault, a prefault, the swap_off hook).
+ *
+ * A handler reads messages in batches from the non-blocking userfaultfd:
+ *   PAGEFAULT  a missing page: lock it (or, finding it locked, leave a PG_WAITERS mark for the
+ *              holder and go on), then by its kind: a never-touched page gets the zero page
+ *              (UFFDIO_ZEROPAGE; a write fault a zeroed copy, UFFDIO_COPY), a cached page is moved
+ *              back from its staging slot (UFFDIO_MOVE, no copy and no allocation), a swapped
+ *              page is decompressed (swap_in) into the handler's own buffer and copied in
+ *              (UFFDIO_COPY), write-protected when it keeps its swap copy so that a write shows.
+ *              A fault that would take the region past its limit reclaims directly first.
+ *   REMOVE     the program's MADV_DONTNEED / MADV_FREE: the pages' contents are discarded (the
+ *              event arrives before the kernel zaps them).  Locked pages get PG_REMOVED, which
+ *              their holder resolves when it unlocks.
+ *   UNMAP      the program's munmap: likewise, and the pages are never touched again.
+ *   REMAP      mremap moved pages out of the region: treated as an unmap of the old range.
+ * An install the kernel refuses with EAGAIN (the program is changing its mappings; the event
+ * saying how is in the queue behind) is kept for a retry after the next messages.
+ *
+ * After a batch a handler spins on the fd for HANDLER_SPIN_NS before sleeping in poll(): faults
+ * come in bursts, and a sleeping handler adds a wake-up to every fault.
+ *
+ * The handler never touches the region's memory (the kernel copies in and out of it) and never
+ * waits for a page lock, so a fault is never stuck behind the thread that raised another.
+ *
+ * This file may not pick reclaim victims or touch the lists' order: region_reclaim.c owns them.
+ */
+#include <errno.h>
+#include <linux/userfaultfd.h>
+#include <poll.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "region_internal.h"
+
+/* How long an idle handler polls the fd before sleeping: a little more than one fault's
+ * service time, so that back-to-back faults of a busy thread find it awake. */
+#define HANDLER_SPIN_NS 30000
+/* Messages read per read(2). */
+#define HANDLER_MSGS 16
+
+/* ---- latency histograms ------------------------------------------------------------------ */
+
+static unsigned hist_index(uint64_t ns)
+{
+	unsigned msb;
+
+	if (ns < (1u << HIST_SUB_BITS))
+		return (unsigned)ns;
+	msb = 63u - (unsigned)__builtin_clzll(ns);
+	if (msb >= 40)
+		return HIST_BUCKETS - 1;
+	return ((msb - HIST_SUB_BITS + 1) << HIST_SUB_BITS) |
+	       (unsigned)((ns >> (msb - HIST_SUB_BITS)) & ((1u << HIST_SUB_BITS) - 1));
+}
+
+/* The middle of bucket @i, in ns. */
+static uint64_t hist_value(unsigned i)
+{
+	unsigned e, m;
+
+	if (i < (1u << HIST_SUB_BITS))
+		return i;
+	e = (i >> HIST_SUB_BITS) - 1 + HIST_SUB_BITS;
+	m = i & ((1u << HIST_SUB_BITS) - 1);
+	return ((uint64_t)((1u << HIST_SUB_BITS) | m) << (e - HIST_SUB_BITS)) +
+	       ((1ull << (e - HIST_SUB_BITS)) >> 1);
+}
+
+void swi_hist_add(struct region_hist *h, uint64_t ns)
+{
+	uint64_t max = atomic_load_explicit(&h->max, memory_order_relaxed);
+
+	region_stat_inc(&h->bucket[hist_index(ns)], 1);
+	region_stat_inc(&h->count, 1);
+	while (ns > max && !atomic_compare_exchange_weak_explicit(&h->max, &max, ns,
+								  memory_order_relaxed,
+								  memory_order_relaxed))
+		;
+}
+
+void swi_hist_summary(struct region_hist *const *h, unsigned n, struct swap_region_latency *out)
+{
+	uint64_t total = 0, seen = 0, want50, want99;
+
+	memset(out, 0, sizeof(*out));
+	for (unsigned k = 0; k < n; k++) {
+		uint64_t m = atomic_load_explicit(&h[k]->max, memory_order_relaxed);
+		if (m > out->max)
+			out->max = m;
+		for (unsigned i = 0; i < HIST_BUCKETS; i++)
+			total += atomic_load_explicit(&h[k]->bucket[i], memory_order_relaxed);
+	}
+	out->count = total;
+	if (!total)
+		return;
+	want50 = (total + 1) / 2;
+	want99 = total - total / 100;
+	for (unsigned i = 0; i < HIST_BUCKETS; i++) {
+		for (unsigned k = 0; k < n; k++)
+			seen += atomic_load_explicit(&h[k]->bucket[i], memory_order_relaxed);
+		if (!out->p50 && seen >= want50)
+			out->p50 = hist_value(i);
+		if (seen >= want99) {
+			out->p99 = hist_value(i);
+			break;
+		}
+	}
+	/* a bucket's middle may lie above the largest value measured */
+	if (out->p50 > out->max)
+		out->p50 = out->max;
+	if (out->p99 > out->max)
+		out->p99 = out->max;
+}
+
+/* ---- page locks -------------------------------------------------------------------------- */
+
+/* A page the program discarded (PG_REMOVED) or unmapped (PG_GONE) while it was locked: drop what
+ * the library holds for it.  If it was just installed, the kernel's zap may already have run
+ * before the install: move it out again so that it reads as zeros. */
+static void resolve_removed(struct swap_region *r, size_t idx, uint32_t st)
+{
+	unsigned kind = (st & PG_GONE) ? PK_UNMAPPED : PK_NONE;
+
+	if (page_kind(st) == PK_RESIDENT && !(st & PG_GONE)) {
+		pthread_mutex_lock(&r->trash_lock);
+		if (!swi_uffd_move(r->staging_uffd, (uintptr_t)staging_slot_addr(r, r->trash_slot),
+				   region_page_addr(r, idx), false))
+			swi_zap_pages(staging_slot_addr(r, r->trash_slot), SWAP_PAGE_SIZE);
+		pthread_mutex_unlock(&r->trash_lock);
+	}
+	swi_region_discard_locked(r, idx, st, kind);
+}
+
+void swi_page_unlock(struct swap_region *r, size_t idx)
+{
+	struct region_page *p = &r->pages[idx];
+	uint32_t st = atomic_load_explicit(&p->state, memory_order_acquire);
+
+	for (;;) {
+		uint32_t marks = st & (PG_REMOVED | PG_GONE);
+
+		if (marks) {
+			/* Resolve, then clear the marks handled; a new one may arrive meanwhile. */
+			resolve_removed(r, idx, st);
+			atomic_fetch_and_explicit(&p->state, ~marks, memory_order_relaxed);
+			st = atomic_load_explicit(&p->state, memory_order_acquire);
+			continue;
+		}
+		if (atomic_compare_exchange_weak_explicit(&p->state, &st,
+							  st & ~(PG_LOCKED | PG_WAITERS),
+							  memory_order_release, memory_order_relaxed))
+			break;
+	}
+	if (st & PG_WAITERS)
+		swi_uffd_wake(r->uffd, region_page_addr(r, idx), SWAP_PAGE_SIZE);
+}
+
+uint32_t swi_page_lock_wait(struct swap_region *r, size_t idx)
+{
+	struct region_page *p = &r->pages[idx];
+
+	for (unsigned spins = 0;; spins++) {
+		uint32_t st = page_trylock(p);
+		if (st != UINT32_MAX)
+			return st;
+		/* Holders finish in microseconds (a swap_in, an ioctl). */
+		if (spins < 64)
+			cpu_relax_region();
+		else
+			sched_yield();
+	}
+}
+
+/* ---- bringing a page in ------------------------------------------------------------------- */
+
+/* The swap copy of locked page @idx cannot be read: it is lost.  Poison the page where the
+ * kernel can (a touch is SIGBUS, as for a memory error); elsewhere it becomes a zero page, which
+ * the thread's next fault installs.  Either way the entry is freed. */
+static int page_lost(struct swap_region *r, size_t idx, uintptr_t addr)
+{
+	struct region_page *p = &r->pages[idx];
+
+	region_stat_inc(&r->stat.io_errors, 1);
+	swap_free(r->ctx, p->entry);
+	p->entry.val = 0;
+	region_count_dec(&r->nr_swapped);
+	swi_region_uncharge(r);
+	if ((r->features & SWAP_REGION_F_POISON) && !swi_uffd_poison(r->uffd, addr))
+		page_set(p, PK_POISONED, 0, PG_SWAPCOPY | PG_DIRTY | PG_REFERENCED);
+	else
+		page_set(p, PK_NONE, 0, PG_SWAPCOPY | PG_DIRTY | PG_REFERENCED);
+	return -EIO;
+}
+
+static int fault_in_zero(struct swap_region *r, size_t idx, uintptr_t addr, bool write)
+{
+	int err;
+
+	swi_region_charge(r);
+	/* A read maps the shared zero page; a write needs a page of its own at once. */
+	err = write ? swi_uffd_copy(r->uffd, addr, r->zero_page, false)
+		    : swi_uffd_zeropage(r->uffd, addr);
+	if (err) {
+		swi_region_uncharge(r);
+		return err;
+	}
+	atomic_fetch_add_explicit(&r->nr_resident, 1, memory_order_relaxed);
+	page_set(&r->pages[idx], PK_RESIDENT, 0, PG_SWAPCOPY | PG_DIRTY | PG_REFERENCED);
+	swi_lru_add(r, idx, false);
+	region_stat_inc(&r->stat.minor, 1);
+	return 0;
+}
+
+static int fault_in_cached(struct swap_region *r, size_t idx, uint32_t st, uintptr_t addr)
+{
+	struct region_page *p = &r->pages[idx];
+	int err;
+
+	/* The page goes from the swap cache to the region: no new RAM, nothing to charge. */
+	err = swi_uffd_move(r->uffd, addr, (uintptr_t)staging_slot_addr(r, p->slot), true);
+	if (err)
+		return err;
+	/* A moved page arrives writable; protect it again so that a write shows as PG_DIRTY.  A
+	 * write landing before this is caught by the hash at the next reclaim. */
+	if ((st & PG_SWAPCOPY) && (r->features & SWAP_REGION_F_WRITE_TRACKING))
+		(void)swi_uffd_writeprotect(r->uffd, addr, SWAP_PAGE_SIZE);
+	swi_slot_release(r, p->slot);
+	region_count_dec(&r->nr_cached);
+	atomic_fetch_add_explicit(&r->nr_resident, 1, memory_order_relaxed);
+	page_set(p, PK_RESIDENT, 0, PG_REFERENCED);
+	/* Touched while on probation in the cache: it is in use, protect it. */
+	swi_lru_add(r, idx, true);
+	region_stat_inc(&r->stat.minor, 1);
+	return 0;
+}
+
+static int fault_in_swapped(struct swap_region *r, size_t idx, uintptr_t addr, void *buf)
+{
+	struct region_page *p = &r->pages[idx];
+	bool keep, tracking = r->features & SWAP_REGION_F_WRITE_TRACKING, recent;
+	int err;
+
+	swi_region_charge(r);
+	err = swap_in(r->ctx, p->entry, buf);
+	if (err == -ENOMEM) {
+		swi_region_uncharge(r);
+		return -EAGAIN;
+	}
+	if (err)
+		return page_lost(r, idx, addr);
+	/* Keep the swap copy while swap space is plentiful: if the page is not written before it
+	 * is reclaimed again, reclaim only drops it. */
+	keep = atomic_load_explicit(&r->keep_copies, memory_order_relaxed);
+	err = swi_uffd_copy(r->uffd, addr, buf, keep && tracking);
+	if (err) {
+		swi_region_uncharge(r);
+		return err;
+	}
+	if (keep) {
+		p->hash = XXH3_64bits(buf, SWAP_PAGE_SIZE);
+	} else {
+		swap_free(r->ctx, p->entry);
+		p->entry.val = 0;
+	}
+	recent = swi_region_refault_recent(r, p->evict_age);
+	region_count_dec(&r->nr_swapped);
+	atomic_fetch_add_explicit(&r->nr_resident, 1, memory_order_relaxed);
+	page_set(p, PK_RESIDENT, keep ? PG_SWAPCOPY : 0,
+		 PG_SWAPCOPY | PG_DIRTY | PG_REFERENCED);
+	/* A page back soon after it was compressed belongs to the working set: protect it. */
+	swi_lru_add(r, idx, recent);
+	region_stat_inc(&r->stat.major, 1);
+	return 0;
+}
+
+int swi_region_fault_in(struct swap_region *r, size_t idx, uint32_t st, bool write, void *buf,
+			bool *major)
+{
+	uintptr_t addr = region_page_addr(r, idx);
+
+	*major = false;
+	switch (page_kind(st)) {
+	case PK_NONE:
+		return fault_in_zero(r, idx, addr, write);
+	case PK_CACHED:
+		return fault_in_cached(r, idx, st, addr);
+	case PK_SWAPPED:
+		*major = true;
+		return fault_in_swapped(r, idx, addr, buf);
+	case PK_POISONED:
+		return -EIO;
+	default:
+		return 0; /* resident already, or no longer ours */
+	}
+}
+
+void swi_region_discard_locked(struct swap_region *r, size_t idx, uint32_t st, unsigned kind)
+{
+	struct region_page *p = &r->pages[idx];
+
+	switch (page_kind(st)) {
+	case PK_RESIDENT:
+		swi_lru_del(r, idx);
+		region_count_dec(&r->nr_resident);
+		swi_region_uncharge(r);
+		break;
+	case PK_CACHED:
+		swi_slot_discard(r, p->slot);
+		region_count_dec(&r->nr_cached);
+		swi_region_uncharge(r);
+		break;
+	case PK_SWAPPED:
+		region_count_dec(&r->nr_swapped);
+		break;
+	default:
+		break;
+	}
+	if (page_kind(st) == PK_SWAPPED || (st & PG_SWAPCOPY)) {
+		swap_free(r->ctx, p->entry);
+		p->entry.val = 0;
+	}
+	page_set(p, kind, 0, PG_SWAPCOPY | PG_DIRTY | PG_REFERENCED);
+}
+
+/* ---- the handler ----------------------------------------------------------------------- */
+
+enum fault_result { FAULT_DONE, FAULT_RETRY };
+
+static enum fault_result handle_fault(struct region_handler *h, uint64_t address, uint64_t flags,
+				      uint64_t t0)
+{
+	struct swap_region *r = h->r;
+	uintptr_t addr = (uintptr_t)address & ~(uintptr_t)(SWAP_PAGE_SIZE - 1);
+	struct region_page *p;
+	size_t idx;
+	uint32_t st;
+	bool major;
+	int err;
+
+	if (addr < (uintptr_t)r->base || addr >= (uintptr_t)r->base + r->nr_pages * SWAP_PAGE_SIZE) {
+		/* A part of the region the program mremapped elsewhere: not ours any more. */
+		if (swi_uffd_zeropage(r->uffd, addr))
+			swi_uffd_wake(r->uffd, addr, SWAP_PAGE_SIZE);
+		return FAULT_DONE;
+	}
+	idx = region_index(r, addr);
+	p = &r->pages[idx];
+	for (;;) {
+		st = atomic_load_explicit(&p->state, memory_order_relaxed);
+		if (st & PG_LOCKED) {
+			/* Its holder wakes the thread on unlock; the thread then faults again if
+			 * the page is still missing. */
+			if (atomic_compare_exchange_weak_explicit(&p->state, &st, st | PG_WAITERS,
+								  memory_order_relaxed,
+								  memory_order_relaxed))
+				return FAULT_DONE;
+			continue;
+		}
+		if (atomic_compare_exchange_weak_explicit(&p->state, &st, st | PG_LOCKED,
+							  memory_order_acquire,
+							  memory_order_relaxed))
+			break;
+	}
+	if (page_kind(st) == PK_RESIDENT || page_kind(st) == PK_UNMAPPED ||
+	    page_kind(st) == PK_POISONED) {
+		/* Already there (a second thread's fault on a page just installed), or the
+		 * program's zap ran and its REMOVE event is being handled: the thread faults again
+		 * and finds the page in its new state. */
+		atomic_fetch_or_explicit(&p->state, PG_WAITERS, memory_order_relaxed);
+		swi_page_unlock(r, idx);
+		return FAULT_DONE;
+	}
+	err = swi_region_fault_in(r, idx, st, flags & UFFD_PAGEFAULT_FLAG_WRITE, h->buf, &major);
+	if (err == -EAGAIN) {
+		swi_page_unlock(r, idx);
+		return FAULT_RETRY;
+	}
+	if (err) {
+		/* Nothing installed (a lost page, the mapping changed under the fault): wake the
+		 * thread, which faults again and finds the page's new state (or SIGBUS). */
+		atomic_fetch_or_explicit(&p->state, PG_WAITERS, memory_order_relaxed);
+	}
+	swi_page_unlock(r, idx);
+	if (!err)
+		swi_hist_add(major ? &h->major : &h->minor, swi_now_ns() - t0);
+	return FAULT_DONE;
+}
+
+/* The program discarded (REMOVE) or unmapped (UNMAP, REMAP) [start, end). */
+static void handle_range_event(struct swap_region *r, uint64_t start, uint64_t end, bool gone)
+{
+	uintptr_t lo = (uintptr_t)r->base, hi = lo + r->nr_pages * SWAP_PAGE_SIZE;
+
+	if (start < lo)
+		start = lo;
+	if (end > hi)
+		end = hi;
+	for (uintptr_t a = (uintptr_t)start; a < end; a += SWAP_PAGE_SIZE) {
+		size_t idx = region_index(r, a);
+		struct region_page *p = &r->pages[idx];
+		uint32_t st = atomic_load_explicit(&p->state, memory_order_relaxed);
+
+		for (;;) {
+			if (st & PG_LOCKED) {
+				uint32_t mark = gone ? PG_GONE : PG_REMOVED;
+				if (atomic_compare_exchange_weak_explicit(&p->state, &st, st | mark,
+									  memory_order_relaxed,
+									  memory_order_relaxed))
+					break;
+				continue;
+			}
+			if (atomic_compare_exchange_weak_explicit(&p->state, &st, st | PG_LOCKED,
+								  memory_order_acquire,
+								  memory_order_relaxed)) {
+				swi_region_discard_locked(r, idx, st,
+							  gone ? PK_UNMAPPED : PK_NONE);
+				swi_page_unlock(r, idx);
+				break;
+			}
+		}
+	}
+}
+
+static void handle_msg(struct region_handler *h, const struct uffd_msg *m, uint64_t t0)
+{
+	struct swap_region *r = h->r;
+
+	switch (m->event) {
+	case UFFD_EVENT_PAGEFAULT:
+		if (handle_fault(h, m->arg.pagefault.address, m->arg.pagefault.flags, t0) ==
+		    FAULT_RETRY) {
+			if (h->nr_deferred < REGION_MAX_DEFERRED) {
+				h->deferred[h->nr_deferred++] = (struct region_deferred){
+				    m->arg.pagefault.address, m->arg.pagefault.flags, t0};
+			} else {
+				/* let the thread raise it again later */
+				swi_uffd_wake(r->uffd, m->arg.pagefault.address & ~4095ull,
+					      SWAP_PAGE_SIZE);
+			}
+		}
+		break;
+	case UFFD_EVENT_REMOVE:
+		handle_range_event(r, m->arg.remove.start, m->arg.remove.end, false);
+		break;
+	case UFFD_EVENT_UNMAP:
+		handle_range_event(r, m->arg.remove.start, m->arg.remove.end, true);
+		break;
+	case UFFD_EVENT_REMAP:
+		handle_range_event(r, m->arg.remap.from, m->arg.remap.from + m->arg.remap.len, true);
+		break;
+	default:
+		break;
+	}
+}
+
+static void retry_deferred(struct region_handler *h)
+{
+	unsigned n = h->nr_deferred, kept = 0;
+
+	h->nr_deferred = 0;
+	for (unsigned i = 0; i < n; i++) {
+		struct region_deferred d = h->deferred[i];
+		if (handle_fault(h, d.addr, d.flags, d.t0) == FAULT_RETRY)
+			h->deferred[kept++] = d;
+	}
+	h->nr_deferred = kept;
+}
+
+static void *handler_main(void *arg)
+{
+	struct region_handler *h = arg;
+	struct swap_region *r = h->r;
+	struct uffd_msg msgs[HANDLER_MSGS];
+	struct pollfd fds[2] = {{.fd = r->uffd, .events = POLLIN},
+				{.fd = r->stop_fd, .events = POLLIN}};
+	uint64_t spin_until = 0;
+
+	for (;;) {
+		ssize_t n = read(r->uffd, msgs, sizeof(msgs));
+
+		if (n > 0) {
+			uint64_t t0 = swi_now_ns();
+
+			atomic_store_explicit(&h->busy, true, memory_order_relaxed);
+			for (ssize_t i = 0; i < n / (ssize_t)sizeof(msgs[0]); i++)
+				handle_msg(h, &msgs[i], t0);
+			if (h->nr_deferred)
+				retry_deferred(h);
+			spin_until = swi_now_ns() + HANDLER_SPIN_NS;
+			continue;
+		}
+		if (n < 0 && errno != EAGAIN && errno != EINTR)
+			break; /* the fd is gone: nothing more to serve */
+		if (h->nr_deferred)
+			retry_deferred(h);
+		atomic_store_explicit(&h->busy, h->nr_deferred != 0, memory_order_relaxed);
+		if (atomic_load_explicit(&r->stopping, memory_order_acquire))
+			break;
+		if (swi_now_ns() < spin_until) {
+			cpu_relax_region();
+			continue;
+		}
+		if (poll(fds, 2, h->nr_deferred ? 1 : -1) < 0 && errno != EINTR)
+			break;
+	}
+	atomic_store_explicit(&h->busy, false, memory_order_relaxed);
+	return NULL;
+}
+
+int swi_region_start_handlers(struct swap_region *r)
+{
+	for (unsigned i = 0; i < r->nr_handlers; i++) {
+		struct region_handler *h = &r->handlers[i];
+		int err;
+
+		h->r = r;
+		h->buf = aligned_alloc(SWAP_PAGE_SIZE, SWAP_PAGE_SIZE);
+		if (!h->buf)
+			return -ENOMEM;
+		err = pthread_create(&h->thread, NULL, handler_main, h);
+		if (err)
+			return -err;
+		h->started = true;
+		(void)pthread_setname_np(h->thread, "swap_region_flt");
+	}
+	return 0;
+}
+
+static bool handlers_idle(struct swap_region *r)
+{
+	struct pollfd p = {.fd = r->uffd, .events = POLLIN};
+
+	if (poll(&p, 1, 0) > 0 && (p.revents & POLLIN))
+		return false;
+	for (unsigned i = 0; i < r->nr_handlers; i++)
+		if (atomic_load_explicit(&r->handlers[i].busy, memory_order_relaxed))
+			return false;
+	return true;
+}
+
+void swi_region_stop_handlers(struct swap_region *r)
+{
+	uint64_t one = 1;
+
+	/* Serve what is queued: three looks a millisecond apart that find no message pending
+	 * and every handler idle (a handler marks itself busy microseconds after its read). */
+	for (int quiet = 0; quiet < 3;) {
+		bool running = false;
+		for (unsigned i = 0; i < r->nr_handlers; i++)
+			running |= r->handlers[i].started;
+		if (!running)
+			break;
+		quiet = handlers_idle(r) ? quiet + 1 : 0;
+		usleep(1000);
+	}
+	atomic_store_explicit(&r->stopping, true, memory_order_release);
+	if (write(r->stop_fd, &one, sizeof(one)) != sizeof(one)) {
+		/* an eventfd write cannot fail with a counter this small */
+	}
+	for (unsigned i = 0; i < r->nr_handlers; i++) {
+		struct region_handler *h = &r->handlers[i];
+		if (h->started)
+			pthread_join(h->thread, NULL);
+		h->started = false;
+		free(h->buf);
+		h->buf = NULL;
+	}
+}
