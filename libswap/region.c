@@ -147,6 +147,7 @@ static void region_free(struct swap_region *r)
 	if (r->slot_state)
 		swi_region_reclaim_fini(r);
 	pthread_mutex_destroy(&r->trash_lock);
+	pthread_mutex_destroy(&r->read_lock);
 	free(r->handlers);
 	free(r->pages);
 	free(r->zero_page);
@@ -284,6 +285,7 @@ SWAP_API struct swap_region *swap_region_create(struct swap_ctx *ctx,
 		return fail_null(ENOMEM);
 	r->uffd = r->staging_uffd = r->pagemap_fd = r->stop_fd = -1;
 	pthread_mutex_init(&r->trash_lock, NULL);
+	pthread_mutex_init(&r->read_lock, NULL);
 	err = region_init(r, ctx, o);
 	if (err) {
 		if (!errmsg[0])
@@ -387,7 +389,7 @@ SWAP_API int swap_region_prefault(struct swap_region *r, void *addr, size_t len)
 		int err = -EAGAIN;
 
 		for (unsigned tries = 0; err == -EAGAIN && tries < PREFAULT_RETRIES; tries++) {
-			uint32_t st = swi_page_lock_wait(r, idx);
+			uint32_t st = swi_page_resolve(r, idx, swi_page_lock_wait(r, idx));
 			err = prefault_page(r, idx, st, buf);
 			swi_page_unlock(r, idx);
 			if (err == -EAGAIN)
@@ -477,13 +479,20 @@ static void unuse_page(struct swap_region *r, size_t idx, uint32_t st, void *buf
 		swap_free(r->ctx, old);
 		return;
 	}
-	/* No other area has room: back into the region, over its budget if need be. */
+	/* No other area has room: back into the region, over its budget if need be, and with no
+	 * swap copy left behind in the area going away. */
 	for (unsigned tries = 0; tries < PREFAULT_RETRIES; tries++) {
 		bool major;
 		int err = swi_region_fault_in(r, idx, st, false, buf, &major);
 		if (err != -EAGAIN)
-			return;
+			break;
 		usleep(100);
+	}
+	st = atomic_load_explicit(&p->state, memory_order_relaxed);
+	if (st & PG_SWAPCOPY) {
+		swap_free(r->ctx, p->entry);
+		p->entry.val = 0;
+		page_set(p, page_kind(st), 0, PG_SWAPCOPY);
 	}
 }
 
@@ -497,7 +506,7 @@ static void region_unuse(struct swap_region *r, int type, void *buf)
 		 * page in transit is looked at under its lock, once its holder is done. */
 		if (!(st & PG_LOCKED) && !(page_kind(st) == PK_SWAPPED || (st & PG_SWAPCOPY)))
 			continue;
-		st = swi_page_lock_wait(r, idx);
+		st = swi_page_resolve(r, idx, swi_page_lock_wait(r, idx));
 		if (holds_entry_in(st, p, type))
 			unuse_page(r, idx, st, buf);
 		swi_page_unlock(r, idx);

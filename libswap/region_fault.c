@@ -120,21 +120,34 @@ void swi_hist_summary(struct region_hist *const *h, unsigned n, struct swap_regi
 
 /* ---- page locks -------------------------------------------------------------------------- */
 
-/* A page the program discarded (PG_REMOVED) or unmapped (PG_GONE) while it was locked: drop what
- * the library holds for it.  If it was just installed, the kernel's zap may already have run
- * before the install: move it out again so that it reads as zeros. */
-static void resolve_removed(struct swap_region *r, size_t idx, uint32_t st)
+/*
+ * The program discarded (PG_REMOVED) or unmapped (PG_GONE) locked page @idx: drop what the
+ * library holds for it.  @installed: the holder may have mapped the page after the kernel's zap
+ * ran (the marks are set when the event is read, before the zap): move it out again so that it
+ * reads as zeros.  Returns the page's state now (still locked).
+ */
+static uint32_t resolve_marks(struct swap_region *r, size_t idx, uint32_t st, bool installed)
 {
-	unsigned kind = (st & PG_GONE) ? PK_UNMAPPED : PK_NONE;
+	struct region_page *p = &r->pages[idx];
+	uint32_t marks = st & (PG_REMOVED | PG_GONE);
 
-	if (page_kind(st) == PK_RESIDENT && !(st & PG_GONE)) {
+	if (!marks)
+		return st;
+	if (installed && page_kind(st) == PK_RESIDENT && !(marks & PG_GONE)) {
 		pthread_mutex_lock(&r->trash_lock);
 		if (!swi_uffd_move(r->staging_uffd, (uintptr_t)staging_slot_addr(r, r->trash_slot),
-				   region_page_addr(r, idx), false))
+				   region_page_addr(r, idx)))
 			swi_zap_pages(staging_slot_addr(r, r->trash_slot), SWAP_PAGE_SIZE);
 		pthread_mutex_unlock(&r->trash_lock);
 	}
-	swi_region_discard_locked(r, idx, st, kind);
+	swi_region_discard_locked(r, idx, st, (marks & PG_GONE) ? PK_UNMAPPED : PK_NONE);
+	atomic_fetch_and_explicit(&p->state, ~marks, memory_order_relaxed);
+	return atomic_load_explicit(&p->state, memory_order_acquire);
+}
+
+uint32_t swi_page_resolve(struct swap_region *r, size_t idx, uint32_t st)
+{
+	return resolve_marks(r, idx, st | PG_LOCKED, false);
 }
 
 void swi_page_unlock(struct swap_region *r, size_t idx)
@@ -146,10 +159,8 @@ void swi_page_unlock(struct swap_region *r, size_t idx)
 		uint32_t marks = st & (PG_REMOVED | PG_GONE);
 
 		if (marks) {
-			/* Resolve, then clear the marks handled; a new one may arrive meanwhile. */
-			resolve_removed(r, idx, st);
-			atomic_fetch_and_explicit(&p->state, ~marks, memory_order_relaxed);
-			st = atomic_load_explicit(&p->state, memory_order_acquire);
+			/* Marked while we held it; a new mark may arrive meanwhile: loop. */
+			st = resolve_marks(r, idx, st, true);
 			continue;
 		}
 		if (atomic_compare_exchange_weak_explicit(&p->state, &st,
@@ -223,7 +234,7 @@ static int fault_in_cached(struct swap_region *r, size_t idx, uint32_t st, uintp
 	int err;
 
 	/* The page goes from the swap cache to the region: no new RAM, nothing to charge. */
-	err = swi_uffd_move(r->uffd, addr, (uintptr_t)staging_slot_addr(r, p->slot), true);
+	err = swi_uffd_move(r->uffd, addr, (uintptr_t)staging_slot_addr(r, p->slot));
 	if (err)
 		return err;
 	/* A moved page arrives writable; protect it again so that a write shows as PG_DIRTY.  A
@@ -304,6 +315,9 @@ void swi_region_discard_locked(struct swap_region *r, size_t idx, uint32_t st, u
 {
 	struct region_page *p = &r->pages[idx];
 
+	if (page_kind(st) == PK_UNMAPPED)
+		kind = PK_UNMAPPED; /* never ours again */
+
 	switch (page_kind(st)) {
 	case PK_RESIDENT:
 		swi_lru_del(r, idx);
@@ -345,8 +359,8 @@ static enum fault_result handle_fault(struct region_handler *h, uint64_t address
 
 	if (addr < (uintptr_t)r->base || addr >= (uintptr_t)r->base + r->nr_pages * SWAP_PAGE_SIZE) {
 		/* A part of the region the program mremapped elsewhere: not ours any more. */
-		if (swi_uffd_zeropage(r->uffd, addr))
-			swi_uffd_wake(r->uffd, addr, SWAP_PAGE_SIZE);
+		swi_uffd_zeropage(r->uffd, addr);
+		swi_uffd_wake(r->uffd, addr, SWAP_PAGE_SIZE);
 		return FAULT_DONE;
 	}
 	idx = region_index(r, addr);
@@ -367,6 +381,8 @@ static enum fault_result handle_fault(struct region_handler *h, uint64_t address
 							  memory_order_relaxed))
 			break;
 	}
+	/* Discarded by the program before this fault was raised: zeros now. */
+	st = resolve_marks(r, idx, st | PG_LOCKED, false);
 	if (page_kind(st) == PK_RESIDENT || page_kind(st) == PK_UNMAPPED ||
 	    page_kind(st) == PK_POISONED) {
 		/* Already there (a second thread's fault on a page just installed), or the
@@ -381,49 +397,85 @@ static enum fault_result handle_fault(struct region_handler *h, uint64_t address
 		swi_page_unlock(r, idx);
 		return FAULT_RETRY;
 	}
-	if (err) {
-		/* Nothing installed (a lost page, the mapping changed under the fault): wake the
-		 * thread, which faults again and finds the page's new state (or SIGBUS). */
-		atomic_fetch_or_explicit(&p->state, PG_WAITERS, memory_order_relaxed);
-	}
-	swi_page_unlock(r, idx);
 	if (!err)
 		swi_hist_add(major ? &h->major : &h->minor, swi_now_ns() - t0);
+	/* Installed, or not (a lost page, the mapping changed under the fault): either way the
+	 * unlock wakes the thread, which then runs on or faults again and finds the new state. */
+	atomic_fetch_or_explicit(&p->state, PG_WAITERS, memory_order_relaxed);
+	swi_page_unlock(r, idx);
 	return FAULT_DONE;
 }
 
-/* The program discarded (REMOVE) or unmapped (UNMAP, REMAP) [start, end). */
-static void handle_range_event(struct swap_region *r, uint64_t start, uint64_t end, bool gone)
+/* Clip [*start, *end) to the region; false if nothing is left. */
+static bool clip_range(const struct swap_region *r, uint64_t *start, uint64_t *end)
 {
-	uintptr_t lo = (uintptr_t)r->base, hi = lo + r->nr_pages * SWAP_PAGE_SIZE;
+	uint64_t lo = (uintptr_t)r->base, hi = lo + r->nr_pages * SWAP_PAGE_SIZE;
 
-	if (start < lo)
-		start = lo;
-	if (end > hi)
-		end = hi;
+	if (*start < lo)
+		*start = lo;
+	if (*end > hi)
+		*end = hi;
+	return *start < *end;
+}
+
+/* The range of a remove, unmap or remap event, and the mark it leaves; false for a fault. */
+static bool event_range(const struct uffd_msg *m, uint64_t *start, uint64_t *end, uint32_t *mark)
+{
+	switch (m->event) {
+	case UFFD_EVENT_REMOVE:
+	case UFFD_EVENT_UNMAP:
+		*start = m->arg.remove.start;
+		*end = m->arg.remove.end;
+		*mark = m->event == UFFD_EVENT_REMOVE ? PG_REMOVED : PG_GONE;
+		return true;
+	case UFFD_EVENT_REMAP:
+		*start = m->arg.remap.from;
+		*end = m->arg.remap.from + m->arg.remap.len;
+		*mark = PG_GONE;
+		return true;
+	default:
+		return false;
+	}
+}
+
+/*
+ * Mark the pages of the events just read, before any later message is read (read_lock held):
+ * the program's madvise returns as soon as its event is read, and a fault it raises afterwards
+ * must find its page marked, whichever handler reads that fault.
+ */
+static void mark_events(struct swap_region *r, const struct uffd_msg *m, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint64_t start, end;
+		uint32_t mark;
+
+		if (!event_range(&m[i], &start, &end, &mark) || !clip_range(r, &start, &end))
+			continue;
+		for (uintptr_t a = (uintptr_t)start; a < end; a += SWAP_PAGE_SIZE)
+			atomic_fetch_or_explicit(&r->pages[region_index(r, a)].state, mark,
+						 memory_order_relaxed);
+	}
+}
+
+/* Resolve the marked pages of an event's range; a locked page is left to its holder. */
+static void handle_range_event(struct swap_region *r, const struct uffd_msg *m)
+{
+	uint64_t start, end;
+	uint32_t mark;
+
+	if (!event_range(m, &start, &end, &mark) || !clip_range(r, &start, &end))
+		return;
 	for (uintptr_t a = (uintptr_t)start; a < end; a += SWAP_PAGE_SIZE) {
 		size_t idx = region_index(r, a);
-		struct region_page *p = &r->pages[idx];
-		uint32_t st = atomic_load_explicit(&p->state, memory_order_relaxed);
+		uint32_t st = atomic_load_explicit(&r->pages[idx].state, memory_order_relaxed);
 
-		for (;;) {
-			if (st & PG_LOCKED) {
-				uint32_t mark = gone ? PG_GONE : PG_REMOVED;
-				if (atomic_compare_exchange_weak_explicit(&p->state, &st, st | mark,
-									  memory_order_relaxed,
-									  memory_order_relaxed))
-					break;
-				continue;
-			}
-			if (atomic_compare_exchange_weak_explicit(&p->state, &st, st | PG_LOCKED,
-								  memory_order_acquire,
-								  memory_order_relaxed)) {
-				swi_region_discard_locked(r, idx, st,
-							  gone ? PK_UNMAPPED : PK_NONE);
-				swi_page_unlock(r, idx);
-				break;
-			}
-		}
+		if (!(st & (PG_REMOVED | PG_GONE)))
+			continue; /* a fault resolved it already */
+		st = page_trylock(&r->pages[idx]);
+		if (st == UINT32_MAX)
+			continue;
+		resolve_marks(r, idx, st | PG_LOCKED, false);
+		swi_page_unlock(r, idx);
 	}
 }
 
@@ -445,16 +497,8 @@ static void handle_msg(struct region_handler *h, const struct uffd_msg *m, uint6
 			}
 		}
 		break;
-	case UFFD_EVENT_REMOVE:
-		handle_range_event(r, m->arg.remove.start, m->arg.remove.end, false);
-		break;
-	case UFFD_EVENT_UNMAP:
-		handle_range_event(r, m->arg.remove.start, m->arg.remove.end, true);
-		break;
-	case UFFD_EVENT_REMAP:
-		handle_range_event(r, m->arg.remap.from, m->arg.remap.from + m->arg.remap.len, true);
-		break;
 	default:
+		handle_range_event(r, m);
 		break;
 	}
 }
@@ -482,8 +526,13 @@ static void *handler_main(void *arg)
 	uint64_t spin_until = 0;
 
 	for (;;) {
-		ssize_t n = read(r->uffd, msgs, sizeof(msgs));
+		ssize_t n;
 
+		pthread_mutex_lock(&r->read_lock);
+		n = read(r->uffd, msgs, sizeof(msgs));
+		if (n > 0)
+			mark_events(r, msgs, (size_t)n / sizeof(msgs[0]));
+		pthread_mutex_unlock(&r->read_lock);
 		if (n > 0) {
 			uint64_t t0 = swi_now_ns();
 

@@ -33,6 +33,8 @@
  *   ctx->region_lock        the context's list of regions (region.c): create, destroy, the hook
  *   page locks              PG_LOCKED bits; several may be held (a reclaim batch), but a second
  *                           one is only ever try-locked, so they cannot deadlock
+ *   r->read_lock            a handler's read() of the fd and the marking of the events read;
+ *                           nothing else is taken under it
  *   r->kswapd_lock          the reclaim thread's sleep and wake-up (region_reclaim.c)
  *   r->lru_lock             the lists, the slot ring, the list-size counters; held for list
  *                           operations only, never across a system call or a libswap call
@@ -80,8 +82,8 @@ enum region_page_kind {
 #define PG_REFERENCED 0x20u  /* written since the last scan, or prefaulted: a second chance */
 #define PG_DIRTY      0x40u  /* written since swapped in: the swap copy is stale */
 #define PG_SWAPCOPY   0x80u  /* ->entry is a copy of a resident or cached page's contents */
-#define PG_REMOVED    0x100u /* the program discarded the page while it was locked */
-#define PG_GONE	      0x200u /* the program unmapped the page while it was locked */
+#define PG_REMOVED    0x100u /* the program discarded the page: whoever locks it resolves it */
+#define PG_GONE	      0x200u /* the program unmapped the page: likewise */
 
 enum region_lru { LRU_NONE = 0, LRU_ACTIVE, LRU_INACTIVE };
 
@@ -204,6 +206,9 @@ struct swap_region {
 
 	unsigned nr_handlers;
 	struct region_handler *handlers;
+	/* Serialises the handlers' reads of the fd, so that an event's pages are marked before
+	 * any later message is read (region_fault.c). */
+	pthread_mutex_t read_lock;
 
 	struct {
 		_Atomic uint64_t major, minor, reclaimed, clean, refaults, direct, reclaim_ns,
@@ -266,6 +271,8 @@ static inline void page_set(struct region_page *p, unsigned kind, uint32_t set, 
 
 /* Release @p's lock; wakes the threads whose faults handlers left on it. */
 void swi_page_unlock(struct swap_region *r, size_t idx);
+/* Resolve the PG_REMOVED / PG_GONE marks of page @idx, just locked (state @st): the state now. */
+uint32_t swi_page_resolve(struct swap_region *r, size_t idx, uint32_t st);
 /* Take @idx's lock, waiting (yielding) for its holder: only for threads that hold no lock and
  * are not fault handlers.  Returns the unlocked state it held. */
 uint32_t swi_page_lock_wait(struct swap_region *r, size_t idx);
@@ -338,9 +345,11 @@ int swi_uffd_api(int fd, uint64_t want, uint64_t *got);
 int swi_uffd_features(enum uffd_how how, uint64_t *features);
 int swi_uffd_register(int fd, void *addr, size_t len, bool wp);
 int swi_uffd_unregister(int fd, void *addr, size_t len);
+/* Installs and moves never wake the faulting threads: whoever unlocks the page does (PG_WAITERS),
+ * once the page is accounted, so a thread never sees its own fault half done. */
 int swi_uffd_copy(int fd, uintptr_t dst, const void *src, bool wp);
 int swi_uffd_zeropage(int fd, uintptr_t dst);
-int swi_uffd_move(int fd, uintptr_t dst, uintptr_t src, bool wake);
+int swi_uffd_move(int fd, uintptr_t dst, uintptr_t src);
 int swi_uffd_wake(int fd, uintptr_t addr, size_t len);
 int swi_uffd_writeprotect(int fd, uintptr_t addr, size_t len);
 int swi_uffd_poison(int fd, uintptr_t addr);

@@ -60,6 +60,7 @@ struct uffdio_poison {
 	__u64 mode;
 	__s64 updated;
 };
+#define UFFDIO_POISON_MODE_DONTWAKE ((__u64)1 << 0)
 #define UFFDIO_POISON _IOWR(UFFDIO, _UFFDIO_POISON, struct uffdio_poison)
 #endif
 #ifndef PAGEMAP_SCAN
@@ -240,27 +241,27 @@ int swi_uffd_unregister(int fd, void *addr, size_t len)
 
 int swi_uffd_copy(int fd, uintptr_t dst, const void *src, bool wp)
 {
+	/* No wake-up here: the caller wakes the faulting threads once the page is accounted. */
 	struct uffdio_copy c = {.dst = dst,
 				.src = (uintptr_t)src,
 				.len = SWAP_PAGE_SIZE,
-				.mode = wp ? UFFDIO_COPY_MODE_WP : 0};
+				.mode = UFFDIO_COPY_MODE_DONTWAKE | (wp ? UFFDIO_COPY_MODE_WP : 0)};
 
 	return ioctl(fd, UFFDIO_COPY, &c) ? -errno : 0;
 }
 
 int swi_uffd_zeropage(int fd, uintptr_t dst)
 {
-	struct uffdio_zeropage z = {.range = {.start = dst, .len = SWAP_PAGE_SIZE}};
+	struct uffdio_zeropage z = {.range = {.start = dst, .len = SWAP_PAGE_SIZE},
+				    .mode = UFFDIO_ZEROPAGE_MODE_DONTWAKE};
 
 	return ioctl(fd, UFFDIO_ZEROPAGE, &z) ? -errno : 0;
 }
 
-int swi_uffd_move(int fd, uintptr_t dst, uintptr_t src, bool wake)
+int swi_uffd_move(int fd, uintptr_t dst, uintptr_t src)
 {
-	struct uffdio_move m = {.dst = dst,
-				.src = src,
-				.len = SWAP_PAGE_SIZE,
-				.mode = wake ? 0 : UFFDIO_MOVE_MODE_DONTWAKE};
+	struct uffdio_move m = {
+	    .dst = dst, .src = src, .len = SWAP_PAGE_SIZE, .mode = UFFDIO_MOVE_MODE_DONTWAKE};
 
 	return ioctl(fd, UFFDIO_MOVE, &m) ? -errno : 0;
 }
@@ -282,7 +283,8 @@ int swi_uffd_writeprotect(int fd, uintptr_t addr, size_t len)
 
 int swi_uffd_poison(int fd, uintptr_t addr)
 {
-	struct uffdio_poison p = {.range = {.start = addr, .len = SWAP_PAGE_SIZE}};
+	struct uffdio_poison p = {.range = {.start = addr, .len = SWAP_PAGE_SIZE},
+				  .mode = UFFDIO_POISON_MODE_DONTWAKE};
 
 	return ioctl(fd, UFFDIO_POISON, &p) ? -errno : 0;
 }

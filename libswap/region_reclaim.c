@@ -294,7 +294,14 @@ static unsigned pick_victims(struct swap_region *r, struct victim *v, unsigned m
 			break;
 		idx = r->inactive.tail;
 		p = &r->pages[idx];
-		if (atomic_load_explicit(&p->state, memory_order_relaxed) & PG_REFERENCED) {
+		st = atomic_load_explicit(&p->state, memory_order_relaxed);
+		if (st & (PG_REMOVED | PG_GONE)) {
+			/* Being discarded: the event's handler takes it off the lists. */
+			list_unlink(r, idx);
+			list_add_head(r, idx, LRU_INACTIVE);
+			continue;
+		}
+		if (st & PG_REFERENCED) {
 			/* Second chance: used since the last look. */
 			atomic_fetch_and_explicit(&p->state, ~PG_REFERENCED, memory_order_relaxed);
 			list_unlink(r, idx);
@@ -324,8 +331,7 @@ static bool evict_one(struct swap_region *r, const struct victim *v)
 {
 	struct region_page *p = &r->pages[v->idx];
 	char *slot = staging_slot_addr(r, v->slot);
-	int err = swi_uffd_move(r->staging_uffd, (uintptr_t)slot, region_page_addr(r, v->idx),
-				false);
+	int err = swi_uffd_move(r->staging_uffd, (uintptr_t)slot, region_page_addr(r, v->idx));
 
 	if (err == -ENOENT) {
 		/* Not there: the program discarded or unmapped it and the event is on its way. */
@@ -404,7 +410,9 @@ static unsigned claim_oldest(struct swap_region *r, struct victim *w, unsigned m
 		if (k > 0 && s == r->slot_head)
 			break;
 		r->wb_cursor = (s + 1) % r->nr_slots;
-		if (r->slot_state[s] != SLOT_USED)
+		if (r->slot_state[s] != SLOT_USED ||
+		    (atomic_load_explicit(&r->pages[r->slot_owner[s]].state, memory_order_relaxed) &
+		     (PG_REMOVED | PG_GONE)))
 			continue;
 		st = page_trylock(&r->pages[r->slot_owner[s]]);
 		if (st == UINT32_MAX)
@@ -466,17 +474,25 @@ uint64_t swi_region_shrink(struct swap_region *r, uint64_t nr, bool direct)
 	uint64_t t0 = swi_thread_cpu_ns(), freed = 0;
 	unsigned stuck = 0;
 
+	if (nr > r->nr_pages)
+		nr = r->nr_pages; /* all there is (and no overflow below) */
 	while (freed < nr && stuck < 2) {
-		uint64_t cached = atomic_load_explicit(&r->nr_cached, memory_order_relaxed);
-		uint64_t resident = atomic_load_explicit(&r->nr_resident, memory_order_relaxed);
-		uint64_t want = nr - freed, wb;
+		uint64_t want = nr - freed, cached, fill, wb;
 		unsigned progress = 0;
 
-		/* Write back what the cache holds past its target; a fault in need (or a region
-		 * with nothing left to evict) takes the oldest cached pages whatever the target. */
+		/* Refill the swap cache from the inactive list, up to its target plus what this
+		 * round writes back: the newest evictions wait there while the oldest go. */
+		cached = atomic_load_explicit(&r->nr_cached, memory_order_relaxed);
+		fill = cached < r->cache_target + want ? r->cache_target + want - cached : 0;
+		if (fill && atomic_load_explicit(&r->nr_resident, memory_order_relaxed))
+			progress += evict(r, (unsigned)(fill < REGION_BATCH ? fill : REGION_BATCH));
+		/* Write back what the cache holds past its target; a fault in need, or a region
+		 * with nothing left to evict, takes the oldest cached pages whatever the target. */
+		cached = atomic_load_explicit(&r->nr_cached, memory_order_relaxed);
 		wb = cached > r->cache_target ? cached - r->cache_target : 0;
-		if (!wb && (direct || !resident))
-			wb = cached;
+		if (wb < want && (direct || !atomic_load_explicit(&r->nr_resident,
+								  memory_order_relaxed)))
+			wb = cached < want ? cached : want;
 		if (wb > want)
 			wb = want;
 		if (wb) {
@@ -484,11 +500,6 @@ uint64_t swi_region_shrink(struct swap_region *r, uint64_t nr, bool direct)
 			freed += got;
 			progress += got;
 		}
-		if (freed >= nr)
-			break;
-		/* Refill the cache from the inactive list: the pages written back next. */
-		if (resident)
-			progress += evict(r, (unsigned)(want < REGION_BATCH ? want : REGION_BATCH));
 		stuck = progress ? 0 : stuck + 1;
 	}
 	region_stat_inc(&r->stat.reclaim_ns, swi_thread_cpu_ns() - t0);
