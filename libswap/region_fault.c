@@ -549,7 +549,8 @@ static void *handler_main(void *arg)
 		if (h->nr_deferred)
 			retry_deferred(h);
 		atomic_store_explicit(&h->busy, h->nr_deferred != 0, memory_order_relaxed);
-		if (atomic_load_explicit(&r->stopping, memory_order_acquire))
+		/* Stop once nothing raised is left: the queue is empty and nothing deferred. */
+		if (atomic_load_explicit(&r->stopping, memory_order_acquire) && !h->nr_deferred)
 			break;
 		if (swi_now_ns() < spin_until) {
 			cpu_relax_region();
