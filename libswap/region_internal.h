@@ -209,6 +209,7 @@ struct swap_region {
 	/* Serialises the handlers' reads of the fd, so that an event's pages are marked before
 	 * any later message is read (region_fault.c). */
 	pthread_mutex_t read_lock;
+	_Atomic bool spinner; /* a handler is polling the fd instead of sleeping */
 
 	struct {
 		_Atomic uint64_t major, minor, reclaimed, clean, refaults, direct, reclaim_ns,
@@ -351,7 +352,9 @@ int swi_uffd_copy(int fd, uintptr_t dst, const void *src, bool wp);
 int swi_uffd_zeropage(int fd, uintptr_t dst);
 int swi_uffd_move(int fd, uintptr_t dst, uintptr_t src);
 int swi_uffd_wake(int fd, uintptr_t addr, size_t len);
-int swi_uffd_writeprotect(int fd, uintptr_t addr, size_t len);
+/* Write-protect [addr, addr + len), or (@protect false) drop the protection, which also removes
+ * a write-protect marker from a missing page. */
+int swi_uffd_writeprotect(int fd, uintptr_t addr, size_t len, bool protect);
 int swi_uffd_poison(int fd, uintptr_t addr);
 /* Anonymous memory for a region or its staging slots: DONTFORK, no huge pages, named. */
 void *swi_map_pages(size_t len, const char *name);

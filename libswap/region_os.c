@@ -273,10 +273,11 @@ int swi_uffd_wake(int fd, uintptr_t addr, size_t len)
 	return ioctl(fd, UFFDIO_WAKE, &range) ? -errno : 0;
 }
 
-int swi_uffd_writeprotect(int fd, uintptr_t addr, size_t len)
+int swi_uffd_writeprotect(int fd, uintptr_t addr, size_t len, bool protect)
 {
-	struct uffdio_writeprotect wp = {.range = {.start = addr, .len = len},
-					 .mode = UFFDIO_WRITEPROTECT_MODE_WP};
+	struct uffdio_writeprotect wp = {
+	    .range = {.start = addr, .len = len},
+	    .mode = protect ? UFFDIO_WRITEPROTECT_MODE_WP : UFFDIO_WRITEPROTECT_MODE_DONTWAKE};
 
 	return ioctl(fd, UFFDIO_WRITEPROTECT, &wp) ? -errno : 0;
 }

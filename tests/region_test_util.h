@@ -7,7 +7,6 @@
 #ifndef REGION_TEST_UTIL_H
 #define REGION_TEST_UTIL_H
 
-#include <ctype.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -70,13 +69,19 @@ static inline void region_stamp(char *base, size_t i, uint64_t v)
 		p[w] = (w & 1) ? region_word(i, v, w) : region_word(i, v, 0);
 }
 
-static inline bool region_check(const char *base, size_t i, uint64_t v)
+/* Whether @page holds page @i's stamp of version @v. */
+static inline bool page_check(const char *page, size_t i, uint64_t v)
 {
-	const uint64_t *p = (const uint64_t *)(base + i * RPAGE);
+	const uint64_t *p = (const uint64_t *)page;
 	for (unsigned w = 0; w < RPAGE / 8; w++)
 		if (p[w] != ((w & 1) ? region_word(i, v, w) : region_word(i, v, 0)))
 			return false;
 	return true;
+}
+
+static inline bool region_check(const char *base, size_t i, uint64_t v)
+{
+	return page_check(base + i * RPAGE, i, v);
 }
 
 /* Pages of [@base, @base + @len) mapped in RAM, as mincore(2) sees them. */
@@ -92,39 +97,11 @@ static inline size_t mapped_pages(void *base, size_t len)
 	return count;
 }
 
-/* Rss of the mappings named [anon:@name] in /proc/self/smaps, in pages; -1 if none is named so
- * (a kernel without CONFIG_ANON_VMA_NAME). */
+/* Pages of RAM of the mappings named [anon:@name] (tu_smaps_rss_bytes); -1 if none. */
 static inline long smaps_rss_pages(const char *name)
 {
-	char line[512], want[64];
-	long total = -1;
-	bool in = false;
-	FILE *f = fopen("/proc/self/smaps", "r");
-
-	if (!f)
-		return -1;
-	snprintf(want, sizeof(want), "[anon:%s]", name);
-	while (fgets(line, sizeof(line), f)) {
-		unsigned long kb;
-		char *nl = strchr(line, '\n');
-		if (nl)
-			*nl = 0;
-		size_t len = strlen(line), wl = strlen(want);
-		/* a mapping's header line: "start-end perms offset dev inode [name]" */
-		if (isxdigit((unsigned char)line[0]) && strchr(line, '-') && !strstr(line, " kB")) {
-			in = len >= wl && !strcmp(line + len - wl, want);
-			if (in && total < 0)
-				total = 0;
-			continue;
-		}
-		if (sscanf(line, "Rss: %lu kB", &kb) == 1) {
-			if (in)
-				total += (long)(kb * 1024 / RPAGE);
-			in = false;
-		}
-	}
-	fclose(f);
-	return total;
+	long long b = tu_smaps_rss_bytes(name);
+	return b < 0 ? -1 : (long)(b / (long long)RPAGE);
 }
 
 /* ---- seccomp: make the kernel refuse userfaultfd, as a sandbox would ------------------------ */
