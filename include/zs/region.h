@@ -26,7 +26,7 @@
  *
  * Memory the budget counts: the region's pages mapped in RAM plus the evicted pages waiting
  * uncompressed in its swap cache.  The compressed copies are the areas' (see swap_area_stats()).
- * The metadata is 48 bytes per page of the region, outside the budget.
+ * The metadata is 40 bytes per page of the region, outside the budget.
  *
  * Needs: Linux 6.8+ (UFFDIO_MOVE) and a userfaultfd the process may open: the userfaultfd(2)
  * system call with vm.unprivileged_userfaultfd = 1 or CAP_SYS_PTRACE, or read-write access to
@@ -41,7 +41,7 @@
  *   syscalls   a system call that reads or writes an evicted page (read(2) into the region, write(2)
  *              from it) is served like any fault, except under UFFD_USER_MODE_ONLY, where it fails
  *              with EFAULT: call swap_region_prefault() on the buffer just before such a call.
- *   madvise    MADV_DONTNEED (or MADV_FREE, MADV_REMOVE) by the program inside the region discards
+ *   madvise    MADV_DONTNEED (or MADV_FREE) by the program inside the region discards
  *              the pages as it does for any anonymous memory: they read as zeros afterwards, and
  *              their swap copies are freed.  A touch of a page by another thread at the same time as
  *              its discard may see either contents.
@@ -162,17 +162,15 @@ struct swap_region_stats {
  * swap_region_destroy(); areas may be added and removed meanwhile.
  * @ctx: the context whose areas store the pages.
  * @o: the options (see struct swap_region_opts).
- * @return the region, or NULL with errno
- *   EINVAL  @ctx or @o NULL, size 0 or not a multiple of SWAP_PAGE_SIZE or more than 2^32
- *           pages, resident_max below SWAP_REGION_MIN_RESIDENT or not a multiple of
- *           SWAP_PAGE_SIZE, resident_min above resident_max or not a multiple of SWAP_PAGE_SIZE,
- *           unknown flags, more than SWAP_REGION_MAX_HANDLERS handlers;
- *   EPERM   userfaultfd is not permitted (vm.unprivileged_userfaultfd = 0 without CAP_SYS_PTRACE
- *           and no access to /dev/userfaultfd, and UFFD_USER_MODE_ONLY refused as well, e.g. by a
- *           seccomp filter);
- *   ENOSYS  the kernel has no userfaultfd, or no UFFDIO_MOVE (Linux 6.8);
- *   ENOMEM  out of memory or address space;
- *   or another errno of mmap, userfaultfd or pthread_create (EAGAIN, EMFILE, ...).
+ * @return the region, or NULL with errno EINVAL (@ctx or @o NULL, size 0 or not a multiple of
+ *         SWAP_PAGE_SIZE or 2^32 - 1 pages or more, resident_max below SWAP_REGION_MIN_RESIDENT or
+ *         not a multiple of SWAP_PAGE_SIZE, resident_min above resident_max or not a multiple of
+ *         SWAP_PAGE_SIZE, unknown flags, more than SWAP_REGION_MAX_HANDLERS handlers), EPERM
+ *         (userfaultfd is not permitted: vm.unprivileged_userfaultfd = 0 without CAP_SYS_PTRACE
+ *         and no access to /dev/userfaultfd, and UFFD_USER_MODE_ONLY refused as well, e.g. by a
+ *         seccomp filter), ENOSYS (the kernel has no userfaultfd, or no UFFDIO_MOVE: Linux 6.8),
+ *         ENOMEM (out of memory or address space), or another errno of mmap, userfaultfd or
+ *         pthread_create (EAGAIN, EMFILE, ...).
  * On EPERM and ENOSYS, swap_region_errmsg() says which and how to enable it.
  * Threading: may be called from any thread at any time.
  * Kernel: none; the kernel does this for every process with its swap subsystem and zswap.
@@ -228,7 +226,7 @@ SWAP_API int swap_region_destroy(struct swap_region *r);
 SWAP_API long swap_region_reclaim(struct swap_region *r, size_t bytes);
 
 /*
- * swap_region_prefault - make the pages of [@addr, @addr + @len) resident now, in the calling
+ * swap_region_prefault - make the pages of the @len bytes at @addr resident now, in the calling
  * thread, and put them at the head of the active list, so that a system call on that memory
  * finds them mapped.  Needed under UFFD_USER_MODE_ONLY (swap_region_stats() features without
  * SWAP_REGION_F_KERNEL_FAULTS), where a system call touching an evicted page fails with EFAULT
