@@ -111,9 +111,8 @@ static struct swap_ctx *memory_ctx(uint64_t slots)
 static struct swap_region *make_region(struct swap_ctx *ctx, size_t pages, size_t budget,
 				       unsigned flags, char *why, size_t whylen)
 {
-	struct swap_region_opts o = {.size = pages * BM_PAGE,
-				     .resident_max = budget * BM_PAGE,
-				     .flags = flags};
+	struct swap_region_opts o = {
+	    .size = pages * BM_PAGE, .resident_max = budget * BM_PAGE, .flags = flags};
 	struct swap_region *r = swap_region_create(ctx, &o);
 
 	if (!r)
@@ -141,15 +140,15 @@ static int bare_open(struct bare *b, size_t pages)
 		b->fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
 	if (b->fd < 0 || ioctl(b->fd, UFFDIO_API, &api))
 		return -1;
-	b->dst = mmap(NULL, pages * BM_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-		      -1, 0);
+	b->dst =
+	    mmap(NULL, pages * BM_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	b->src = mmap(NULL, BM_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (b->dst == MAP_FAILED || b->src == MAP_FAILED)
 		return -1;
 	madvise(b->dst, pages * BM_PAGE, MADV_NOHUGEPAGE);
-	reg = (struct uffdio_register){
-	    .range = {.start = (uintptr_t)b->dst, .len = pages * BM_PAGE},
-	    .mode = UFFDIO_REGISTER_MODE_MISSING};
+	reg =
+	    (struct uffdio_register){.range = {.start = (uintptr_t)b->dst, .len = pages * BM_PAGE},
+				     .mode = UFFDIO_REGISTER_MODE_MISSING};
 	return ioctl(b->fd, UFFDIO_REGISTER, &reg);
 }
 
@@ -162,9 +161,8 @@ static void bare_close(struct bare *b)
 
 static double bare_copy(struct bare *b, size_t k, const char *img, int len, char *buf)
 {
-	struct uffdio_copy c = {.dst = (uintptr_t)b->dst + k * BM_PAGE,
-				.src = (uintptr_t)buf,
-				.len = BM_PAGE};
+	struct uffdio_copy c = {
+	    .dst = (uintptr_t)b->dst + k * BM_PAGE, .src = (uintptr_t)buf, .len = BM_PAGE};
 	double t0 = bm_now();
 
 	LZ4_decompress_safe(img, buf, len, BM_PAGE);
@@ -186,8 +184,8 @@ static double bare_move(struct bare *b, size_t k)
 
 static double bare_zeropage(struct bare *b, size_t k)
 {
-	struct uffdio_zeropage z = {.range = {.start = (uintptr_t)b->dst + k * BM_PAGE,
-					      .len = BM_PAGE}};
+	struct uffdio_zeropage z = {
+	    .range = {.start = (uintptr_t)b->dst + k * BM_PAGE, .len = BM_PAGE}};
 	double t = bm_now();
 
 	ioctl(b->fd, UFFDIO_ZEROPAGE, &z);
@@ -238,8 +236,8 @@ static void run_major(struct swap_region *r, struct bare *b, const struct bm_cor
 	/* Interleaved, page by page, so that both see the same machine. */
 	for (size_t i = 0; i < pages; i++) {
 		size_t k = order[i];
-		fr->bare[fr->n] = bare_copy(b, k, img + k * (size_t)LZ4_COMPRESSBOUND(BM_PAGE),
-					    len[k], buf);
+		fr->bare[fr->n] =
+		    bare_copy(b, k, img + k * (size_t)LZ4_COMPRESSBOUND(BM_PAGE), len[k], buf);
 		fr->lat[fr->n++] = touch(base + k * BM_PAGE);
 	}
 	free(img);
@@ -303,7 +301,8 @@ static void bm_region_fault(struct bm_state *s)
 	/* Budget for every page: no reclaim but the one the run asks for. */
 	r = make_region(ctx, pages, pages, SWAP_REGION_NO_RECLAIM_THREAD, why, sizeof(why));
 	if (r && bare_open(&b, pages))
-		snprintf(why, sizeof(why), "no userfaultfd for the bare calls: %s", strerror(errno));
+		snprintf(why, sizeof(why), "no userfaultfd for the bare calls: %s",
+			 strerror(errno));
 	if (why[0]) {
 		if (r)
 			swap_region_destroy(r);
@@ -409,8 +408,8 @@ static void zipf_sequence(uint32_t *seq, size_t n, size_t pages, unsigned write_
 
 /* Misses of an exact LRU of @cap pages over the measured part of @seqs interleaved one by one
  * (the warm-up part only warms it), starting from the fill's last @cap pages. */
-static double lru_misses(size_t pages, size_t cap, uint32_t *const *seqs, int nseq,
-			 size_t nwarm, size_t nacc)
+static double lru_misses(size_t pages, size_t cap, uint32_t *const *seqs, int nseq, size_t nwarm,
+			 size_t nacc)
 {
 	uint32_t *prev = malloc(sizeof(uint32_t) * pages), *next = malloc(sizeof(uint32_t) * pages);
 	uint8_t *in = calloc(pages, 1);
@@ -476,7 +475,8 @@ static double lru_misses(size_t pages, size_t cap, uint32_t *const *seqs, int ns
  * region's pages mapped (mincore) plus the pages its swap cache holds. */
 static double region_ram(void)
 {
-	long long a = tu_smaps_rss_bytes("swap_region"), b = tu_smaps_rss_bytes("swap_region_cache");
+	long long a = tu_smaps_rss_bytes("swap_region"),
+		  b = tu_smaps_rss_bytes("swap_region_cache");
 	struct swap_region_stats st;
 	size_t n = zr.pages, mapped = 0;
 
@@ -588,8 +588,8 @@ static void zipf_report(struct bm_state *s, int nthreads, const struct swap_regi
 {
 	const struct bm_corpus *c = bm_corpus_get(BM_KIND_MIXED);
 	double acc = (double)zr.nacc * nthreads, secs = 0, psecs = 0;
-	double faults = (double)(b->faults.major + b->faults.minor - a->faults.major -
-				 a->faults.minor);
+	double faults =
+	    (double)(b->faults.major + b->faults.minor - a->faults.major - a->faults.minor);
 	double major = (double)(b->faults.major - a->faults.major);
 	double reclaimed = (double)(b->reclaimed_pages - a->reclaimed_pages);
 	double lru = lru_misses(zr.pages, zr.budget, zr.seq, nthreads, zr.nwarm, zr.nacc);
@@ -620,8 +620,8 @@ static void zipf_report(struct bm_state *s, int nthreads, const struct swap_regi
 	bm_counter(s, "clean_share",
 		   reclaimed > 0 ? (double)(b->clean_reclaims - a->clean_reclaims) / reclaimed : 0,
 		   0);
-	bm_counter(s, "refault_share",
-		   major > 0 ? (double)(b->refaults - a->refaults) / major : 0, 0);
+	bm_counter(s, "refault_share", major > 0 ? (double)(b->refaults - a->refaults) / major : 0,
+		   0);
 	bm_counter(s, "direct_share",
 		   faults > 0 ? (double)(b->direct_reclaims - a->direct_reclaims) / faults : 0, 0);
 	bm_label(s, zr.named ? "region RAM from /proc/self/smaps"

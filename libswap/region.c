@@ -108,9 +108,10 @@ static void unmap_region(struct swap_region *r)
 			i++;
 			continue;
 		}
-		for (j = i + 1; j < r->nr_pages &&
-				page_kind(atomic_load_explicit(&r->pages[j].state,
-							       memory_order_relaxed)) != PK_UNMAPPED;
+		for (j = i + 1;
+		     j < r->nr_pages &&
+		     page_kind(atomic_load_explicit(&r->pages[j].state, memory_order_relaxed)) !=
+			 PK_UNMAPPED;
 		     j++)
 			;
 		swi_unmap_pages(r->base + i * SWAP_PAGE_SIZE, (j - i) * SWAP_PAGE_SIZE);
@@ -175,8 +176,7 @@ static int open_uffds(struct swap_region *r, unsigned flags)
 			 (have & UFFD_FEAT_MOVE) ? "remove and unmap events" : "UFFDIO_MOVE");
 		return -ENOSYS;
 	}
-	want = need | UFFD_FEAT_EVENT_REMAP | UFFD_FEAT_MOVE |
-	       (have & UFFD_FEAT_POISON);
+	want = need | UFFD_FEAT_EVENT_REMAP | UFFD_FEAT_MOVE | (have & UFFD_FEAT_POISON);
 	if (!(flags & SWAP_REGION_NO_WRITE_TRACKING))
 		want |= have & UFFD_FEAT_WP_ASYNC;
 	err = swi_uffd_api(r->uffd, want & have, &got);

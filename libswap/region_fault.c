@@ -80,9 +80,8 @@ void swi_hist_add(struct region_hist *h, uint64_t ns)
 
 	region_stat_inc(&h->bucket[hist_index(ns)], 1);
 	region_stat_inc(&h->count, 1);
-	while (ns > max && !atomic_compare_exchange_weak_explicit(&h->max, &max, ns,
-								  memory_order_relaxed,
-								  memory_order_relaxed))
+	while (ns > max && !atomic_compare_exchange_weak_explicit(
+			       &h->max, &max, ns, memory_order_relaxed, memory_order_relaxed))
 		;
 }
 
@@ -165,9 +164,9 @@ void swi_page_unlock(struct swap_region *r, size_t idx)
 			st = resolve_marks(r, idx, st, true);
 			continue;
 		}
-		if (atomic_compare_exchange_weak_explicit(&p->state, &st,
-							  st & ~(PG_LOCKED | PG_WAITERS),
-							  memory_order_release, memory_order_relaxed))
+		if (atomic_compare_exchange_weak_explicit(
+			&p->state, &st, st & ~(PG_LOCKED | PG_WAITERS), memory_order_release,
+			memory_order_relaxed))
 			break;
 	}
 	if (st & PG_WAITERS)
@@ -306,8 +305,7 @@ static int fault_in_swapped(struct swap_region *r, size_t idx, uintptr_t addr, v
 	recent = swi_region_refault_recent(r, p->evict_age);
 	region_count_dec(&r->nr_swapped);
 	atomic_fetch_add_explicit(&r->nr_resident, 1, memory_order_relaxed);
-	page_set(p, PK_RESIDENT, keep ? PG_SWAPCOPY : 0,
-		 PG_SWAPCOPY | PG_DIRTY | PG_REFERENCED);
+	page_set(p, PK_RESIDENT, keep ? PG_SWAPCOPY : 0, PG_SWAPCOPY | PG_DIRTY | PG_REFERENCED);
 	/* A page back soon after it was compressed belongs to the working set: protect it. */
 	swi_lru_add(r, idx, recent);
 	region_stat_inc(&r->stat.major, 1);
@@ -381,7 +379,8 @@ static enum fault_result handle_fault(struct region_handler *h, uint64_t address
 	bool major;
 	int err;
 
-	if (addr < (uintptr_t)r->base || addr >= (uintptr_t)r->base + r->nr_pages * SWAP_PAGE_SIZE) {
+	if (addr < (uintptr_t)r->base ||
+	    addr >= (uintptr_t)r->base + r->nr_pages * SWAP_PAGE_SIZE) {
 		/* A part of the region the program mremapped elsewhere: not ours any more. */
 		swi_uffd_zeropage(r->uffd, addr);
 		swi_uffd_wake(r->uffd, addr, SWAP_PAGE_SIZE);
@@ -400,9 +399,8 @@ static enum fault_result handle_fault(struct region_handler *h, uint64_t address
 				return FAULT_DONE;
 			continue;
 		}
-		if (atomic_compare_exchange_weak_explicit(&p->state, &st, st | PG_LOCKED,
-							  memory_order_acquire,
-							  memory_order_relaxed))
+		if (atomic_compare_exchange_weak_explicit(
+			&p->state, &st, st | PG_LOCKED, memory_order_acquire, memory_order_relaxed))
 			break;
 	}
 	/* Discarded by the program before this fault was raised: zeros now. */
@@ -580,7 +578,8 @@ static void *handler_main(void *arg)
 		/* One handler at a time polls, yielding the CPU as it does: on a machine with few
 		 * cores a second spinner would keep the woken program thread off a CPU. */
 		if (swi_now_ns() < spin_until &&
-		    (spinning || !atomic_exchange_explicit(&r->spinner, true, memory_order_acquire))) {
+		    (spinning ||
+		     !atomic_exchange_explicit(&r->spinner, true, memory_order_acquire))) {
 			spinning = true;
 			sched_yield();
 			continue;

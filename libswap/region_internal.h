@@ -68,12 +68,12 @@
 /* ---- a page ------------------------------------------------------------------------------ */
 
 enum region_page_kind {
-	PK_NONE = 0,  /* zero: never touched, or discarded by the program */
-	PK_RESIDENT,  /* mapped in the region, on the active or inactive list */
-	PK_CACHED,    /* moved out into staging slot ->slot, uncompressed */
-	PK_SWAPPED,   /* compressed: ->entry holds the only copy */
-	PK_UNMAPPED,  /* the program unmapped it: never touched again */
-	PK_POISONED,  /* its swap copy was lost: UFFDIO_POISON installed, touching it is SIGBUS */
+	PK_NONE = 0, /* zero: never touched, or discarded by the program */
+	PK_RESIDENT, /* mapped in the region, on the active or inactive list */
+	PK_CACHED,   /* moved out into staging slot ->slot, uncompressed */
+	PK_SWAPPED,  /* compressed: ->entry holds the only copy */
+	PK_UNMAPPED, /* the program unmapped it: never touched again */
+	PK_POISONED, /* its swap copy was lost: UFFDIO_POISON installed, touching it is SIGBUS */
 };
 
 #define PG_KIND_MASK  0x7u
@@ -88,7 +88,7 @@ enum region_page_kind {
 enum region_lru { LRU_NONE = 0, LRU_ACTIVE, LRU_INACTIVE };
 
 struct region_page {
-	_Atomic uint32_t state; /* kind | PG_* */
+	_Atomic uint32_t state;	     /* kind | PG_* */
 	uint32_t lru_prev, lru_next; /* lru_lock */
 	uint8_t lru;		     /* enum region_lru, lru_lock */
 	uint32_t slot;		     /* staging slot of a cached page (page lock) */
@@ -96,6 +96,22 @@ struct region_page {
 	swp_entry_t entry;	     /* its swap entry when SWAPPED or SWAPCOPY (page lock) */
 	uint64_t hash;		     /* contents' XXH3 when SWAPCOPY (page lock) */
 };
+
+/* Invariant checks: abort in a debug build (ZS_DEBUG), nothing otherwise. */
+#if defined(ZS_DEBUG) && ZS_DEBUG
+#include <stdio.h>
+#include <stdlib.h>
+#define region_assert(cond)                                                                        \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			fprintf(stderr, "libswap region: %s:%d: invariant broken: %s\n", __FILE__, \
+				__LINE__, #cond);                                                  \
+			abort();                                                                   \
+		}                                                                                  \
+	} while (0)
+#else
+#define region_assert(cond) ((void)0)
+#endif
 
 static inline unsigned page_kind(uint32_t state)
 {
@@ -136,8 +152,8 @@ struct region_handler {
 	struct swap_region *r;
 	pthread_t thread;
 	bool started;
-	_Atomic bool busy;  /* between reading messages and going idle; destroy waits for idle */
-	void *buf;	    /* one page for swap_in, ordinary memory (never registered) */
+	_Atomic bool busy; /* between reading messages and going idle; destroy waits for idle */
+	void *buf;	   /* one page for swap_in, ordinary memory (never registered) */
 	unsigned nr_deferred;
 	struct region_deferred deferred[REGION_MAX_DEFERRED];
 	struct region_hist major, minor;
@@ -251,9 +267,8 @@ static inline uint32_t page_trylock(struct region_page *p)
 	uint32_t st = atomic_load_explicit(&p->state, memory_order_relaxed);
 
 	while (!(st & PG_LOCKED)) {
-		if (atomic_compare_exchange_weak_explicit(&p->state, &st, st | PG_LOCKED,
-							  memory_order_acquire,
-							  memory_order_relaxed))
+		if (atomic_compare_exchange_weak_explicit(
+			&p->state, &st, st | PG_LOCKED, memory_order_acquire, memory_order_relaxed))
 			return st;
 	}
 	return UINT32_MAX;

@@ -61,11 +61,11 @@ struct uffdio_poison {
 	__s64 updated;
 };
 #define UFFDIO_POISON_MODE_DONTWAKE ((__u64)1 << 0)
-#define UFFDIO_POISON _IOWR(UFFDIO, _UFFDIO_POISON, struct uffdio_poison)
+#define UFFDIO_POISON		    _IOWR(UFFDIO, _UFFDIO_POISON, struct uffdio_poison)
 #endif
 #ifndef PAGEMAP_SCAN
-#define PAGE_IS_WRITTEN	  (1 << 1)
-#define PAGE_IS_PRESENT	  (1 << 3)
+#define PAGE_IS_WRITTEN	      (1 << 1)
+#define PAGE_IS_PRESENT	      (1 << 3)
 #define PM_SCAN_WP_MATCHING   (1 << 0)
 #define PM_SCAN_CHECK_WPASYNC (1 << 1)
 struct page_region {
@@ -98,7 +98,8 @@ _Static_assert(UFFD_FEAT_EVENT_REMAP == UFFD_FEATURE_EVENT_REMAP &&
 		   UFFD_FEAT_EVENT_REMOVE == UFFD_FEATURE_EVENT_REMOVE &&
 		   UFFD_FEAT_EVENT_UNMAP == UFFD_FEATURE_EVENT_UNMAP &&
 		   UFFD_FEAT_POISON == UFFD_FEATURE_POISON &&
-		   UFFD_FEAT_WP_ASYNC == UFFD_FEATURE_WP_ASYNC && UFFD_FEAT_MOVE == UFFD_FEATURE_MOVE,
+		   UFFD_FEAT_WP_ASYNC == UFFD_FEATURE_WP_ASYNC &&
+		   UFFD_FEAT_MOVE == UFFD_FEATURE_MOVE,
 	       "userfaultfd feature bits");
 
 /* Runs of written pages PAGEMAP_SCAN returns per call: 4 KiB of vector on the stack. */
@@ -184,16 +185,17 @@ int swi_uffd_open(bool user_mode_only, enum uffd_how *how, char *msg, size_t msg
 		err_user = EPERM;
 	}
 	if (err_user == EPERM || err_user == EACCES) {
-		snprintf(msg, msglen,
-			 "userfaultfd is not permitted: %s; to enable it, run `sysctl "
-			 "vm.unprivileged_userfaultfd=1`, give this user read-write access to "
-			 "/dev/userfaultfd, or grant the process CAP_SYS_PTRACE (and allow the "
-			 "userfaultfd system call in any seccomp filter)",
-			 user_mode_only
-			     ? "even UFFD_USER_MODE_ONLY was refused (a seccomp filter?)"
-			     : "the system call was refused (vm.unprivileged_userfaultfd is 0 and the "
-			       "process lacks CAP_SYS_PTRACE, or a seccomp filter), /dev/userfaultfd "
-			       "could not be opened, and UFFD_USER_MODE_ONLY was refused too");
+		snprintf(
+		    msg, msglen,
+		    "userfaultfd is not permitted: %s; to enable it, run `sysctl "
+		    "vm.unprivileged_userfaultfd=1`, give this user read-write access to "
+		    "/dev/userfaultfd, or grant the process CAP_SYS_PTRACE (and allow the "
+		    "userfaultfd system call in any seccomp filter)",
+		    user_mode_only
+			? "even UFFD_USER_MODE_ONLY was refused (a seccomp filter?)"
+			: "the system call was refused (vm.unprivileged_userfaultfd is 0 and the "
+			  "process lacks CAP_SYS_PTRACE, or a seccomp filter), /dev/userfaultfd "
+			  "could not be opened, and UFFD_USER_MODE_ONLY was refused too");
 		return -EPERM;
 	}
 	snprintf(msg, msglen, "userfaultfd could not be opened: %s", strerror(err_user));
@@ -225,9 +227,9 @@ int swi_uffd_features(enum uffd_how how, uint64_t *features)
 
 int swi_uffd_register(int fd, void *addr, size_t len, bool wp)
 {
-	struct uffdio_register reg = {
-	    .range = {.start = (uintptr_t)addr, .len = len},
-	    .mode = UFFDIO_REGISTER_MODE_MISSING | (wp ? UFFDIO_REGISTER_MODE_WP : 0)};
+	struct uffdio_register reg = {.range = {.start = (uintptr_t)addr, .len = len},
+				      .mode = UFFDIO_REGISTER_MODE_MISSING |
+					      (wp ? UFFDIO_REGISTER_MODE_WP : 0)};
 
 	return ioctl(fd, UFFDIO_REGISTER, &reg) ? -errno : 0;
 }
@@ -258,12 +260,29 @@ int swi_uffd_zeropage(int fd, uintptr_t dst)
 	return ioctl(fd, UFFDIO_ZEROPAGE, &z) ? -errno : 0;
 }
 
+static bool page_mapped(uintptr_t addr)
+{
+	unsigned char v;
+
+	return !mincore((void *)addr, SWAP_PAGE_SIZE, &v) && (v & 1);
+}
+
 int swi_uffd_move(int fd, uintptr_t dst, uintptr_t src)
 {
 	struct uffdio_move m = {
 	    .dst = dst, .src = src, .len = SWAP_PAGE_SIZE, .mode = UFFDIO_MOVE_MODE_DONTWAKE};
 
-	return ioctl(fd, UFFDIO_MOVE, &m) ? -errno : 0;
+	if (!ioctl(fd, UFFDIO_MOVE, &m))
+		return 0;
+	/*
+	 * Linux 6.18 can answer EEXIST for a page it did move, when PAGEMAP_SCAN write-protects the
+	 * source at the same moment (the move is retried internally and finds its own page at the
+	 * destination; seen about once in 10^5 moves).  Both pages are locked by the caller, so
+	 * the page tables say what happened: trust them.
+	 */
+	if ((errno == EEXIST || errno == EAGAIN) && page_mapped(dst) && !page_mapped(src))
+		return 0;
+	return -errno;
 }
 
 int swi_uffd_wake(int fd, uintptr_t addr, size_t len)
@@ -275,9 +294,9 @@ int swi_uffd_wake(int fd, uintptr_t addr, size_t len)
 
 int swi_uffd_writeprotect(int fd, uintptr_t addr, size_t len, bool protect)
 {
-	struct uffdio_writeprotect wp = {
-	    .range = {.start = addr, .len = len},
-	    .mode = protect ? UFFDIO_WRITEPROTECT_MODE_WP : UFFDIO_WRITEPROTECT_MODE_DONTWAKE};
+	struct uffdio_writeprotect wp = {.range = {.start = addr, .len = len},
+					 .mode = protect ? UFFDIO_WRITEPROTECT_MODE_WP
+							 : UFFDIO_WRITEPROTECT_MODE_DONTWAKE};
 
 	return ioctl(fd, UFFDIO_WRITEPROTECT, &wp) ? -errno : 0;
 }

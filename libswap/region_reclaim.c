@@ -417,6 +417,13 @@ static unsigned claim_oldest(struct swap_region *r, struct victim *w, unsigned m
 		st = page_trylock(&r->pages[r->slot_owner[s]]);
 		if (st == UINT32_MAX)
 			continue;
+		if (page_kind(st) != PK_CACHED || r->pages[r->slot_owner[s]].slot != s) {
+			/* Not a cached page of this slot: a broken invariant.  Leave it. */
+			atomic_fetch_and_explicit(&r->pages[r->slot_owner[s]].state, ~PG_LOCKED,
+						  memory_order_release);
+			region_assert(false);
+			continue;
+		}
 		r->slot_state[s] = SLOT_BUSY;
 		w[n++] = (struct victim){r->slot_owner[s], s, st};
 	}
@@ -427,8 +434,8 @@ static unsigned claim_oldest(struct swap_region *r, struct victim *w, unsigned m
 static unsigned writeback(struct swap_region *r, unsigned max)
 {
 	struct victim w[REGION_BATCH];
-	uint32_t done[REGION_BATCH], failed[REGION_BATCH];
-	unsigned n, nr_done = 0, nr_failed = 0;
+	uint32_t done[REGION_BATCH];
+	unsigned n, nr_done = 0;
 
 	if (max > REGION_BATCH)
 		max = REGION_BATCH;
@@ -443,9 +450,11 @@ static unsigned writeback(struct swap_region *r, unsigned max)
 		} else {
 			swp_entry_t e = swap_out(r->ctx, staging_slot_addr(r, w[i].slot));
 			if (!e.val) {
+				/* Still cached: its slot is in use again before the page is
+				 * unlocked (a fault then takes it back and frees the slot). */
 				if (errno != ENOSPC)
 					region_stat_inc(&r->stat.io_errors, 1);
-				failed[nr_failed++] = w[i].slot;
+				slots_set(r, &w[i].slot, 1, SLOT_USED);
 				swi_page_unlock(r, w[i].idx);
 				continue;
 			}
@@ -460,8 +469,6 @@ static unsigned writeback(struct swap_region *r, unsigned max)
 		done[nr_done++] = w[i].slot;
 		swi_page_unlock(r, w[i].idx);
 	}
-	if (nr_failed)
-		slots_set(r, failed, nr_failed, SLOT_USED);
 	slots_zap(r, done, nr_done);
 	slots_set(r, done, nr_done, SLOT_FREE);
 	return nr_done;
@@ -490,13 +497,14 @@ uint64_t swi_region_shrink(struct swap_region *r, uint64_t nr, bool direct)
 		 * with nothing left to evict, takes the oldest cached pages whatever the target. */
 		cached = atomic_load_explicit(&r->nr_cached, memory_order_relaxed);
 		wb = cached > r->cache_target ? cached - r->cache_target : 0;
-		if (wb < want && (direct || !atomic_load_explicit(&r->nr_resident,
-								  memory_order_relaxed)))
+		if (wb < want &&
+		    (direct || !atomic_load_explicit(&r->nr_resident, memory_order_relaxed)))
 			wb = cached < want ? cached : want;
 		if (wb > want)
 			wb = want;
 		if (wb) {
-			unsigned got = writeback(r, (unsigned)(wb < REGION_BATCH ? wb : REGION_BATCH));
+			unsigned got =
+			    writeback(r, (unsigned)(wb < REGION_BATCH ? wb : REGION_BATCH));
 			freed += got;
 			progress += got;
 		}
@@ -528,7 +536,8 @@ static void *kswapd_main(void *arg)
 		update_keep_copies(r);
 		t_idle = 0;
 		while (!atomic_load_explicit(&r->kswapd_quit, memory_order_relaxed)) {
-			uint64_t charged = atomic_load_explicit(&r->nr_charged, memory_order_relaxed);
+			uint64_t charged =
+			    atomic_load_explicit(&r->nr_charged, memory_order_relaxed);
 			if (charged <= r->resident_min)
 				break;
 			if (!swi_region_shrink(r, charged - r->resident_min, false)) {

@@ -35,8 +35,7 @@ static inline struct swap_region *region_or_skip(struct swap_ctx **ctxp, uint64_
 		cr_skip_test("regions unavailable here (%s): %s", strerror(err),
 			     swap_region_errmsg());
 	}
-	cr_assert_not_null(r, "swap_region_create: %s (%s)", strerror(errno),
-			   swap_region_errmsg());
+	cr_assert_not_null(r, "swap_region_create: %s (%s)", strerror(errno), swap_region_errmsg());
 	*ctxp = ctx;
 	return r;
 }

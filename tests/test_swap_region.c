@@ -31,13 +31,13 @@ Test(swap_region, create_rejects_bad_options)
 		size_t size, max, min;
 		unsigned flags, handlers;
 	} bad[] = {
-	    {0, 32 * RPAGE, 0, 0, 0},		      /* no size */
-	    {64 * RPAGE + 1, 32 * RPAGE, 0, 0, 0},    /* size not whole pages */
-	    {64 * RPAGE, 31 * RPAGE, 0, 0, 0},	      /* budget below SWAP_REGION_MIN_RESIDENT */
-	    {64 * RPAGE, 32 * RPAGE + 8, 0, 0, 0},    /* budget not whole pages */
+	    {0, 32 * RPAGE, 0, 0, 0},			/* no size */
+	    {64 * RPAGE + 1, 32 * RPAGE, 0, 0, 0},	/* size not whole pages */
+	    {64 * RPAGE, 31 * RPAGE, 0, 0, 0},		/* budget below SWAP_REGION_MIN_RESIDENT */
+	    {64 * RPAGE, 32 * RPAGE + 8, 0, 0, 0},	/* budget not whole pages */
 	    {64 * RPAGE, 32 * RPAGE, 33 * RPAGE, 0, 0}, /* low watermark above the high one */
-	    {64 * RPAGE, 32 * RPAGE, 100, 0, 0},       /* low watermark not whole pages */
-	    {64 * RPAGE, 32 * RPAGE, 0, 0x80, 0},      /* unknown flag */
+	    {64 * RPAGE, 32 * RPAGE, 100, 0, 0},	/* low watermark not whole pages */
+	    {64 * RPAGE, 32 * RPAGE, 0, 0x80, 0},	/* unknown flag */
 	    {64 * RPAGE, 32 * RPAGE, 0, 0, SWAP_REGION_MAX_HANDLERS + 1},
 	    {(size_t)UINT32_MAX * RPAGE, 32 * RPAGE, 0, 0, 0}, /* more than 2^32 - 1 pages */
 	};
@@ -387,7 +387,8 @@ Test(swap_region, minor_faults_from_the_swap_cache)
 	for (size_t i = 160; i-- > 0;)
 		cr_assert(region_check(base, i, 5), "page %zu", i);
 	st = region_stats(r);
-	cr_assert_gt(st.faults.minor, minor, "evicted pages still cached came back as minor faults");
+	cr_assert_gt(st.faults.minor, minor,
+		     "evicted pages still cached came back as minor faults");
 	cr_assert_eq(swap_region_destroy(r), 0);
 	swap_ctx_destroy(ctx);
 }
@@ -729,7 +730,8 @@ Test(swap_region, lost_swap_copy_is_poisoned)
 		sigaction(SIGBUS, &old, NULL);
 		cr_assert(bus, "a poisoned page raises SIGBUS, as a memory error would");
 	} else {
-		cr_assert_eq(*(volatile char *)base, 0, "without UFFDIO_POISON the page reads as zeros");
+		cr_assert_eq(*(volatile char *)base, 0,
+			     "without UFFDIO_POISON the page reads as zeros");
 	}
 	/* A touch of another lost page, by a fault this time. */
 	if (!(st.features & SWAP_REGION_F_POISON)) {

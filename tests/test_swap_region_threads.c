@@ -11,10 +11,10 @@
 
 /* ---- integrity under reclaim ---------------------------------------------------------------- */
 
-#define STRESS_THREADS	  6
-#define PAGES_PER_THREAD  96
-#define SHARED_PAGES	  32 /* read by every thread, written by none after setup */
-#define STRESS_ROUNDS	  3000
+#define STRESS_THREADS	 6
+#define PAGES_PER_THREAD 96
+#define SHARED_PAGES	 32 /* read by every thread, written by none after setup */
+#define STRESS_ROUNDS	 3000
 
 struct stress {
 	struct swap_region *r;
@@ -22,7 +22,31 @@ struct stress {
 	atomic_bool stop;
 	atomic_int failures;
 	uint64_t versions[STRESS_THREADS][PAGES_PER_THREAD];
+	/* the first stamp that failed: which page, the version expected, what was there */
+	atomic_flag noted;
+	size_t bad_page;
+	uint64_t bad_version, bad_word0, bad_word1;
 };
+
+/* Which version of page @i's stamp @p holds, if any of 0 .. @upto. */
+static long stamp_version(const char *p, size_t i, uint64_t upto)
+{
+	for (uint64_t v = 0; v <= upto; v++)
+		if (page_check(p, i, v))
+			return (long)v;
+	return -1;
+}
+
+static void note_failure(struct stress *s, size_t page, uint64_t v)
+{
+	atomic_fetch_add(&s->failures, 1);
+	if (atomic_flag_test_and_set(&s->noted))
+		return;
+	s->bad_page = page;
+	s->bad_version = v;
+	s->bad_word0 = ((const uint64_t *)(s->base + page * RPAGE))[0];
+	s->bad_word1 = ((const uint64_t *)(s->base + page * RPAGE))[1];
+}
 
 struct worker {
 	struct stress *s;
@@ -46,14 +70,14 @@ static void *stress_worker(void *arg)
 		size_t page = own_page(w->id, k);
 
 		if (!region_check(s->base, page, s->versions[w->id][k]))
-			atomic_fetch_add(&s->failures, 1);
+			note_failure(s, page, s->versions[w->id][k]);
 		if ((x >> 32) % 3 == 0) {
 			region_stamp(s->base, page, ++s->versions[w->id][k]);
 		}
 		if ((x >> 40) % 4 == 0) {
 			size_t shared = (size_t)((x >> 48) % SHARED_PAGES);
 			if (!region_check(s->base, shared, 1000))
-				atomic_fetch_add(&s->failures, 1);
+				note_failure(s, shared, 1000);
 		}
 	}
 	return NULL;
@@ -105,7 +129,13 @@ static void stress_run(unsigned flags)
 		pthread_join(t[id], NULL);
 	atomic_store(&s->stop, true);
 	pthread_join(rec, NULL);
-	cr_assert_eq(atomic_load(&s->failures), 0, "%d stamps failed", atomic_load(&s->failures));
+	cr_assert_eq(atomic_load(&s->failures), 0,
+		     "%d stamps failed; first: page %zu, version %llu expected, words %#llx %#llx; "
+		     "now it holds version %ld",
+		     atomic_load(&s->failures), s->bad_page, (unsigned long long)s->bad_version,
+		     (unsigned long long)s->bad_word0, (unsigned long long)s->bad_word1,
+		     stamp_version(s->base + s->bad_page * RPAGE, s->bad_page,
+				   s->bad_version + 1000));
 	/* Every page once more, from one thread, after everything settled. */
 	for (size_t i = 0; i < SHARED_PAGES; i++)
 		cr_assert(region_check(s->base, i, 1000), "shared page %zu", i);

@@ -60,9 +60,9 @@ struct bucket {
 /* Everything below lives in the region, but for the file names (outside, small). */
 static struct table {
 	char *base;
-	size_t size, top;	 /* bump allocation of records */
-	struct bucket *buckets;	 /* nbuckets (a power of two, at most 2/3 full), in the region */
-	uint32_t *index;	 /* record number -> offset / 8, in the region */
+	size_t size, top;	/* bump allocation of records */
+	struct bucket *buckets; /* nbuckets (a power of two, at most 2/3 full), in the region */
+	uint32_t *index;	/* record number -> offset / 8, in the region */
 	size_t nbuckets, nrecords, maxrecords;
 	size_t lines, bytes_read, files, skipped;
 	size_t target;
@@ -111,8 +111,9 @@ static void progress(const char *what, double done, double total, int last)
 		t_bar = tnow;
 		sample_ram(&st);
 		int fill = (int)(f * BAR_WIDTH);
-		fprintf(stderr, "\r%-9s [%.*s%*s] %3d%%  RAM %6.1f / %.0f MiB, %llu faults   ", what,
-			fill, "##############################", BAR_WIDTH - fill, "", (int)(f * 100),
+		fprintf(stderr, "\r%-9s [%.*s%*s] %3d%%  RAM %6.1f / %.0f MiB, %llu faults   ",
+			what, fill, "##############################", BAR_WIDTH - fill, "",
+			(int)(f * 100),
 			(double)(st.resident_pages + st.cached_pages) * SWAP_PAGE_SIZE / MIB,
 			(double)st.resident_max_pages * SWAP_PAGE_SIZE / MIB,
 			(unsigned long long)(st.faults.major + st.faults.minor));
@@ -249,7 +250,8 @@ static int matches_source(const struct record *r)
 	fd = open(t.paths[r->file], O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return 1; /* the file went away meanwhile: nothing to compare with */
-	ok = pread(fd, buf, r->len, (off_t)r->off) == (ssize_t)r->len && !memcmp(buf, r->text, r->len);
+	ok = pread(fd, buf, r->len, (off_t)r->off) == (ssize_t)r->len &&
+	     !memcmp(buf, r->text, r->len);
 	close(fd);
 	return ok;
 }

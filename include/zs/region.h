@@ -38,13 +38,13 @@
  *   fork       the region and its swap cache are MADV_DONTFORK: a child has no region at all
  *              (touching its addresses is SIGSEGV, never silently zero pages); the parent's region
  *              is unaffected.  A child that needs the data must be given it explicitly.
- *   syscalls   a system call that reads or writes an evicted page (read(2) into the region, write(2)
- *              from it) is served like any fault, except under UFFD_USER_MODE_ONLY, where it fails
- *              with EFAULT: call swap_region_prefault() on the buffer just before such a call.
+ *   syscalls   a system call that reads or writes an evicted page (read(2) into the region,
+ *              write(2) from it) is served like any fault, except under UFFD_USER_MODE_ONLY, where
+ *              it fails with EFAULT: call swap_region_prefault() on the buffer just before it.
  *   madvise    MADV_DONTNEED (or MADV_FREE) by the program inside the region discards
  *              the pages as it does for any anonymous memory: they read as zeros afterwards, and
- *              their swap copies are freed.  A touch of a page by another thread at the same time as
- *              its discard may see either contents.
+ *              their swap copies are freed.  A touch of a page by another thread at the same time
+ *              as its discard may see either contents.
  *   munmap     unmapping part of the region frees what the library held for those pages; the rest
  *              of the region keeps working; swap_region_destroy() unmaps only what is still mapped.
  *              mremap and mprotect inside the region are not supported: pages mremap moves are
