@@ -119,6 +119,31 @@ static void unmap_region(struct swap_region *r)
 	}
 }
 
+/* ZS_DEBUG: with every thread stopped, the counters must match the pages' kinds, every cached
+ * page must own its slot, and no page may be left locked. */
+static void check_quiescent(struct swap_region *r)
+{
+#if defined(ZS_DEBUG) && ZS_DEBUG
+	uint64_t kinds[8] = {0};
+
+	for (size_t i = 0; i < r->nr_pages; i++) {
+		uint32_t st = atomic_load_explicit(&r->pages[i].state, memory_order_relaxed);
+		kinds[page_kind(st)]++;
+		region_assert(!(st & PG_LOCKED));
+		if (page_kind(st) == PK_CACHED)
+			region_assert(r->slot_state[r->pages[i].slot] == SLOT_USED &&
+				      r->slot_owner[r->pages[i].slot] == i);
+	}
+	region_assert(kinds[PK_RESIDENT] == atomic_load(&r->nr_resident));
+	region_assert(kinds[PK_CACHED] == atomic_load(&r->nr_cached));
+	region_assert(kinds[PK_SWAPPED] == atomic_load(&r->nr_swapped));
+	region_assert(kinds[PK_RESIDENT] + kinds[PK_CACHED] == atomic_load(&r->nr_charged));
+	region_assert(r->active.nr + r->inactive.nr == kinds[PK_RESIDENT]);
+#else
+	(void)r;
+#endif
+}
+
 /* Tear down what swap_region_create() built, in reverse; safe on a partly built region. */
 static void region_free(struct swap_region *r)
 {
@@ -127,6 +152,8 @@ static void region_free(struct swap_region *r)
 	if (r->handlers) {
 		swi_region_stop_kswapd(r);
 		swi_region_stop_handlers(r);
+		if (r->slot_state)
+			check_quiescent(r);
 	}
 	/* Unregister first: closing is not enough while a forked child still holds a copy of the
 	 * fd, and a registered range would make munmap wait for an unmap event nobody reads.
