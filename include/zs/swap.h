@@ -209,13 +209,16 @@ SWAP_API int swap_on(struct swap_ctx *ctx, const struct swap_area_opts *opts);
 /*
  * swap_off - remove the area @type.  Only an area with no live entries (no slot with references
  * or a swap-cache claim) can be removed; our callers hold the entries, and we cannot rewrite
- * their page tables.  A swap file stays on disk, unlocked.
- * @return 0, -EINVAL (@ctx NULL or no such area), -EBUSY (live entries; the area stays on
- *         and usable), or -ENOMEM (nothing changed).
+ * their page tables.  The pages that regions (zs/region.h) over @ctx hold in the area are the
+ * exception: they are brought back out of it first, as the kernel's try_to_unuse does (moved
+ * to another area, or into their region when no area has room).  A swap file stays on disk,
+ * unlocked.
+ * @return 0, -EINVAL (@ctx NULL or no such area), -EBUSY (live entries held outside regions;
+ *         the area stays on and usable), or -ENOMEM (nothing changed).
  * Threading: may run concurrently with every call except swap_ctx_destroy(); waits for an RCU
  * grace period, so it must not be called from inside an urcu-memb read-side critical section.
  * Kernel: swapoff(2), which first reads every page of the area back into the processes that
- * own it; here the area must already be empty.
+ * own it; here only regions' pages are read back, other entries must be gone already.
  */
 SWAP_API int swap_off(struct swap_ctx *ctx, int type);
 
