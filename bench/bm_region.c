@@ -143,7 +143,11 @@ static int bare_open(struct bare *b, size_t pages)
 	b->dst =
 	    mmap(NULL, pages * BM_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	b->src = mmap(NULL, BM_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (b->dst == MAP_FAILED || b->src == MAP_FAILED)
+	if (b->dst == MAP_FAILED)
+		b->dst = NULL;
+	if (b->src == MAP_FAILED)
+		b->src = NULL;
+	if (!b->dst || !b->src)
 		return -1;
 	madvise(b->dst, pages * BM_PAGE, MADV_NOHUGEPAGE);
 	reg =
@@ -154,9 +158,12 @@ static int bare_open(struct bare *b, size_t pages)
 
 static void bare_close(struct bare *b)
 {
-	munmap(b->dst, b->pages * BM_PAGE);
-	munmap(b->src, BM_PAGE);
-	close(b->fd);
+	if (b->dst)
+		munmap(b->dst, b->pages * BM_PAGE);
+	if (b->src)
+		munmap(b->src, BM_PAGE);
+	if (b->fd >= 0)
+		close(b->fd);
 }
 
 static double bare_copy(struct bare *b, size_t k, const char *img, int len, char *buf)
@@ -296,6 +303,10 @@ static void bm_region_fault(struct bm_state *s)
 
 	if (!c || !ctx) {
 		bm_fail(s, "no corpus or no swap area");
+		swap_ctx_destroy(ctx);
+		free(fr.lat);
+		free(fr.bare);
+		free(buf);
 		return;
 	}
 	/* Budget for every page: no reclaim but the one the run asks for. */
@@ -306,7 +317,11 @@ static void bm_region_fault(struct bm_state *s)
 	if (why[0]) {
 		if (r)
 			swap_region_destroy(r);
+		bare_close(&b);
 		swap_ctx_destroy(ctx);
+		free(fr.lat);
+		free(fr.bare);
+		free(buf);
 		bm_skip(s, why);
 		return;
 	}
@@ -526,16 +541,17 @@ static uint64_t run_accesses(char *base, const uint32_t *seq, size_t from, size_
 
 static double bare_lz4_ms_per_mib(const struct bm_corpus *c)
 {
-	size_t n = c->npages < 1024 ? c->npages : 1024;
 	char *out = malloc((size_t)LZ4_COMPRESSBOUND(BM_PAGE));
 	double t0 = bm_cpu_now();
+	size_t n = 0;
 
-	for (size_t i = 0; i < n; i++)
-		LZ4_compress_default((const char *)c->pages + i * BM_PAGE, out, BM_PAGE,
+	/* A thousand pages are plenty for a per-MiB figure. */
+	for (; out && n < c->npages && n < 1024; n++)
+		LZ4_compress_default((const char *)c->pages + n * BM_PAGE, out, BM_PAGE,
 				     LZ4_COMPRESSBOUND(BM_PAGE));
 	t0 = bm_cpu_now() - t0;
 	free(out);
-	return t0 * 1e3 / ((double)n * BM_PAGE / (1024.0 * 1024.0));
+	return n ? t0 * 1e3 / ((double)n * BM_PAGE / (1024.0 * 1024.0)) : 0;
 }
 
 static int zipf_setup(const struct zipf_variant *v, int nthreads)

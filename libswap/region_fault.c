@@ -10,16 +10,19 @@
  *              page is decompressed (swap_in) into the handler's own buffer and copied in
  *              (UFFDIO_COPY), write-protected when it keeps its swap copy so that a write shows.
  *              A fault that would take the region past its limit reclaims directly first.
- *   REMOVE     the program's MADV_DONTNEED / MADV_FREE: the pages' contents are discarded (the
- *              event arrives before the kernel zaps them).  Locked pages get PG_REMOVED, which
- *              their holder resolves when it unlocks.
- *   UNMAP      the program's munmap: likewise, and the pages are never touched again.
+ *   REMOVE     the program's MADV_DONTNEED / MADV_FREE: the pages' contents are discarded.  The
+ *              program's madvise returns once the event is read (the kernel then zaps), so the
+ *              reader marks every page of the range PG_REMOVED before any later message can be
+ *              read (the handlers' reads are serialised by read_lock): a fault raised after
+ *              the madvise finds its page marked, whichever handler reads it.  Whoever locks
+ *              a marked page resolves the mark first; the event's handler resolves the rest.
+ *   UNMAP      the program's munmap: likewise (PG_GONE), and the pages are never touched again.
  *   REMAP      mremap moved pages out of the region: treated as an unmap of the old range.
  * An install the kernel refuses with EAGAIN (the program is changing its mappings; the event
  * saying how is in the queue behind) is kept for a retry after the next messages.
  *
- * After a batch a handler spins on the fd for HANDLER_SPIN_NS before sleeping in poll(): faults
- * come in bursts, and a sleeping handler adds a wake-up to every fault.
+ * After a batch, one handler at a time polls the fd for HANDLER_SPIN_NS, yielding, before it
+ * sleeps in poll(): faults come in bursts, and a sleeping handler adds a wake-up to each.
  *
  * The handler never touches the region's memory (the kernel copies in and out of it) and never
  * waits for a page lock, so a fault is never stuck behind the thread that raised another.

@@ -65,7 +65,6 @@ static struct table {
 	uint32_t *index;	/* record number -> offset / 8, in the region */
 	size_t nbuckets, nrecords, maxrecords;
 	size_t lines, bytes_read, files, skipped;
-	size_t target;
 	char **paths;
 	size_t npaths, cap_paths;
 	int full;
@@ -202,10 +201,13 @@ static int add_file(const char *path, const struct stat *sb, int type, struct FT
 	if (fd < 0)
 		return 0;
 	if ((size_t)sb->st_size > cap) {
-		cap = (size_t)sb->st_size;
-		buf = realloc(buf, cap);
-		if (!buf)
+		char *bigger = realloc(buf, (size_t)sb->st_size);
+		if (!bigger) {
+			close(fd);
 			return 1;
+		}
+		buf = bigger;
+		cap = (size_t)sb->st_size;
 	}
 	n = read(fd, buf, (size_t)sb->st_size);
 	close(fd);
