@@ -129,6 +129,21 @@ Test(swap_region, enosys_without_userfaultfd)
 	cr_assert_eq(st, CHILD_OK, "child failed at step %d", st);
 }
 
+/* Stamp the first @n pages of the region with version @v. */
+static void fill_all(struct swap_region *r, size_t n, uint64_t v)
+{
+	char *base = swap_region_addr(r);
+	for (size_t i = 0; i < n; i++)
+		region_stamp(base, i, v);
+}
+
+static void check_all(struct swap_region *r, size_t n, uint64_t v)
+{
+	char *base = swap_region_addr(r);
+	for (size_t i = 0; i < n; i++)
+		cr_assert(region_check(base, i, v), "page %zu differs", i);
+}
+
 /* ---- zero pages, stats, destroy ------------------------------------------------------------ */
 
 Test(swap_region, starts_as_zero_pages)
@@ -167,11 +182,9 @@ Test(swap_region, destroy_frees_every_entry)
 	struct swap_ctx *ctx;
 	struct swap_region_opts o = region_opts(512, 64);
 	struct swap_region *r = region_or_skip(&ctx, 1024, &o);
-	char *base = swap_region_addr(r);
 	struct swap_area_stats as;
 
-	for (size_t i = 0; i < 512; i++)
-		region_stamp(base, i, 1);
+	fill_all(r, 512, 1);
 	cr_assert_gt(region_stats(r).swapped_pages, 0);
 	cr_assert_eq(swap_region_destroy(r), 0);
 	cr_assert_eq(swap_ctx_stats(ctx, &as), 1);
@@ -205,13 +218,6 @@ static void write_within_budget(struct swap_region *r, size_t n, uint64_t v)
 	}
 }
 
-static void check_all(struct swap_region *r, size_t n, uint64_t v)
-{
-	char *base = swap_region_addr(r);
-	for (size_t i = 0; i < n; i++)
-		cr_assert(region_check(base, i, v), "page %zu differs", i);
-}
-
 Test(swap_region, holds_budget_with_reclaim_thread, .timeout = 60)
 {
 	struct swap_ctx *ctx;
@@ -243,8 +249,7 @@ Test(swap_region, reclaim_thread_reclaims_to_low_watermark, .timeout = 60)
 	r = region_or_skip(&ctx, 2048, &o);
 	cr_assert_eq(region_stats(r).resident_min_pages, 64);
 	/* Up to resident_max nothing is reclaimed. */
-	for (size_t i = 0; i < 128; i++)
-		region_stamp(swap_region_addr(r), i, 1);
+	fill_all(r, 128, 1);
 	cr_assert_eq(region_stats(r).reclaimed_pages, 0);
 	/* One page past it wakes the reclaim thread, which goes down to resident_min. */
 	region_stamp(swap_region_addr(r), 128, 1);
@@ -294,8 +299,7 @@ Test(swap_region, proactive_reclaim)
 
 	o.flags = SWAP_REGION_NO_RECLAIM_THREAD;
 	r = region_or_skip(&ctx, 1024, &o);
-	for (size_t i = 0; i < 200; i++)
-		region_stamp(swap_region_addr(r), i, 3);
+	fill_all(r, 200, 3);
 	cr_assert_eq(swap_region_reclaim(r, 0), 0);
 	cr_assert_eq(swap_region_reclaim(r, 10 * RPAGE), 10 * (long)RPAGE);
 	cr_assert_eq(swap_region_reclaim(r, 1), (long)RPAGE, "rounded up to a page");
@@ -336,8 +340,7 @@ static void clean_reclaims(unsigned flags, bool expect_tracking)
 		cr_skip_test("no PAGEMAP_SCAN with async write-protection (Linux 6.7)");
 	cr_assert_eq(!!(st.features & SWAP_REGION_F_WRITE_TRACKING), expect_tracking);
 	base = swap_region_addr(r);
-	for (size_t i = 0; i < 128; i++)
-		region_stamp(base, i, 1);
+	fill_all(r, 128, 1);
 	cr_assert_eq(swap_region_reclaim(r, SIZE_MAX), 128 * (long)RPAGE);
 	cr_assert_eq(region_stats(r).clean_reclaims, 0, "first time: all compressed");
 	check_all(r, 128, 1);
@@ -378,8 +381,7 @@ Test(swap_region, minor_faults_from_the_swap_cache)
 	o.flags = SWAP_REGION_NO_RECLAIM_THREAD;
 	r = region_or_skip(&ctx, 2048, &o);
 	base = swap_region_addr(r);
-	for (size_t i = 0; i < 160; i++)
-		region_stamp(base, i, 5);
+	fill_all(r, 160, 5);
 	st = region_stats(r);
 	cr_assert_gt(st.cached_pages, 0);
 	minor = st.faults.minor;
@@ -402,8 +404,7 @@ Test(swap_region, refaults_are_protected, .timeout = 60)
 	volatile char sink;
 
 	/* A loop over 1.25 times the budget: every page comes back soon after it was evicted. */
-	for (size_t i = 0; i < 160; i++)
-		region_stamp(base, i, 1);
+	fill_all(r, 160, 1);
 	for (int pass = 0; pass < 6; pass++)
 		for (size_t i = 0; i < 160; i++)
 			sink = base[i * RPAGE];
@@ -431,8 +432,7 @@ Test(swap_region, prefault)
 	cr_assert_eq(swap_region_prefault(r, base - RPAGE, RPAGE), -EINVAL);
 	cr_assert_eq(swap_region_prefault(r, base + 255 * RPAGE, 2 * RPAGE), -EINVAL);
 	cr_assert_eq(swap_region_prefault(r, base, 256 * RPAGE), -E2BIG, "more than resident_min");
-	for (size_t i = 0; i < 64; i++)
-		region_stamp(base, i, 9);
+	fill_all(r, 64, 9);
 	cr_assert_eq(swap_region_reclaim(r, SIZE_MAX), 64 * (long)RPAGE);
 	cr_assert_eq(mapped_pages(base, 64 * RPAGE), 0);
 	/* Unaligned: every page the range touches, swapped ones and never-touched ones. */
@@ -547,8 +547,7 @@ static int unprivileged_child(void *arg)
 	    (st.features & SWAP_REGION_F_KERNEL_FAULTS))
 		return 5;
 	base = swap_region_addr(r);
-	for (size_t i = 0; i < 512; i++)
-		region_stamp(base, i, 4);
+	fill_all(r, 512, 4);
 	for (size_t i = 0; i < 512; i++)
 		if (!region_check(base, i, 4))
 			return 6;
@@ -587,8 +586,7 @@ Test(swap_region, madvise_dontneed_discards)
 	o.flags = SWAP_REGION_NO_RECLAIM_THREAD;
 	r = region_or_skip(&ctx, 2048, &o);
 	base = swap_region_addr(r);
-	for (size_t i = 0; i < 512; i++)
-		region_stamp(base, i, 1);
+	fill_all(r, 512, 1);
 	/* The first pages are swapped by now, the last ones resident, some in between cached. */
 	st = region_stats(r);
 	cr_assert_gt(st.swapped_pages, 0);
@@ -626,8 +624,7 @@ Test(swap_region, munmap_part_of_the_region)
 	o.flags = SWAP_REGION_NO_RECLAIM_THREAD;
 	r = region_or_skip(&ctx, 2048, &o);
 	base = swap_region_addr(r);
-	for (size_t i = 0; i < 512; i++)
-		region_stamp(base, i, 2);
+	fill_all(r, 512, 2);
 	cr_assert_eq(munmap(base + 128 * RPAGE, 256 * RPAGE), 0);
 	/* Someone else's mapping in the hole must survive the region's destroy. */
 	other = mmap(base + 200 * RPAGE, RPAGE, PROT_READ | PROT_WRITE,
@@ -707,8 +704,7 @@ Test(swap_region, lost_swap_copy_is_poisoned)
 	if (!r)
 		cr_skip_test("regions unavailable here: %s", swap_region_errmsg());
 	base = swap_region_addr(r);
-	for (size_t i = 0; i < 8; i++)
-		region_stamp(base, i, 1);
+	fill_all(r, 8, 1);
 	cr_assert_eq(swap_region_reclaim(r, SIZE_MAX), 8 * (long)RPAGE);
 	/* The swap file loses its pages behind the library's back. */
 	fd = open(path, O_WRONLY);
@@ -795,8 +791,7 @@ Test(swap_region, swap_off_moves_region_pages_to_another_area, .timeout = 60)
 	r = swap_region_create(ctx, &o);
 	if (!r)
 		cr_skip_test("regions unavailable here: %s", swap_region_errmsg());
-	for (size_t i = 0; i < 512; i++)
-		region_stamp(swap_region_addr(r), i, 8);
+	fill_all(r, 512, 8);
 	cr_assert_eq(swap_region_reclaim(r, SIZE_MAX) > 0, 1);
 	cr_assert_eq(swap_area_stats(ctx, t_slow, &as), 0);
 	cr_assert_eq(as.inuse_pages, 0, "everything went to the faster area");
@@ -821,8 +816,7 @@ Test(swap_region, swap_off_of_the_only_area_brings_pages_home, .timeout = 60)
 	struct swap_region *r = region_or_skip(&ctx, 2048, &o);
 	struct swap_region_stats st;
 
-	for (size_t i = 0; i < 512; i++)
-		region_stamp(swap_region_addr(r), i, 11);
+	fill_all(r, 512, 11);
 	cr_assert_gt(region_stats(r).swapped_pages, 0);
 	cr_assert_eq(swap_off(ctx, 0), 0);
 	st = region_stats(r);
@@ -841,8 +835,7 @@ Test(swap_region, no_swap_space, .timeout = 60)
 	struct swap_region_stats st;
 
 	/* 64 slots for 512 pages: reclaim runs out of room; the program still gets its memory. */
-	for (size_t i = 0; i < 512; i++)
-		region_stamp(swap_region_addr(r), i, 12);
+	fill_all(r, 512, 12);
 	check_all(r, 512, 12);
 	st = region_stats(r);
 	cr_assert_leq(st.swapped_pages, 64);
@@ -863,8 +856,7 @@ Test(swap_region, over_a_swap_file, .timeout = 60)
 	r = swap_region_create(ctx, &o);
 	if (!r)
 		cr_skip_test("regions unavailable here: %s", swap_region_errmsg());
-	for (size_t i = 0; i < 1024; i++)
-		region_stamp(swap_region_addr(r), i, 13);
+	fill_all(r, 1024, 13);
 	check_all(r, 1024, 13);
 	cr_assert_gt(region_stats(r).faults.major, 0);
 	cr_assert_eq(swap_region_destroy(r), 0);
