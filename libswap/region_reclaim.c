@@ -274,9 +274,10 @@ static bool page_is_zero(const void *page)
 }
 
 /* Pick up to @max victims from the inactive tail, locked and off the lists, each with a slot.
- * *@refused: a page locked but left (no slot for it), to unlock once lru_lock is dropped. */
+ * *@refused: a page locked but left (no slot for it), to unlock once lru_lock is dropped.
+ * *@scanned: the pages looked at, victims or given a second chance. */
 static unsigned pick_victims(struct swap_region *r, struct victim *v, unsigned max,
-			     uint32_t *refused)
+			     uint32_t *refused, unsigned *scanned_out)
 {
 	unsigned n = 0, scanned = 0;
 
@@ -323,6 +324,7 @@ static unsigned pick_victims(struct swap_region *r, struct victim *v, unsigned m
 		v[n++] = (struct victim){(uint32_t)idx, slot, st};
 	}
 	pthread_mutex_unlock(&r->lru_lock);
+	*scanned_out = scanned;
 	return n;
 }
 
@@ -374,7 +376,8 @@ static bool evict_one(struct swap_region *r, const struct victim *v)
 	return true;
 }
 
-static unsigned evict(struct swap_region *r, unsigned max)
+/* Evict up to @max pages into the swap cache: the pages moved; *@scanned as pick_victims. */
+static unsigned evict(struct swap_region *r, unsigned max, unsigned *scanned)
 {
 	struct victim v[REGION_BATCH];
 	unsigned n, moved = 0;
@@ -383,7 +386,7 @@ static unsigned evict(struct swap_region *r, unsigned max)
 	if (max > REGION_BATCH)
 		max = REGION_BATCH;
 	maybe_scan(r);
-	n = pick_victims(r, v, max, &refused);
+	n = pick_victims(r, v, max, &refused, scanned);
 	if (refused != REGION_NIL)
 		swi_page_unlock(r, refused);
 	for (unsigned i = 0; i < n; i++) {
@@ -478,21 +481,30 @@ static unsigned writeback(struct swap_region *r, unsigned max)
 
 uint64_t swi_region_shrink(struct swap_region *r, uint64_t nr, bool direct)
 {
-	uint64_t t0 = swi_thread_cpu_ns(), freed = 0;
+	uint64_t t0 = swi_thread_cpu_ns(), freed = 0, scan_budget;
 	unsigned stuck = 0;
 
 	if (nr > r->nr_pages)
 		nr = r->nr_pages; /* all there is (and no overflow below) */
+	/* Second chances are progress too (the next pass finds those pages unreferenced), but
+	 * only for two passes over the resident pages: if all of them are in use, stop. */
+	scan_budget = 2 * atomic_load_explicit(&r->nr_resident, memory_order_relaxed) + REGION_BATCH;
 	while (freed < nr && stuck < 2) {
 		uint64_t want = nr - freed, cached, fill, wb;
-		unsigned progress = 0;
+		unsigned progress = 0, scanned = 0;
 
 		/* Refill the swap cache from the inactive list, up to its target plus what this
 		 * round writes back: the newest evictions wait there while the oldest go. */
 		cached = atomic_load_explicit(&r->nr_cached, memory_order_relaxed);
 		fill = cached < r->cache_target + want ? r->cache_target + want - cached : 0;
-		if (fill && atomic_load_explicit(&r->nr_resident, memory_order_relaxed))
-			progress += evict(r, (unsigned)(fill < REGION_BATCH ? fill : REGION_BATCH));
+		if (fill && atomic_load_explicit(&r->nr_resident, memory_order_relaxed)) {
+			progress += evict(r, (unsigned)(fill < REGION_BATCH ? fill : REGION_BATCH),
+					  &scanned);
+			if (!progress && scanned && scan_budget > scanned) {
+				scan_budget -= scanned;
+				progress = 1; /* second chances given: go on */
+			}
+		}
 		/* Write back what the cache holds past its target; a fault in need, or a region
 		 * with nothing left to evict, takes the oldest cached pages whatever the target. */
 		cached = atomic_load_explicit(&r->nr_cached, memory_order_relaxed);

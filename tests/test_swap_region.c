@@ -323,6 +323,27 @@ Test(swap_region, proactive_reclaim)
 	swap_ctx_destroy(ctx);
 }
 
+Test(swap_region, reclaim_everything_after_a_scan_marked_it_all, .timeout = 60)
+{
+	struct swap_ctx *ctx;
+	struct swap_region_opts o = region_opts(2048, 2048);
+	struct swap_region *r;
+	struct swap_region_stats st;
+
+	/* Written pages are all "referenced" once the write-tracking scan runs (it does after a
+	 * quarter of them is evicted): reclaim must give them their second chance and go on. */
+	o.flags = SWAP_REGION_NO_RECLAIM_THREAD;
+	r = region_or_skip(&ctx, 8192, &o);
+	fill_all(r, 2048, 4);
+	cr_assert_eq(swap_region_reclaim(r, SIZE_MAX), 2048 * (long)RPAGE);
+	st = region_stats(r);
+	cr_assert_eq(st.resident_pages + st.cached_pages, 0);
+	cr_assert_eq(st.swapped_pages, 2048);
+	check_all(r, 2048, 4);
+	cr_assert_eq(swap_region_destroy(r), 0);
+	swap_ctx_destroy(ctx);
+}
+
 /* Reclaim everything, read everything back, reclaim again: pages not written in between are
  * dropped without compressing; written ones are compressed again and read back as written. */
 static void clean_reclaims(unsigned flags, bool expect_tracking)
