@@ -5,7 +5,8 @@
  * swap_region_create() opens two userfaultfds by the first way the process may (region_os.c):
  * one for the region, one for its swap cache's staging slots (UFFDIO_MOVE needs its destination
  * registered; that mapping must not send the region's remove events, which would make our own
- * zaps of it wait for a handler).  It maps both, registers them, sizes the budget, and starts the
+ * zaps of it wait for a handler, and its faults are never served: with UFFD_FEATURE_SIGBUS a
+ * stray read of an empty slot is SIGBUS rather than a thread waiting for ever).  It maps both, registers them, sizes the budget, and starts the
  * handlers (region_fault.c) and the reclaim thread (region_reclaim.c).
  *
  * Budget arithmetic, in pages (resident_max R):
@@ -222,7 +223,9 @@ static int open_uffds(struct swap_region *r, unsigned flags)
 	if (fd < 0)
 		return fd;
 	r->staging_uffd = fd;
-	return swi_uffd_api(r->staging_uffd, UFFD_FEAT_MOVE, NULL);
+	/* Nobody reads the swap cache's faults: the library only reads slots that hold a page.
+	 * Should a bug read an empty one, SIGBUS says so at once instead of a silent hang. */
+	return swi_uffd_api(r->staging_uffd, UFFD_FEAT_MOVE | (have & UFFD_FEAT_SIGBUS), NULL);
 }
 
 /* Map and register the region and its staging slots; set up write tracking if it works. */

@@ -343,6 +343,7 @@ bool swi_region_refault_recent(struct swap_region *r, uint32_t evict_age);
 #define UFFD_FEAT_EVENT_REMAP  (1ull << 2)
 #define UFFD_FEAT_EVENT_REMOVE (1ull << 3)
 #define UFFD_FEAT_EVENT_UNMAP  (1ull << 6)
+#define UFFD_FEAT_SIGBUS       (1ull << 7)
 #define UFFD_FEAT_POISON       (1ull << 14)
 #define UFFD_FEAT_WP_ASYNC     (1ull << 15)
 #define UFFD_FEAT_MOVE	       (1ull << 16)
