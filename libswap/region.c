@@ -6,8 +6,9 @@
  * one for the region, one for its swap cache's staging slots (UFFDIO_MOVE needs its destination
  * registered; that mapping must not send the region's remove events, which would make our own
  * zaps of it wait for a handler, and its faults are never served: with UFFD_FEATURE_SIGBUS a
- * stray read of an empty slot is SIGBUS rather than a thread waiting for ever).  It maps both, registers them, sizes the budget, and starts the
- * handlers (region_fault.c) and the reclaim thread (region_reclaim.c).
+ * stray read of an empty slot is SIGBUS rather than a thread waiting for ever).  It maps both,
+ * registers them, sizes the budget, and starts the handlers (region_fault.c) and the reclaim
+ * thread (region_reclaim.c).
  *
  * Budget arithmetic, in pages (resident_max R):
  *   limit         R + R/64 + 4 per handler: what a fault may charge before reclaiming directly;

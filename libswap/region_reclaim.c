@@ -488,7 +488,8 @@ uint64_t swi_region_shrink(struct swap_region *r, uint64_t nr, bool direct)
 		nr = r->nr_pages; /* all there is (and no overflow below) */
 	/* Second chances are progress too (the next pass finds those pages unreferenced), but
 	 * only for two passes over the resident pages: if all of them are in use, stop. */
-	scan_budget = 2 * atomic_load_explicit(&r->nr_resident, memory_order_relaxed) + REGION_BATCH;
+	scan_budget =
+	    2 * atomic_load_explicit(&r->nr_resident, memory_order_relaxed) + REGION_BATCH;
 	while (freed < nr && stuck < 2) {
 		uint64_t want = nr - freed, cached, fill, wb;
 		unsigned progress = 0, scanned = 0;

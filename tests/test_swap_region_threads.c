@@ -129,13 +129,13 @@ static void stress_run(unsigned flags)
 		pthread_join(t[id], NULL);
 	atomic_store(&s->stop, true);
 	pthread_join(rec, NULL);
-	cr_assert_eq(atomic_load(&s->failures), 0,
-		     "%d stamps failed; first: page %zu, version %llu expected, words %#llx %#llx; "
-		     "now it holds version %ld",
-		     atomic_load(&s->failures), s->bad_page, (unsigned long long)s->bad_version,
-		     (unsigned long long)s->bad_word0, (unsigned long long)s->bad_word1,
-		     stamp_version(s->base + s->bad_page * RPAGE, s->bad_page,
-				   s->bad_version + 1000));
+	cr_assert_eq(
+	    atomic_load(&s->failures), 0,
+	    "%d stamps failed; first: page %zu, version %llu expected, words %#llx %#llx; "
+	    "now it holds version %ld",
+	    atomic_load(&s->failures), s->bad_page, (unsigned long long)s->bad_version,
+	    (unsigned long long)s->bad_word0, (unsigned long long)s->bad_word1,
+	    stamp_version(s->base + s->bad_page * RPAGE, s->bad_page, s->bad_version + 1000));
 	/* Every page once more, from one thread, after everything settled. */
 	for (size_t i = 0; i < SHARED_PAGES; i++)
 		cr_assert(region_check(s->base, i, 1000), "shared page %zu", i);
