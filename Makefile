@@ -2,7 +2,7 @@
 #   make                build both libraries (.so with SONAME, .a), their .pc files and the tools
 #                       (zsstat, zcache); needs only a C compiler and lz4, zstd, xxhash, liburcu
 #   make test           install missing build dependencies, build everything, run every test
-#   make demo           build a page corpus and run the main job over it
+#   make demo           build a page corpus and run the main job over it, then the region demo
 #   make bench          run the benchmarks (bench/bench.mk: BENCHMARKS.md, plots, README figures)
 #   make install        honours PREFIX, DESTDIR, LIBDIR, INCLUDEDIR, PKGCONFIGDIR
 #   make uninstall
@@ -200,10 +200,13 @@ $(B)/corpus-mixed-%.bin: bench/make-corpus.py | $(B)
 
 # make demo DIR=/some/dir swaps the files of that folder instead of the corpus;
 # DEMO_FLAGS=-v adds the pool's full per-class table (-m MIB sets the memory limit).
-# The program is examples/demo/ (its rule is in examples/demo/demo.mk).
+# Then the region demo: a hash table of text records from files on the machine, four times
+# its RAM budget, inside a libswap region (REGION_DEMO_FLAGS: see examples/demo/region_demo.c).
+# The programs are in examples/demo/ (their rules are in examples/demo/demo.mk).
 demo: deps
-	$(MAKE) all $(DEMO) $(if $(DIR),,$(CORPUS))
+	$(MAKE) all $(DEMO) $(REGION_DEMO) $(if $(DIR),,$(CORPUS))
 	$(DEMO) $(DEMO_FLAGS) $(or $(DIR),$(CORPUS))
+	$(REGION_DEMO) $(REGION_DEMO_FLAGS)
 
 # Install into a scratch tree, then build and run a program against it through pkg-config.
 install-test: all
@@ -218,7 +221,7 @@ install: all
 	install -m 644 $(B)/libzs.a $(DESTDIR)$(LIBDIR)/
 	$(PC_SED) pkgconfig/libzs.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/libzs.pc
 ifneq ($(HAVE_SWAP),)
-	install -m 644 include/zs/swap.h $(DESTDIR)$(INCLUDEDIR)/zs/
+	install -m 644 include/zs/swap.h include/zs/region.h $(DESTDIR)$(INCLUDEDIR)/zs/
 	install -m 755 $(SW_SO) $(DESTDIR)$(LIBDIR)/
 	ln -sf libswap.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libswap.so.$(VERSION_MAJOR)
 	ln -sf libswap.so.$(VERSION_MAJOR) $(DESTDIR)$(LIBDIR)/libswap.so
@@ -227,7 +230,8 @@ ifneq ($(HAVE_SWAP),)
 endif
 
 uninstall:
-	rm -f $(DESTDIR)$(INCLUDEDIR)/zs/zsmalloc.h $(DESTDIR)$(INCLUDEDIR)/zs/swap.h
+	rm -f $(DESTDIR)$(INCLUDEDIR)/zs/zsmalloc.h $(DESTDIR)$(INCLUDEDIR)/zs/swap.h \
+		$(DESTDIR)$(INCLUDEDIR)/zs/region.h
 	-rmdir $(DESTDIR)$(INCLUDEDIR)/zs 2>/dev/null
 	rm -f $(DESTDIR)$(LIBDIR)/libzs.so* $(DESTDIR)$(LIBDIR)/libzs.a $(DESTDIR)$(PKGCONFIGDIR)/libzs.pc
 	rm -f $(DESTDIR)$(LIBDIR)/libswap.so* $(DESTDIR)$(LIBDIR)/libswap.a $(DESTDIR)$(PKGCONFIGDIR)/libswap.pc

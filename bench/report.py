@@ -32,7 +32,7 @@ STANDARD_KEYS = {"family_index", "per_family_instance_index", "repetitions", "re
 KNOWN_FAMILIES = ("memory/", "swap_out/", "swap_in/", "zram/", "zs_malloc_free/",
                   "glibc_malloc_free/", "zs_map_read/", "glibc_read/", "zs_compact/",
                   "glibc_trim/", "slot_alloc_free/", "swap_cache_lookup/", "tier_",
-                  "recompress/")
+                  "recompress/", "region_fault/", "region_zipf/")
 # Name parts Google Benchmark appends that say how, not what, was run.
 NOISE = ("iterations:", "min_time:", "repeats:")
 NOISE_WORDS = ("manual_time", "real_time", "process_time")
@@ -380,6 +380,96 @@ class Report:
             self.p("No zram rows in this run:", "")
         self.skipped("zram/")
 
+    REGION_FAULTS = (("major", "major (swap_in + install)",
+                      "LZ4_decompress_safe + UFFDIO_COPY"),
+                     ("minor_cache", "minor, from the swap cache", "UFFDIO_MOVE"),
+                     ("minor_zero", "minor, first touch (zero page)", "UFFDIO_ZEROPAGE"))
+    REGION_RUNS = (("rw", 1, "80% reads"), ("rw", 2, "80% reads"), ("read", 1, "95% reads"))
+
+    def region(self):
+        self.p("## Regions: a program's own memory swapped within a RAM budget", "",
+               "`include/zs/region.h` over one lz4 memory area, mixed corpus pages "
+               "(`bench/bm_region.c`). Latencies are taken by the faulting thread itself "
+               "around one load (the fault, its round trip through the handler thread, the "
+               "install); the bare calls are timed on the same pages in the same run, "
+               "interleaved page by page. *handler* is the region's own service time "
+               "(`swap_region_stats`, from reading the fault to the page installed).", "")
+        us = lambda v: fmt(v / 1e3 if v is not None else None, 2)
+        rows = []
+        for key, label, bare in self.REGION_FAULTS:
+            r = self.r("region_fault/" + key)
+            if r:
+                rows.append([label, us(r.get("p50_ns")), us(r.get("p99_ns")), bare,
+                             us(r.get("bare_p50_ns")), us(r.get("bare_p99_ns")),
+                             fmt(r.get("p50_vs_bare"), 2), fmt(r.get("p99_vs_bare"), 2),
+                             us(r.get("handler_p50_ns"))])
+        if rows:
+            self.p("### Fault latency", "", "Aim: a major fault's p50 under 1.5 times the bare "
+                   "pair.", "")
+            self.table(["fault", "p50 µs", "p99 µs", "bare call", "bare p50 µs",
+                        "bare p99 µs", "p50 ÷ bare", "p99 ÷ bare", "handler p50 µs"], rows)
+        rows = []
+        for name, t, mix in self.REGION_RUNS:
+            r = self.r("region_zipf/%s/threads:%d" % (name, t))
+            if r:
+                rows.append(["%s, %s" % (name, mix), str(t), fmt(r.get("acc_per_s")),
+                             fmt(r.get("plain_acc_per_s")), fmt(r.get("vs_plain"), 5),
+                             fmt(r.get("fault_share"), 3), fmt(r.get("major_share"), 3),
+                             fmt(r.get("lru_miss_share"), 3), fmt(r.get("faults_vs_lru"), 2),
+                             fmt(r.get("major_vs_lru"), 2), fmt(r.get("rss_max_ratio"), 3),
+                             fmt(r.get("proc_rss_drift"), 2)])
+        if rows:
+            self.p("### A working set four times the budget", "",
+                   "Zipf(0.99) one-word accesses over a region 4x its `resident_max` (ranks "
+                   "scattered over the pages), after a warm-up of a quarter as many, each "
+                   "thread its own sequence; the same sequences over plain memory, and an exact "
+                   "LRU of `resident_max` pages simulated over them (2 threads: the sequences "
+                   "interleaved one by one, an approximation). Faults count major and minor. "
+                   "*max RAM*: the most the region and its swap cache held, sampled every 2 ms "
+                   "from the kernel (their Rss in smaps where mappings are named, else mincore "
+                   "of the region plus the cache's pages), over `resident_max`; *RSS drift*: "
+                   "the most the whole process grew during the run (the compressed copies "
+                   "included), over `resident_max`. Aims: faults at most 1.3 times the LRU's, "
+                   "max RAM at most 1.05.", "")
+            self.table(["run", "threads", "accesses/s", "plain memory accesses/s",
+                        "region ÷ plain", "faults / access", "major / access",
+                        "LRU misses / access", "faults ÷ LRU", "major ÷ LRU", "max RAM ÷ budget",
+                        "RSS drift ÷ budget"], rows)
+        one, two = self.r("region_zipf/rw/threads:1"), self.r("region_zipf/rw/threads:2")
+        if one and two:
+            self.p("### Scaling", "", "The read-write run with 2 threads against 1, wall "
+                   "clock, both threads together (needs both cores free; see the load "
+                   "average above).", "")
+            self.table(["", "1 thread, accesses/s", "2 threads, accesses/s", "2 ÷ 1"],
+                       [["region", fmt(one.get("acc_per_s")), fmt(two.get("acc_per_s")),
+                         fmt(ratio(two.get("acc_per_s"), one.get("acc_per_s")), 2)],
+                        ["plain memory", fmt(one.get("plain_acc_per_s")),
+                         fmt(two.get("plain_acc_per_s")),
+                         fmt(ratio(two.get("plain_acc_per_s"), one.get("plain_acc_per_s")),
+                             2)]])
+        rows = []
+        for name, t, mix in self.REGION_RUNS:
+            r = self.r("region_zipf/%s/threads:%d" % (name, t))
+            if r:
+                rows.append(["%s, %s" % (name, mix), str(t),
+                             fmt(r.get("reclaim_ms_per_MiB"), 2),
+                             fmt(r.get("bare_lz4_ms_per_MiB"), 2),
+                             fmt(ratio(r.get("reclaim_ms_per_MiB"),
+                                       r.get("bare_lz4_ms_per_MiB")), 2),
+                             fmt(r.get("clean_share"), 3), fmt(r.get("refault_share"), 3),
+                             fmt(r.get("direct_share"), 3)])
+        if rows:
+            self.p("### Reclaim cost", "", "CPU time of reclaim (the reclaim thread and "
+                   "direct reclaim: choosing, moving out, hashing, compressing) per MiB "
+                   "reclaimed, beside `LZ4_compress_default` of the corpus per MiB in the same "
+                   "run; *clean*: the share of reclaims that dropped a page whose swap copy was "
+                   "still valid, without compressing; *refaults*: major faults within the "
+                   "refault distance, over major faults; *direct*: faults that reclaimed before "
+                   "installing, over faults.", "")
+            self.table(["run", "threads", "reclaim CPU ms/MiB", "bare lz4 ms/MiB",
+                        "reclaim ÷ bare", "clean", "refaults", "direct"], rows)
+        self.skipped("region_")
+
     def micro(self):
         self.p("## Micro benchmarks", "")
         rows = []
@@ -499,8 +589,8 @@ class Report:
             r2 = self.res.get(base + "/threads:2")
             if not r2:
                 continue
-            if base.startswith("memory/"):
-                continue
+            if base.startswith(("memory/", "region_")):
+                continue  # memory: no rate; regions: their own section
             rows.append((base, one_thread_rate(r1), two_thread_rate(r2),
                          ratio(two_thread_rate(r2), one_thread_rate(r1))))
         return rows
@@ -726,6 +816,17 @@ class Report:
         if wb:
             row("writeback tier: swap_writeback, pages/s", wb.get("wb_pages_per_s"),
                 wb.get("pwrite_pages_per_s"), "sequential pwrite")
+        rf = self.r("region_fault/major")
+        if rf:
+            row("region major fault p50 (faulting thread's view), µs",
+                rf.get("p50_ns") / 1e3, rf.get("bare_p50_ns") / 1e3,
+                "bare LZ4_decompress_safe + UFFDIO_COPY", 2)
+        rz = self.r("region_zipf/rw/threads:1")
+        if rz:
+            row("region Zipf(0.99) over 4x its budget, faults per access",
+                rz.get("fault_share"), rz.get("lru_miss_share"), "exact LRU of the budget")
+            row("region Zipf(0.99), most RAM held ÷ resident_max", rz.get("rss_max_ratio"),
+                1.05, "aim at most")
         zc = self.zc
         if zc:
             L += ["", "zcache (examples/zcache) against Debian's memcached, %s values of each "
@@ -758,6 +859,7 @@ def main():
     rep.chain_limit()
     rep.swap()
     rep.zram()
+    rep.region()
     rep.micro()
     rep.scaling()
     rep.tier()

@@ -45,11 +45,14 @@ SWAP_API struct swap_ctx *swap_ctx_create(void)
 		return NULL;
 	}
 	pthread_mutex_init(&ctx->swap_lock, NULL);
+	pthread_mutex_init(&ctx->region_lock, NULL);
+	atomic_init(&ctx->unuse, NULL);
 	ctx->avail = calloc(1, sizeof(*ctx->avail));
 	if (!ctx->avail || swi_cache_pages_init(&ctx->cache_pages)) {
 		swi_cache_pages_destroy(&ctx->cache_pages);
 		free(ctx->avail);
 		pthread_mutex_destroy(&ctx->swap_lock);
+		pthread_mutex_destroy(&ctx->region_lock);
 		free(ctx);
 		errno = ENOMEM;
 		return NULL;
@@ -83,6 +86,7 @@ SWAP_API void swap_ctx_destroy(struct swap_ctx *ctx)
 	free(ctx->avail);
 	swi_cache_pages_destroy(&ctx->cache_pages);
 	pthread_mutex_destroy(&ctx->swap_lock);
+	pthread_mutex_destroy(&ctx->region_lock);
 	free(ctx);
 }
 
@@ -283,8 +287,15 @@ SWAP_API int swap_off(struct swap_ctx *ctx, int type)
 	pthread_mutex_lock(&ctx->swap_lock);
 	si = ctx->swap_info[type];
 	err = si ? area_drain(ctx, si, &av) : -EINVAL;
-	if (!err)
+	if (!err) {
+		/* The pages regions hold in the area can come back out of it (region_hook.h),
+		 * as the kernel's try_to_unuse reads an area's pages back. */
+		void (*unuse)(struct swap_ctx *, int) = zs_load_acquire(&ctx->unuse);
+
+		if (unuse && swi_clusters_inuse(&si->clusters))
+			unuse(ctx, type);
 		err = area_remove_if_empty(ctx, si);
+	}
 	pthread_mutex_unlock(&ctx->swap_lock);
 	free(av);
 	return err;
@@ -302,10 +313,12 @@ SWAP_API int swap_off_wait(struct swap_ctx *ctx, int type, int timeout_ms)
 		if (err != -EBUSY)
 			return err;
 		clock_gettime(CLOCK_MONOTONIC, &now);
-		waited_ms = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+		waited_ms =
+		    (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
 		if (timeout_ms >= 0 && waited_ms >= timeout_ms)
 			return -EBUSY;
-		/* Holders free their entries at their own pace: look again soon, then less often. */
+		/* Holders free their entries at their own pace: look again soon, then less often.
+		 */
 		usleep((useconds_t)nap_us);
 		if (nap_us < 20000)
 			nap_us *= 2;

@@ -13,6 +13,7 @@
  *
  * lock ordering (outermost first):
  *   ctx->swap_lock          mutex; swap_on / swap_off / swap_ctx_destroy, the avail snapshot
+ *   ctx->region_lock        mutex; the list of regions (region.c), taken by swap_off's unuse
  *   cluster pcpu->lock      per area and CPU; the CPU's current cluster (cluster.c)
  *   clusters.lock           per area; the free / nonfull / full lists, cluster ownership
  *   cluster->lock           per cluster; swap_map bytes, counts, continuation (slot.c)
@@ -89,6 +90,12 @@ struct swap_ctx {
 	struct swap_info *swap_info[SWAP_MAX_AREAS]; /* RCU */
 	struct swap_avail *avail;		     /* RCU */
 	struct swap_cache_pages cache_pages;
+	/* The regions over this context (region.c, region_hook.h): their list under region_lock
+	 * (after swap_lock), and how swap_off asks them to bring their pages back out of an area,
+	 * set by the first region made (NULL while there is none). */
+	pthread_mutex_t region_lock;
+	struct swap_region *regions;
+	void (*_Atomic unuse)(struct swap_ctx *ctx, int type);
 };
 
 /* The area of @entry with a valid offset, or NULL.  Caller is inside an RCU read section. */

@@ -16,7 +16,7 @@ A call whose comment has no Threading: part gets the header's library-wide rule 
 lines around its first use in examples/, so the snippet is code that is built and run by
 `make test`.
 
-    python3 scripts/gendocs.py            write docs/libzs.md and docs/libswap.md
+    python3 scripts/gendocs.py            write docs/libzs.md, docs/libswap.md, docs/region.md
     python3 scripts/gendocs.py --check    exit 1 (and say "run make docs") if they differ
 
 Plain python3, no third-party modules.
@@ -35,6 +35,9 @@ PAGES = [
     ("include/zs/swap.h", "docs/libswap.md", "libswap reference (`#include <zs/swap.h>`)",
      ["examples/swap_memory.c", "examples/swap_tiers.c", "examples/swap_lowlevel.c",
       "examples/swap_uffd.c"]),
+    ("include/zs/region.h", "docs/region.md",
+     "libswap regions reference (`#include <zs/region.h>`)",
+     ["examples/swap_region.c", "examples/demo/region_demo.c"]),
 ]
 
 SNIPPET_MAX = 12  # lines of example shown per call

@@ -9,6 +9,7 @@
 #ifndef TEST_UTIL_H
 #define TEST_UTIL_H
 
+#include <ctype.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -179,6 +180,41 @@ static inline bool tu_aborts_with(void (*fn)(void *), void *arg, const char *nee
 	if (waitpid(pid, &status, 0) != pid)
 		return false;
 	return WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT && strstr(out, needle);
+}
+
+/*
+ * Bytes of RAM (Rss) of the mappings named [anon:@name] in /proc/self/smaps (named with
+ * prctl(PR_SET_VMA_ANON_NAME), as libswap names a region and its swap cache); -1 if no mapping
+ * has that name (a kernel without CONFIG_ANON_VMA_NAME).
+ */
+static inline long long tu_smaps_rss_bytes(const char *name)
+{
+	char line[512], want[80];
+	long long total = -1;
+	bool in = false;
+	FILE *f = fopen("/proc/self/smaps", "r");
+
+	if (!f)
+		return -1;
+	snprintf(want, sizeof(want), "[anon:%s]", name);
+	while (fgets(line, sizeof(line), f)) {
+		size_t len = strlen(line), wl = strlen(want);
+		unsigned long kb;
+
+		while (len && (line[len - 1] == '\n' || line[len - 1] == ' '))
+			line[--len] = 0;
+		/* a mapping's header line: "start-end perms offset dev inode [name]" */
+		if (isxdigit((unsigned char)line[0]) && strchr(line, '-') && !strstr(line, " kB")) {
+			in = len >= wl && !strcmp(line + len - wl, want);
+			if (in && total < 0)
+				total = 0;
+			continue;
+		}
+		if (in && sscanf(line, "Rss: %lu kB", &kb) == 1)
+			total += (long long)kb * 1024;
+	}
+	fclose(f);
+	return total;
 }
 
 #endif /* TEST_UTIL_H */

@@ -261,15 +261,18 @@ SWAP_API int swap_on(struct swap_ctx *ctx, const struct swap_area_opts *opts);
  * allocation, then remove it once it holds no live entry (no slot with references or a
  * swap-cache claim).  From the first call on, the area is draining: no new page goes to it
  * (swap_area_stats() shows it), while the entries it holds stay valid, readable and freeable.
- * A call that finds it still holding entries answers -EBUSY and leaves it draining; a later
- * call, or swap_off_wait(), removes it once its holders have freed them; swap_off_cancel() puts
- * it back in service.  A swap file stays on disk, unlocked.
- * @return 0 (removed), -EINVAL (@ctx NULL or no such area), -EBUSY (live entries: the area is
- *         now draining), or -ENOMEM (nothing changed).
+ * The pages that regions (zs/region.h) over @ctx hold in the area are brought back out of it
+ * at once, as the kernel's try_to_unuse does (moved to another area, or into their region when
+ * no area has room).  A call that finds the area still holding other entries answers -EBUSY
+ * and leaves it draining; a later call, or swap_off_wait(), removes it once their holders have
+ * freed them; swap_off_cancel() puts it back in service.  A swap file stays on disk, unlocked.
+ * @return 0 (removed), -EINVAL (@ctx NULL or no such area), -EBUSY (live entries held outside
+ *         regions: the area is now draining), or -ENOMEM (nothing changed).
  * Threading: may run concurrently with every call except swap_ctx_destroy(); waits for an RCU
  * grace period, so it must not be called from inside an urcu-bp read-side critical section.
- * Kernel: swapoff(2), which also reads every page of the area back into the processes that own
- * them (try_to_unuse); here the callers hold the entries, so they free them.
+ * Kernel: swapoff(2), which reads every page of the area back into the processes that own
+ * them (try_to_unuse); here that is done for regions' pages, and other entries' holders free
+ * them.
  */
 SWAP_API int swap_off(struct swap_ctx *ctx, int type);
 

@@ -1,4 +1,4 @@
-# The API reference (docs/libzs.md, docs/libswap.md) is generated from the public headers'
+# The API reference (docs/libzs.md, docs/libswap.md, docs/region.md) is generated from the public headers'
 # comments by scripts/gendocs.py, with snippets from the examples:
 #   make docs           regenerate it after editing a header comment or an example
 #   make docs-check     (part of make test) fail if the committed pages differ from what the
@@ -8,7 +8,9 @@
 .PHONY: docs docs-check examples-test
 EXTRA_TESTS += docs-check examples-test
 
-DOC_LIBS := $(B)/libzs.so:docs/libzs.md $(if $(HAVE_SWAP),$(B)/libswap.so:docs/libswap.md,)
+# library:its pages (comma-separated); every symbol it exports needs a section in one of them
+DOC_LIBS := $(B)/libzs.so:docs/libzs.md \
+	$(if $(HAVE_SWAP),$(B)/libswap.so:docs/libswap.md$(comma)docs/region.md,)
 
 docs:
 	python3 scripts/gendocs.py
@@ -19,7 +21,7 @@ docs-check: $(LIB_TARGETS)
 	for pair in $(DOC_LIBS); do \
 		lib=$${pair%%:*}; page=$${pair#*:}; \
 		for sym in $$(nm -D --defined-only $$lib | awk '$$2 == "T" {print $$3}'); do \
-			grep -q "<a id=\"$$sym\"></a>" $$page || missing="$$missing $$sym"; \
+			grep -q "<a id=\"$$sym\"></a>" $$(echo $$page | tr , ' ') || missing="$$missing $$sym"; \
 		done; \
 	done; \
 	for ex in $(wildcard examples/*.c); do \
