@@ -344,6 +344,24 @@ static long wb_batch(struct tier *t, const uint32_t *list, uint64_t nr, unsigned
 	return bytes;
 }
 
+/*
+ * Compact the pool if writeback left holes worth moving objects for: more pool pages than the
+ * images in it need by over an eighth (a filled pool holds about 3% over its bytes), and at
+ * least 16 pages.  After a writeback that emptied whole zspages (the cold end of the LRU was
+ * stored together) there is nothing to move, and the handle-table scan is saved.
+ */
+static void maybe_compact(struct tier *t)
+{
+	struct zs_pool *pool = swi_zram_pool(t->mem);
+	struct swap_area_stats st = {0};
+	uint64_t have;
+
+	swi_zram_fill_stats(t->mem, &st);
+	have = st.mem_used_total;
+	if (have > st.compr_data_size + st.compr_data_size / 8 + 16 * SWAP_PAGE_SIZE)
+		zs_compact(pool);
+}
+
 /* The thread's job: write back until the pool is under the low mark (or nothing is left). */
 static void wb_to_low(struct tier *t)
 {
@@ -369,7 +387,7 @@ static void wb_to_low(struct tier *t)
 			if (zs_load_relaxed(&t->stop))
 				return;
 		}
-		zs_compact(pool);
+		maybe_compact(t);
 		if (moved == 0)
 			return; /* nothing left to write back, file full or budget used up */
 	}
@@ -757,7 +775,7 @@ static long tier_writeback(struct swap_backend *b, const struct swap_writeback_o
 	}
 	free(list);
 	if (total)
-		zs_compact(swi_zram_pool(t->mem));
+		maybe_compact(t);
 	if (!total && err)
 		return -EIO;
 	return total;
