@@ -259,6 +259,12 @@ void zsi_debug_check_freed(struct zs_pool *pool, uint32_t hidx)
 
 /* ---- mappings ---- */
 
+unsigned long zsi_debug_meta_bytes(struct zs_pool *pool, size_t top)
+{
+	return zs_page_round(top * sizeof(*pool->debug.maps)) +
+	       pool->classes.nr * sizeof(*pool->debug.class_calls);
+}
+
 uint32_t zsi_debug_maps(struct zs_pool *pool, uint32_t hidx)
 {
 	return pool->debug.maps[hidx];

@@ -62,6 +62,9 @@ void zsi_debug_check_pool(struct zs_pool *pool);
 void zsi_debug_tick(struct zs_pool *pool);
 /* Mappings of handle index @hidx now; class lock held. */
 uint32_t zsi_debug_maps(struct zs_pool *pool, uint32_t hidx);
+/* Memory the debug build's own tables hold, for meta_bytes: the map counts of the @top handle
+ * indexes ever issued (as far as resident) and the classes' call counts. */
+unsigned long zsi_debug_meta_bytes(struct zs_pool *pool, size_t top);
 /*
  * A mapping (@delta 1) or unmapping (-1) of the object of @hidx, entry @e, in @class (locked):
  * count it, then check its zspage.  Returns false for an unmap without a mapping, which the
@@ -108,6 +111,11 @@ static inline void zsi_debug_tick(struct zs_pool *pool)
 static inline uint32_t zsi_debug_maps(struct zs_pool *pool, uint32_t hidx)
 {
 	(void)pool, (void)hidx;
+	return 0;
+}
+static inline unsigned long zsi_debug_meta_bytes(struct zs_pool *pool, size_t top)
+{
+	(void)pool, (void)top;
 	return 0;
 }
 #endif

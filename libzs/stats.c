@@ -10,6 +10,7 @@
 #include "compact.h"
 #include "fullness.h"
 #include "handle.h"
+#include "debug.h"
 #include "pool.h"
 #include "size_class.h"
 
@@ -28,9 +29,11 @@ ZS_API void zs_pool_stats(struct zs_pool *pool, struct zs_pool_stats *stats)
 	stats->pages_used = zs_load_relaxed(&pool->pages_total);
 	stats->pages_peak = zs_load_relaxed(&pool->pages_peak);
 	stats->pages_compacted = zs_load_relaxed(&pool->pages_compacted);
-	/* Handle table, descriptor table and id bitmap as far as resident, plus heap metadata. */
+	/* Handle table, descriptor table and id bitmap as far as resident, plus heap metadata
+	 * (and, in a DEBUG=1 build, its own tables). */
 	stats->meta_bytes = zsi_handles_bytes(&pool->handles) + zs_load_relaxed(&pool->heap_bytes) +
-			    zsi_vm_meta_bytes(&pool->vm);
+			    zsi_vm_meta_bytes(&pool->vm) +
+			    zsi_debug_meta_bytes(pool, zs_load_relaxed(&pool->handles.top));
 }
 
 ZS_API unsigned long zs_get_total_pages(struct zs_pool *pool)
