@@ -14,7 +14,9 @@
  *                            pages at the same memory (lru_sim); vs_lru = tier / lru_sim
  *   tier_writeback/mixed     swap_writeback() of every page of a filled tier: pages per second,
  *                            against a plain sequential pwrite of the same number of pages in
- *                            32-page writes to a file beside the backing file (vs_pwrite)
+ *                            32-page writes to a file beside the backing file (vs_pwrite);
+ *                            medians of WB_ROUNDS rounds of each, in alternating order, each
+ *                            starting with the file system's dirty pages written out
  *   tier_swap_out_at_limit   swap_out into a tier kept at its mem_limit (every page stored makes
  *                            a page go to the file), against swap_out into a memory area with
  *                            room, in the same run (vs_memory)
@@ -86,13 +88,15 @@ static int setup_on(struct setup *st, int tier, uint64_t slots, uint64_t mem_lim
 	if (!st->ctx)
 		return -1;
 	if (tier) {
-		struct swap_area_opts o = {.nr_pages = slots, .mem_limit = mem_limit,
-					   .backing_path = st->path, .backing_pages = slots};
+		struct swap_area_opts o = {.nr_pages = slots,
+					   .mem_limit = mem_limit,
+					   .backing_path = st->path,
+					   .backing_pages = slots};
 		st->mem = st->file = swap_on(st->ctx, &o);
 		return st->mem < 0 ? -1 : 0;
 	}
-	st->mem = swap_on(st->ctx, &(struct swap_area_opts){.nr_pages = slots,
-							    .mem_limit = mem_limit, .priority = 1});
+	st->mem = swap_on(st->ctx, &(struct swap_area_opts){
+				       .nr_pages = slots, .mem_limit = mem_limit, .priority = 1});
 	st->file = swap_on(st->ctx, &(struct swap_area_opts){.path = st->path, .nr_pages = slots});
 	return st->mem < 0 || st->file < 0 ? -1 : 0;
 }
@@ -431,6 +435,17 @@ BM_REGISTER(bm_tier_paging, "tier_paging/mixed", cfg_once);
 
 /* ---- writeback throughput ------------------------------------------------------------------ */
 
+/*
+ * Write back the file system's dirty pages before a timed phase: writes into the page cache
+ * slow down (balance_dirty_pages) once the dirty pages pass a limit, so the phase that ran
+ * second (or beside another program's writes) would otherwise pay for the other's pages.
+ */
+static void settle_dirty(int fd)
+{
+	if (fd >= 0)
+		syncfs(fd);
+}
+
 /* Sequential pwrite of @n pages, SWAP_WB_BATCH at a time, into a fresh preallocated file. */
 static double pwrite_seconds(const struct bm_corpus *c, size_t n, const char **err)
 {
@@ -443,6 +458,7 @@ static double pwrite_seconds(const struct bm_corpus *c, size_t n, const char **e
 		free(path);
 		return -1;
 	}
+	settle_dirty(fd);
 	t0 = bm_now();
 	for (size_t i = 0; i < n; i += SWAP_WB_BATCH) {
 		size_t k = n - i < SWAP_WB_BATCH ? n - i : SWAP_WB_BATCH;
@@ -458,6 +474,57 @@ static double pwrite_seconds(const struct bm_corpus *c, size_t n, const char **e
 	return t;
 }
 
+/* settle_dirty() for the corpus directory's file system, where every file here lives. */
+static void sync_dir(void)
+{
+	int fd = open(bm_corpus_dir(), O_RDONLY | O_DIRECTORY);
+
+	settle_dirty(fd);
+	if (fd >= 0)
+		close(fd);
+}
+
+/* Rounds of each phase per iteration: one round lasts tens of milliseconds, so one sample of a
+ * shared machine's page cache is noise; the medians of five, in alternating order, are not. */
+#define WB_ROUNDS 5
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+static double median(double *v, size_t n)
+{
+	qsort(v, n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* One round: fill a tier with the corpus, then time swap_writeback() of all of it. */
+static double writeback_seconds(const struct bm_corpus *c, long *written, const char **err)
+{
+	size_t n = nr_pages(c);
+	struct setup st;
+	double t0, t = -1;
+
+	/* no mem_limit: nothing goes to the file until swap_writeback says so */
+	if (setup_on(&st, 1, n + 2 * SWAPFILE_CLUSTER, 0)) {
+		*err = "set-up failed";
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++)
+		swap_out(st.ctx, c->pages + i * BM_PAGE);
+	sync_dir();
+	t0 = bm_now();
+	*written = swap_writeback(st.ctx, st.mem, &(struct swap_writeback_opts){0});
+	t = bm_now() - t0;
+	if (*written <= 0)
+		*err = "swap_writeback wrote nothing";
+	setup_off(&st);
+	return t;
+}
+
 static void bm_tier_writeback(struct bm_state *s)
 {
 	const struct bm_corpus *c = bm_corpus_get(BM_KIND_MIXED);
@@ -469,28 +536,20 @@ static void bm_tier_writeback(struct bm_state *s)
 		bm_fail(s, "no corpus");
 		return;
 	}
-	while (bm_keep_running(s)) {
-		size_t n = nr_pages(c);
-		struct setup st;
-		swp_entry_t *e = calloc(n, sizeof(*e));
-		double t0;
+	while (bm_keep_running(s) && !err) {
+		double wb[WB_ROUNDS], pw[WB_ROUNDS];
 
-		/* no mem_limit: nothing goes to the file until swap_writeback says so */
-		if (!e || setup_on(&st, 1, n + 2 * SWAPFILE_CLUSTER, 0)) {
-			err = "set-up failed";
-			break;
+		for (int r = 0; r < WB_ROUNDS && !err; r++) {
+			if (r % 2)
+				pw[r] = pwrite_seconds(c, (size_t)written, &err);
+			wb[r] = writeback_seconds(c, &written, &err);
+			if (r % 2 == 0 && !err)
+				pw[r] = pwrite_seconds(c, (size_t)written, &err);
 		}
-		for (size_t i = 0; i < n; i++)
-			e[i] = swap_out(st.ctx, c->pages + i * BM_PAGE);
-		t0 = bm_now();
-		written = swap_writeback(st.ctx, st.mem, &(struct swap_writeback_opts){0});
-		wb_s = bm_now() - t0;
-		if (written <= 0)
-			err = "swap_writeback wrote nothing";
-		else
-			pw_s = pwrite_seconds(c, (size_t)written, &err);
-		setup_off(&st);
-		free(e);
+		if (!err) {
+			wb_s = median(wb, WB_ROUNDS);
+			pw_s = median(pw, WB_ROUNDS);
+		}
 	}
 	if (err) {
 		bm_fail(s, err);
@@ -541,7 +600,8 @@ static void bm_tier_swap_out_at_limit(struct bm_state *s)
 		for (size_t i = 0; i < pages; i++)
 			bytes += stored_len(c, i);
 		e = calloc(3 * n, sizeof(*e));
-		/* the tier's pool holds a quarter of one pass: fill it twice over, then time a pass */
+		/* the tier's pool holds a quarter of one pass: fill it twice over, then time a pass
+		 */
 		if (!e || setup_on(&st, 1, 3 * n + 2 * SWAPFILE_CLUSTER, bytes / 4)) {
 			err = "set-up failed";
 			break;
@@ -552,7 +612,8 @@ static void bm_tier_swap_out_at_limit(struct bm_state *s)
 		setup_off(&st);
 		/* the same pass into a memory area with room */
 		mem = swap_ctx_create();
-		if (!mem || swap_on(mem, &(struct swap_area_opts){.nr_pages = 2 * n + 2 * SWAPFILE_CLUSTER}) < 0) {
+		if (!mem || swap_on(mem, &(struct swap_area_opts){
+					     .nr_pages = 2 * n + 2 * SWAPFILE_CLUSTER}) < 0) {
 			err = "memory area failed";
 			swap_ctx_destroy(mem);
 			free(e);
@@ -592,8 +653,9 @@ static void bm_recompress(struct bm_state *s)
 		struct swap_area_stats a, b;
 		double c0;
 
-		if (!ctx || swap_on(ctx, &(struct swap_area_opts){.nr_pages = n + 2 * SWAPFILE_CLUSTER,
-								  .compressor = "lz4"}) < 0) {
+		if (!ctx ||
+		    swap_on(ctx, &(struct swap_area_opts){.nr_pages = n + 2 * SWAPFILE_CLUSTER,
+							  .compressor = "lz4"}) < 0) {
 			err = "memory area failed";
 			swap_ctx_destroy(ctx);
 			break;
@@ -603,15 +665,18 @@ static void bm_recompress(struct bm_state *s)
 				err = "swap_out failed";
 		swap_area_stats(ctx, 0, &a);
 		c0 = bm_cpu_now();
-		done = swap_recompress(ctx, 0, &(struct swap_recompress_opts){.compressor = "zstd:9"});
+		done =
+		    swap_recompress(ctx, 0, &(struct swap_recompress_opts){.compressor = "zstd:9"});
 		cpu = bm_cpu_now() - c0;
 		swap_area_stats(ctx, 0, &b);
 		if (done < 0)
 			err = "swap_recompress failed";
 		saved = (double)a.compr_data_size - (double)b.compr_data_size;
 		mib = (double)a.orig_data_size / (1024.0 * 1024.0);
-		bm_counter(s, "lz4_compr_per_orig", (double)a.compr_data_size / a.orig_data_size, 0);
-		bm_counter(s, "zstd9_compr_per_orig", (double)b.compr_data_size / b.orig_data_size, 0);
+		bm_counter(s, "lz4_compr_per_orig", (double)a.compr_data_size / a.orig_data_size,
+			   0);
+		bm_counter(s, "zstd9_compr_per_orig", (double)b.compr_data_size / b.orig_data_size,
+			   0);
 		swap_ctx_destroy(ctx);
 	}
 	if (err) {
