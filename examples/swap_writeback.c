@@ -72,12 +72,13 @@ int main(void)
 	if (!ctx || !mkdtemp(dir))
 		return 1;
 	snprintf(path, sizeof(path), "%s/backing", dir);
-	type = swap_on(ctx, &(struct swap_area_opts){
-				.nr_pages = NR_PAGES + 1,
-				.mem_limit = LIMIT,
-				.backing_path = path,	      /* created and formatted as mkswap does */
-				.backing_pages = NR_PAGES + 1 /* file slots are taken at writeback only */
-			    });
+	type = swap_on(
+	    ctx, &(struct swap_area_opts){
+		     .nr_pages = NR_PAGES + 1,
+		     .mem_limit = LIMIT,
+		     .backing_path = path,	   /* created and formatted as mkswap does */
+		     .backing_pages = NR_PAGES + 1 /* file slots are taken at writeback only */
+		 });
 	if (type < 0) {
 		fprintf(stderr, "swap_on: %s\n", strerror(-type));
 		return 1;

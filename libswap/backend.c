@@ -114,7 +114,8 @@ SWAP_API long swap_recompress(struct swap_ctx *ctx, int type, const struct swap_
 	struct swap_info *si;
 	long ret = -EOPNOTSUPP;
 
-	if (!o || !o->compressor || (o->flags & ~(SWAP_WB_IDLE | SWAP_WB_HUGE | SWAP_WB_INCOMPRESSIBLE)))
+	if (!o || !o->compressor ||
+	    (o->flags & ~(SWAP_WB_IDLE | SWAP_WB_HUGE | SWAP_WB_INCOMPRESSIBLE)))
 		return -EINVAL;
 	si = swap_area_begin(ctx, type);
 	if (!si)

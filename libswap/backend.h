@@ -61,7 +61,8 @@ struct swap_backend_ops {
 	/* Free everything. */
 	void (*destroy)(struct swap_backend *b);
 	/* Optional: wait until no work of the backend's own (a writeback batch) holds a slot's
-	 * claim, so that what is in use is what callers hold.  swap_off calls it before counting. */
+	 * claim, so that what is in use is what callers hold.  swap_off calls it before counting.
+	 */
 	void (*quiesce)(struct swap_backend *b);
 
 	/* Store @page as slot @off's contents, replacing what was there only once the new contents

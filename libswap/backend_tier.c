@@ -464,12 +464,12 @@ static int tier_create(const struct swap_area_opts *o, const struct swap_backend
 {
 	struct zram_store_opts so = {o->compressor, o->nr_pages, o->mem_limit, env->type};
 	struct swap_file_opts fo = {
-		.path = o->backing_path,
-		.nr_pages = o->backing_pages,
-		.label = o->label,
-		.bad_pages = o->bad_pages,
-		.nr_bad_pages = o->nr_bad_pages,
-		.checksum = o->backing_flags & SWAP_AREA_CHECKSUM,
+	    .path = o->backing_path,
+	    .nr_pages = o->backing_pages,
+	    .label = o->label,
+	    .bad_pages = o->bad_pages,
+	    .nr_bad_pages = o->nr_bad_pages,
+	    .checksum = o->backing_flags & SWAP_AREA_CHECKSUM,
 	};
 	struct swap_backend_layout fl = {0};
 	struct tier *t = calloc(1, sizeof(*t));
@@ -588,8 +588,8 @@ static int write_direct(struct tier *t, uint64_t off, const void *page, unsigned
 static int tier_write(struct swap_backend *b, uint64_t off, const void *page, unsigned cpu)
 {
 	struct tier *t = to_tier(b);
-	unsigned how = ZRAM_STORE_TRY_FULL |
-		       ((t->flags & SWAP_AREA_WB_HUGE_DIRECT) ? ZRAM_STORE_NO_HUGE : 0);
+	unsigned how =
+	    ZRAM_STORE_TRY_FULL | ((t->flags & SWAP_AREA_WB_HUGE_DIRECT) ? ZRAM_STORE_NO_HUGE : 0);
 	uint64_t old_where;
 	uint32_t old_size;
 	unsigned old_comp;
@@ -621,8 +621,8 @@ static int tier_write(struct swap_backend *b, uint64_t off, const void *page, un
 			pthread_mutex_lock(&t->wb_lock);
 			wb_batch(t, NULL, 0, SWAP_WB_BATCH, cpu, &n);
 			pthread_mutex_unlock(&t->wb_lock);
-			/* the slots freed may be of other sizes: a little room over the limit, which
-			 * the thread takes back, rather than the newest page to the file */
+			/* the slots freed may be of other sizes: a little room over the limit,
+			 * which the thread takes back, rather than the newest page to the file */
 			how |= ZRAM_STORE_SLACK;
 			continue;
 		}
@@ -782,24 +782,24 @@ static long tier_writeback(struct swap_backend *b, const struct swap_writeback_o
 }
 
 const struct swap_backend_ops swi_tier_backend_ops = {
-	.name = "tiered",
-	.kind = SWAP_AREA_TIERED,
-	.claims = tier_claims,
-	.check = tier_check,
-	.create = tier_create,
-	.start = tier_start,
-	.stop = tier_stop,
-	.quiesce = tier_quiesce,
-	.destroy = tier_destroy,
-	.write = tier_write,
-	.read = tier_read,
-	.discard = tier_discard,
-	.fill_stats = tier_fill_stats,
-	.compact = tier_compact,
-	.pool = tier_pool,
-	.corrupt = tier_corrupt,
-	.mark_idle = tier_mark_idle,
-	.writeback = tier_writeback,
-	.set_writeback_limit = tier_set_writeback_limit,
-	.recompress = tier_recompress,
+    .name = "tiered",
+    .kind = SWAP_AREA_TIERED,
+    .claims = tier_claims,
+    .check = tier_check,
+    .create = tier_create,
+    .start = tier_start,
+    .stop = tier_stop,
+    .quiesce = tier_quiesce,
+    .destroy = tier_destroy,
+    .write = tier_write,
+    .read = tier_read,
+    .discard = tier_discard,
+    .fill_stats = tier_fill_stats,
+    .compact = tier_compact,
+    .pool = tier_pool,
+    .corrupt = tier_corrupt,
+    .mark_idle = tier_mark_idle,
+    .writeback = tier_writeback,
+    .set_writeback_limit = tier_set_writeback_limit,
+    .recompress = tier_recompress,
 };

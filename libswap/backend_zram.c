@@ -286,8 +286,8 @@ static size_t compress_page(const struct zcomp *c, struct zcomp_strm *s, const v
 		return n > 0 && (size_t)n < limit ? (size_t)n : 0;
 	} else {
 		/* zstd stops as soon as the output cannot fit */
-		size_t n = ZSTD_compressCCtx(s->cctx, s->buf, limit - 1, page, SWAP_PAGE_SIZE,
-					     c->level);
+		size_t n =
+		    ZSTD_compressCCtx(s->cctx, s->buf, limit - 1, page, SWAP_PAGE_SIZE, c->level);
 		return ZSTD_isError(n) ? 0 : n;
 	}
 }
@@ -307,9 +307,9 @@ static int decode(struct zram_store *z, unsigned comp, const void *src, uint32_t
 	if (comp >= zs_load_acquire(&z->nr_comp))
 		return -EIO;
 	if (c->algo == ZCOMP_LZ4)
-		return LZ4_decompress_safe(src, page, (int)size, SWAP_PAGE_SIZE) == SWAP_PAGE_SIZE ?
-			       0 :
-			       -EIO;
+		return LZ4_decompress_safe(src, page, (int)size, SWAP_PAGE_SIZE) == SWAP_PAGE_SIZE
+			   ? 0
+			   : -EIO;
 	s = strm_get(z, cpu, ZCOMP_ZSTD);
 	if (!s)
 		return -ENOMEM;
@@ -327,7 +327,8 @@ static uint16_t set_contents(struct zram_store *z, struct zram_slot *slot, unsig
 
 	if ((old & (ZSLOT_WRITTEN | ZSLOT_IDLE)) == (ZSLOT_WRITTEN | ZSLOT_IDLE))
 		zram_stat_add(z, cpu, ZST_IDLE_PAGES, -1);
-	if ((old & (ZSLOT_WRITTEN | ZSLOT_INCOMPRESSIBLE)) == (ZSLOT_WRITTEN | ZSLOT_INCOMPRESSIBLE))
+	if ((old & (ZSLOT_WRITTEN | ZSLOT_INCOMPRESSIBLE)) ==
+	    (ZSLOT_WRITTEN | ZSLOT_INCOMPRESSIBLE))
 		zram_stat_add(z, cpu, ZST_INCOMPRESSIBLE, -1);
 	return old;
 }
@@ -391,8 +392,7 @@ static void replace(struct zram_store *z, struct zram_slot *slot, unsigned long 
 	zram_stat_add(z, cpu, ZST_PAGES_STORED, 1);
 }
 
-int swi_zram_store(struct zram_store *z, uint64_t off, const void *page, unsigned cpu,
-		   unsigned how)
+int swi_zram_store(struct zram_store *z, uint64_t off, const void *page, unsigned cpu, unsigned how)
 {
 	struct zram_slot *slot = &z->slots[off];
 	struct zcomp_strm *s;
@@ -519,7 +519,8 @@ void swi_zram_set_elsewhere(struct zram_store *z, uint64_t off, uint64_t where, 
 {
 	struct zram_slot *slot = &z->slots[off];
 	uint16_t keep = zs_load_relaxed(&slot->flags) & ZSLOT_IDLE;
-	uint16_t flags = ZSLOT_WRITTEN | ZSLOT_ELSEWHERE | keep | (uint16_t)(comp << ZSLOT_COMP_SHIFT);
+	uint16_t flags =
+	    ZSLOT_WRITTEN | ZSLOT_ELSEWHERE | keep | (uint16_t)(comp << ZSLOT_COMP_SHIFT);
 	unsigned long old_handle = slot->handle;
 	uint16_t old_size = slot->size, old;
 
@@ -664,7 +665,8 @@ static int recompress_slot(struct zram_store *z, uint64_t off, unsigned idx, uns
 	len = compress_page(&z->comp[idx], s, page, size < z->huge_size ? size : z->huge_size);
 	if (!len) {
 		swap_spin_unlock(&s->lock);
-		if (!(zs_fetch_or_relaxed(&slot->flags, ZSLOT_INCOMPRESSIBLE) & ZSLOT_INCOMPRESSIBLE))
+		if (!(zs_fetch_or_relaxed(&slot->flags, ZSLOT_INCOMPRESSIBLE) &
+		      ZSLOT_INCOMPRESSIBLE))
 			zram_stat_add(z, cpu, ZST_INCOMPRESSIBLE, 1);
 		return 0;
 	}
@@ -714,13 +716,13 @@ long swi_zram_recompress(struct zram_store *z, struct swap_info *si,
 		if (o->max_pages && tried >= o->max_pages)
 			break;
 		if (swi_slot_claim(si, off))
-			continue; /* being read or written, or freed meanwhile */
+			continue;		     /* being read or written, or freed meanwhile */
 		marks = swi_zram_slot_marks(z, off); /* again, now that the slot is ours */
 		ret = 0;
 		if ((marks & ZRAM_IN_MEMORY) && (marks & want) == want &&
 		    z->slots[off].size >= o->threshold &&
-		    ((zs_load_relaxed(&z->slots[off].flags) & ZSLOT_COMP_MASK) >> ZSLOT_COMP_SHIFT) !=
-			(unsigned)idx) {
+		    ((zs_load_relaxed(&z->slots[off].flags) & ZSLOT_COMP_MASK) >>
+		     ZSLOT_COMP_SHIFT) != (unsigned)idx) {
 			ret = recompress_slot(z, off, (unsigned)idx, cpu);
 			tried++;
 		}
@@ -880,19 +882,19 @@ static long zram_recompress(struct swap_backend *b, const struct swap_recompress
 }
 
 const struct swap_backend_ops swi_zram_backend_ops = {
-	.name = "memory",
-	.kind = SWAP_AREA_MEMORY,
-	.claims = zram_claims,
-	.check = zram_check,
-	.create = zram_create,
-	.destroy = zram_destroy,
-	.write = zram_write,
-	.read = zram_read,
-	.discard = zram_discard,
-	.fill_stats = zram_fill_stats,
-	.compact = zram_compact,
-	.pool = zram_pool,
-	.corrupt = zram_corrupt,
-	.mark_idle = zram_mark_idle,
-	.recompress = zram_recompress,
+    .name = "memory",
+    .kind = SWAP_AREA_MEMORY,
+    .claims = zram_claims,
+    .check = zram_check,
+    .create = zram_create,
+    .destroy = zram_destroy,
+    .write = zram_write,
+    .read = zram_read,
+    .discard = zram_discard,
+    .fill_stats = zram_fill_stats,
+    .compact = zram_compact,
+    .pool = zram_pool,
+    .corrupt = zram_corrupt,
+    .mark_idle = zram_mark_idle,
+    .recompress = zram_recompress,
 };

@@ -194,8 +194,8 @@ void swi_region_charge(struct swap_region *r)
 		/* Reclaim until the region is back within its limit.  A round that frees nothing
 		 * found the pages it wanted in someone else's hands (the reclaim thread's eviction
 		 * or writeback, another fault): let them finish, a bounded number of times. */
-		for (unsigned tries = 0; zs_load_relaxed(&r->nr_charged) > r->limit &&
-					 tries < REGION_DIRECT_TRIES;) {
+		for (unsigned tries = 0;
+		     zs_load_relaxed(&r->nr_charged) > r->limit && tries < REGION_DIRECT_TRIES;) {
 			if (!swi_region_shrink(r, REGION_DIRECT_BATCH, true)) {
 				tries++;
 				sched_yield();

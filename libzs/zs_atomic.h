@@ -56,22 +56,22 @@
  * value loaded into *@expected may be dereferenced).
  */
 #define zs_cas_weak_relaxed(p, expected, v)                                                        \
-	atomic_compare_exchange_weak_explicit((p), (expected), (v), memory_order_relaxed,         \
+	atomic_compare_exchange_weak_explicit((p), (expected), (v), memory_order_relaxed,          \
 					      memory_order_relaxed)
 #define zs_cas_weak_acquire(p, expected, v)                                                        \
-	atomic_compare_exchange_weak_explicit((p), (expected), (v), memory_order_acquire,         \
+	atomic_compare_exchange_weak_explicit((p), (expected), (v), memory_order_acquire,          \
 					      memory_order_acquire)
 #define zs_cas_weak_release(p, expected, v)                                                        \
-	atomic_compare_exchange_weak_explicit((p), (expected), (v), memory_order_release,         \
+	atomic_compare_exchange_weak_explicit((p), (expected), (v), memory_order_release,          \
 					      memory_order_relaxed)
 #define zs_cas_weak_seq_cst(p, expected, v)                                                        \
-	atomic_compare_exchange_weak_explicit((p), (expected), (v), memory_order_seq_cst,         \
+	atomic_compare_exchange_weak_explicit((p), (expected), (v), memory_order_seq_cst,          \
 					      memory_order_seq_cst)
 #define zs_cas_strong_acquire(p, expected, v)                                                      \
-	atomic_compare_exchange_strong_explicit((p), (expected), (v), memory_order_acquire,       \
+	atomic_compare_exchange_strong_explicit((p), (expected), (v), memory_order_acquire,        \
 						memory_order_acquire)
 #define zs_cas_strong_seq_cst(p, expected, v)                                                      \
-	atomic_compare_exchange_strong_explicit((p), (expected), (v), memory_order_seq_cst,       \
+	atomic_compare_exchange_strong_explicit((p), (expected), (v), memory_order_seq_cst,        \
 						memory_order_seq_cst)
 
 /* Fences */

@@ -286,9 +286,9 @@ int main(int argc, char **argv)
 	zs_pool_stats(pool, &st);
 	printf("stress_zs: %.1f s, %ld errors: %ld allocs, %ld reads, %ld rewrites, %ld frees, "
 	       "%ld compactions freed %ld pages; after freeing all: %lu objects, %lu pages\n",
-	       seconds, (long)errors, (long)counts.allocs, (long)counts.reads, (long)counts.rewrites,
-	       (long)counts.frees, (long)counts.compactions, (long)counts.pages_compacted, st.objs_used,
-	       st.pages_used);
+	       seconds, (long)errors, (long)counts.allocs, (long)counts.reads,
+	       (long)counts.rewrites, (long)counts.frees, (long)counts.compactions,
+	       (long)counts.pages_compacted, st.objs_used, st.pages_used);
 	zs_destroy_pool(pool);
 	return errors || st.objs_used || st.pages_used;
 }

@@ -46,7 +46,9 @@ static inline void stamp_page(void *p, uint32_t tid, uint64_t seq)
 {
 	struct page_stamp st = {STAMP_MAGIC, tid, (uint32_t)(seq % 3), seq, 0};
 	/* text, binary and mostly-zero bodies: all go through the compressor */
-	enum tu_page_kind k = st.kind == 0 ? TU_PAGE_TEXT : st.kind == 1 ? TU_PAGE_BIN : TU_PAGE_HEAP;
+	enum tu_page_kind k = st.kind == 0   ? TU_PAGE_TEXT
+			      : st.kind == 1 ? TU_PAGE_BIN
+					     : TU_PAGE_HEAP;
 	tu_make_page(p, k, ((uint64_t)tid << 40) ^ seq);
 	st.sum = page_sum((unsigned char *)p + sizeof(st), PAGE - sizeof(st));
 	memcpy(p, &st, sizeof(st));

@@ -862,8 +862,12 @@ static struct swap_ctx *ctx_with_tier(const char *path, unsigned backing_flags, 
 				      int *fd)
 {
 	struct swap_ctx *ctx = swap_ctx_create();
-	struct swap_area_opts t = {.nr_pages = 256, .backing_path = path, .backing_pages = 256,
-				   .backing_flags = backing_flags, .flags = flags, .priority = 10};
+	struct swap_area_opts t = {.nr_pages = 256,
+				   .backing_path = path,
+				   .backing_pages = 256,
+				   .backing_flags = backing_flags,
+				   .flags = flags,
+				   .priority = 10};
 
 	cr_assert_not_null(ctx);
 	cr_assert_eq(swap_on(ctx, &t), 0);

@@ -24,8 +24,8 @@ static void random_page(unsigned char *p, unsigned int *seed)
 Test(regress, swap_on_enomem_leaves_context_usable)
 {
 	struct swap_ctx *ctx = swap_ctx_create();
-	struct swap_area_opts big = { .nr_pages = 1ULL << 32 }; /* 2^32 slots: 20 GiB of tables */
-	struct swap_area_opts small = { .nr_pages = 1024 };
+	struct swap_area_opts big = {.nr_pages = 1ULL << 32}; /* 2^32 slots: 20 GiB of tables */
+	struct swap_area_opts small = {.nr_pages = 1024};
 	static unsigned char page[4096], back[4096];
 	struct rlimit old, lim;
 
@@ -57,7 +57,7 @@ Test(regress, swap_on_enomem_leaves_context_usable)
 Test(regress, failed_rewrite_keeps_the_old_page)
 {
 	struct swap_ctx *ctx = swap_ctx_create();
-	struct swap_area_opts o = { .nr_pages = 4096, .mem_limit = 64 * 4096 };
+	struct swap_area_opts o = {.nr_pages = 4096, .mem_limit = 64 * 4096};
 	static unsigned char a[4096], b[4096], out[4096];
 	unsigned int seed = 7;
 
@@ -98,7 +98,7 @@ static void run_on(int cpu)
 Test(regress, cache_descriptors_do_not_pile_up_across_cpus, .timeout = 120)
 {
 	struct swap_ctx *ctx = swap_ctx_create();
-	struct swap_area_opts o = { .nr_pages = 1024 };
+	struct swap_area_opts o = {.nr_pages = 1024};
 	static char page[4096];
 	struct swap_area_stats st;
 

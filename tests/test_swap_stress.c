@@ -19,11 +19,11 @@ static char *make_corpus(int *same)
 		/* make-corpus.py's mix: mostly code and text, some zero, word, random, heap */
 		unsigned r = (unsigned)(tu_rand(&s) % 100);
 		enum tu_page_kind k = r < 45   ? TU_PAGE_BIN
-				   : r < 70 ? TU_PAGE_TEXT
-				   : r < 80 ? TU_PAGE_ZERO
-				   : r < 85 ? TU_PAGE_WORD
-				   : r < 95 ? TU_PAGE_RANDOM
-					    : TU_PAGE_HEAP;
+				      : r < 70 ? TU_PAGE_TEXT
+				      : r < 80 ? TU_PAGE_ZERO
+				      : r < 85 ? TU_PAGE_WORD
+				      : r < 95 ? TU_PAGE_RANDOM
+					       : TU_PAGE_HEAP;
 		tu_make_page(c + (size_t)i * PAGE, k, tu_rand(&s));
 		*same += k == TU_PAGE_ZERO || k == TU_PAGE_WORD;
 	}

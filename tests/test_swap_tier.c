@@ -25,10 +25,10 @@ static struct tier_env tier_on(uint64_t nr, uint64_t limit, unsigned flags)
 {
 	struct tier_env t = {.dir = make_tmpdir()};
 	struct swap_area_opts o = {
-		.nr_pages = nr,
-		.mem_limit = limit,
-		.flags = flags,
-		.backing_pages = nr,
+	    .nr_pages = nr,
+	    .mem_limit = limit,
+	    .flags = flags,
+	    .backing_pages = nr,
 	};
 
 	t.path = path_in(t.dir, "backing");
@@ -78,8 +78,11 @@ Test(swap_tier, options_and_layout)
 {
 	char *dir = make_tmpdir(), *path = path_in(dir, "backing"), *file = path_in(dir, "file");
 	struct swap_ctx *ctx = swap_ctx_create();
-	struct swap_area_opts o = {.nr_pages = 1000, .mem_limit = MIB, .backing_path = path,
-				   .backing_pages = 500, .label = "tier"};
+	struct swap_area_opts o = {.nr_pages = 1000,
+				   .mem_limit = MIB,
+				   .backing_path = path,
+				   .backing_pages = 500,
+				   .label = "tier"};
 	struct swap_area_stats st;
 	struct stat sb;
 	int type;
@@ -89,31 +92,40 @@ Test(swap_tier, options_and_layout)
 		     -EINVAL);
 	cr_assert_eq(swap_on(ctx, &(struct swap_area_opts){.nr_pages = 100, .wb_low_percent = 50}),
 		     -EINVAL);
-	cr_assert_eq(swap_on(ctx, &(struct swap_area_opts){.path = file, .nr_pages = 100,
-							   .writeback_limit = 5}),
-		     -EINVAL);
-	cr_assert_eq(swap_on(ctx, &(struct swap_area_opts){.path = file, .nr_pages = 100,
-							   .backing_path = path}),
-		     -EINVAL, "a file area and a tier at once");
-	cr_assert_eq(swap_on(ctx, &(struct swap_area_opts){.nr_pages = 100, .backing_path = path,
-							   .backing_pages = 50, .flags = 0x100}),
+	cr_assert_eq(
+	    swap_on(ctx,
+		    &(struct swap_area_opts){.path = file, .nr_pages = 100, .writeback_limit = 5}),
+	    -EINVAL);
+	cr_assert_eq(
+	    swap_on(ctx,
+		    &(struct swap_area_opts){.path = file, .nr_pages = 100, .backing_path = path}),
+	    -EINVAL, "a file area and a tier at once");
+	cr_assert_eq(swap_on(ctx, &(struct swap_area_opts){.nr_pages = 100,
+							   .backing_path = path,
+							   .backing_pages = 50,
+							   .flags = 0x100}),
 		     -EINVAL, "unknown flags");
-	cr_assert_eq(swap_on(ctx, &(struct swap_area_opts){.nr_pages = 100, .backing_path = path,
+	cr_assert_eq(swap_on(ctx, &(struct swap_area_opts){.nr_pages = 100,
+							   .backing_path = path,
 							   .backing_pages = 50,
 							   .flags = SWAP_AREA_CHECKSUM}),
 		     -EINVAL, "the checksum is a backing_flags option");
-	cr_assert_eq(swap_on(ctx, &(struct swap_area_opts){.nr_pages = 100, .backing_path = path,
+	cr_assert_eq(swap_on(ctx, &(struct swap_area_opts){.nr_pages = 100,
+							   .backing_path = path,
 							   .backing_pages = 50,
 							   .backing_flags = 0x8}),
 		     -EINVAL);
-	cr_assert_eq(swap_on(ctx, &(struct swap_area_opts){.nr_pages = 100, .backing_path = path,
+	cr_assert_eq(swap_on(ctx, &(struct swap_area_opts){.nr_pages = 100,
+							   .backing_path = path,
 							   .backing_pages = 50,
 							   .wb_low_percent = 100}),
 		     -EINVAL);
-	cr_assert_eq(swap_on(ctx, &(struct swap_area_opts){.nr_pages = 1, .backing_path = path,
+	cr_assert_eq(swap_on(ctx, &(struct swap_area_opts){.nr_pages = 1,
+							   .backing_path = path,
 							   .backing_pages = 50}),
 		     -EINVAL);
-	cr_assert_eq(swap_on(ctx, &(struct swap_area_opts){.nr_pages = 100, .backing_path = path,
+	cr_assert_eq(swap_on(ctx, &(struct swap_area_opts){.nr_pages = 100,
+							   .backing_path = path,
 							   .backing_pages = 50,
 							   .compressor = "gzip"}),
 		     -EINVAL);
@@ -180,8 +192,8 @@ Test(swap_tier, newest_stay_in_memory, .timeout = 60)
 		check_page(t.ctx, e[i], 1, i);
 		in_memory += area_stats(t.ctx, t.type).wb_reads == before;
 	}
-	cr_assert_geq(in_memory * 100, (N / 10) * 95, "%u of %u newest pages from memory", in_memory,
-		      N / 10);
+	cr_assert_geq(in_memory * 100, (N / 10) * 95, "%u of %u newest pages from memory",
+		      in_memory, N / 10);
 	/* the oldest come from the file, and all are intact */
 	for (unsigned i = 0; i < N / 10; i++)
 		check_page(t.ctx, e[i], 1, i);
@@ -213,22 +225,22 @@ Test(swap_tier, mark_idle_and_writeback)
 	cr_assert_eq(swap_in(t.ctx, e[0], out), 0);
 	cr_assert_eq(area_stats(t.ctx, t.type).idle_pages, N - 1);
 	/* write back the idle pages, at most 100 */
-	cr_assert_eq(swap_writeback(t.ctx, t.type,
-				    &(struct swap_writeback_opts){.flags = SWAP_WB_IDLE,
-								  .max_pages = 100}),
-		     100);
+	cr_assert_eq(
+	    swap_writeback(t.ctx, t.type,
+			   &(struct swap_writeback_opts){.flags = SWAP_WB_IDLE, .max_pages = 100}),
+	    100);
 	st = area_stats(t.ctx, t.type);
 	cr_assert_eq(st.wb_pages, 100);
 	cr_assert_eq(st.wb_writes, 100);
 	cr_assert_eq(st.backing_used, 100);
 	cr_assert_eq(st.idle_pages, N - 1, "written-back pages stay idle");
 	/* the rest of the idle ones; e[0] is not idle and stays */
-	cr_assert_eq(swap_writeback(t.ctx, t.type,
-				    &(struct swap_writeback_opts){.flags = SWAP_WB_IDLE}),
-		     N - 101);
-	cr_assert_eq(swap_writeback(t.ctx, t.type,
-				    &(struct swap_writeback_opts){.flags = SWAP_WB_IDLE}),
-		     0, "nothing idle is left in memory");
+	cr_assert_eq(
+	    swap_writeback(t.ctx, t.type, &(struct swap_writeback_opts){.flags = SWAP_WB_IDLE}),
+	    N - 101);
+	cr_assert_eq(
+	    swap_writeback(t.ctx, t.type, &(struct swap_writeback_opts){.flags = SWAP_WB_IDLE}), 0,
+	    "nothing idle is left in memory");
 	st = area_stats(t.ctx, t.type);
 	cr_assert_eq(st.wb_pages, N - 1);
 	uint64_t reads = st.wb_reads;
@@ -283,8 +295,12 @@ Test(swap_tier, limit_used_up_sends_pages_on)
 {
 	char *dir = make_tmpdir(), *path = path_in(dir, "backing");
 	struct swap_ctx *ctx = swap_ctx_create();
-	struct swap_area_opts o = {.nr_pages = 4096, .mem_limit = 256 * 1024, .backing_path = path,
-				   .backing_pages = 4096, .writeback_limit = 1, .priority = 1};
+	struct swap_area_opts o = {.nr_pages = 4096,
+				   .mem_limit = 256 * 1024,
+				   .backing_path = path,
+				   .backing_pages = 4096,
+				   .writeback_limit = 1,
+				   .priority = 1};
 	swp_entry_t e[600];
 	char page[PAGE];
 	int tier = swap_on(ctx, &o), mem = swap_on(ctx, &(struct swap_area_opts){.nr_pages = 4096});
@@ -345,7 +361,10 @@ Test(swap_tier, recompress)
 	long n;
 
 	for (int i = 0; i < N; i++) {
-		tu_make_page(page, i % 4 == 3 ? TU_PAGE_RANDOM : i % 2 ? TU_PAGE_TEXT : TU_PAGE_BIN,
+		tu_make_page(page,
+			     i % 4 == 3 ? TU_PAGE_RANDOM
+			     : i % 2	? TU_PAGE_TEXT
+					: TU_PAGE_BIN,
 			     (uint64_t)i);
 		e[i] = swap_out(ctx, page);
 		cr_assert_neq(e[i].val, 0);
@@ -355,9 +374,9 @@ Test(swap_tier, recompress)
 		     -EINVAL);
 	cr_assert_eq(swap_recompress(ctx, 0, NULL), -EINVAL);
 	cr_assert_eq(swap_recompress(ctx, 0, &(struct swap_recompress_opts){0}), -EINVAL);
-	cr_assert_eq(swap_recompress(ctx, 3,
-				     &(struct swap_recompress_opts){.compressor = "zstd:9"}),
-		     -EINVAL);
+	cr_assert_eq(
+	    swap_recompress(ctx, 3, &(struct swap_recompress_opts){.compressor = "zstd:9"}),
+	    -EINVAL);
 	/* only idle pages: none yet */
 	cr_assert_eq(swap_recompress(ctx, 0,
 				     &(struct swap_recompress_opts){.compressor = "zstd:9",
@@ -373,11 +392,14 @@ Test(swap_tier, recompress)
 		     "every page either shrank or is marked");
 	cr_assert_str_eq(after.compressor, "lz4", "the area's own compressor is unchanged");
 	/* a second pass finds nothing new: the incompressible ones are not tried again */
-	cr_assert_eq(swap_recompress(ctx, 0, &(struct swap_recompress_opts){.compressor = "zstd:9"}),
-		     0);
+	cr_assert_eq(
+	    swap_recompress(ctx, 0, &(struct swap_recompress_opts){.compressor = "zstd:9"}), 0);
 	/* each page decompresses with the compressor that stored it */
 	for (int i = 0; i < N; i++) {
-		tu_make_page(page, i % 4 == 3 ? TU_PAGE_RANDOM : i % 2 ? TU_PAGE_TEXT : TU_PAGE_BIN,
+		tu_make_page(page,
+			     i % 4 == 3 ? TU_PAGE_RANDOM
+			     : i % 2	? TU_PAGE_TEXT
+					: TU_PAGE_BIN,
 			     (uint64_t)i);
 		cr_assert_eq(swap_in(ctx, e[i], out), 0);
 		cr_assert_arr_eq(out, page, PAGE);
@@ -385,12 +407,11 @@ Test(swap_tier, recompress)
 	/* up to three second compressors */
 	cr_assert_geq(swap_recompress(ctx, 0, &(struct swap_recompress_opts){.compressor = "zstd"}),
 		      0);
-	cr_assert_geq(swap_recompress(ctx, 0,
-				      &(struct swap_recompress_opts){.compressor = "zstd:19"}),
-		      0);
-	cr_assert_eq(swap_recompress(ctx, 0,
-				     &(struct swap_recompress_opts){.compressor = "zstd:5"}),
-		     -ENOSPC);
+	cr_assert_geq(
+	    swap_recompress(ctx, 0, &(struct swap_recompress_opts){.compressor = "zstd:19"}), 0);
+	cr_assert_eq(
+	    swap_recompress(ctx, 0, &(struct swap_recompress_opts){.compressor = "zstd:5"}),
+	    -ENOSPC);
 	for (int i = 0; i < N; i++)
 		cr_assert_eq(swap_free(ctx, e[i]), 0);
 	after = area_stats(ctx, 0);
@@ -486,9 +507,9 @@ static void *mt_reclaimer(void *arg)
 			r = swap_mark_idle(mt->t->ctx, mt->t->type, 0);
 			break;
 		case 1:
-			r = swap_writeback(mt->t->ctx, mt->t->type,
-					   &(struct swap_writeback_opts){.flags = SWAP_WB_IDLE,
-									 .max_pages = 64});
+			r = swap_writeback(
+			    mt->t->ctx, mt->t->type,
+			    &(struct swap_writeback_opts){.flags = SWAP_WB_IDLE, .max_pages = 64});
 			break;
 		case 2:
 			r = swap_recompress(mt->t->ctx, mt->t->type,
@@ -524,7 +545,8 @@ Test(swap_tier, threads_with_writeback_running, .timeout = 120)
 	for (int i = 0; i < 4; i++)
 		pthread_join(th[i], NULL);
 	st = area_stats(t.ctx, t.type);
-	cr_assert_eq(atomic_load(&mt.bad), 0, "%ld pages wrong or calls failed", atomic_load(&mt.bad));
+	cr_assert_eq(atomic_load(&mt.bad), 0, "%ld pages wrong or calls failed",
+		     atomic_load(&mt.bad));
 	cr_assert_gt(atomic_load(&mt.outs), 1000);
 	cr_assert_gt(st.wb_writes, 0, "writeback ran");
 	cr_assert_eq(st.inuse_pages, 0);

@@ -303,8 +303,9 @@ Test(zs_faults, compact_scratch_fails, .timeout = 60)
 		zs_pool_stats(pool, &st1);
 		cr_assert_leq(st1.pages_used, st0.pages_used, "k %ld: %lu pages, now %lu", k,
 			      st0.pages_used, st1.pages_used);
-		cr_assert_eq(freed, st0.pages_used - st1.pages_used, "k %ld: returned %lu, %lu given back",
-			     k, freed, st0.pages_used - st1.pages_used);
+		cr_assert_eq(freed, st0.pages_used - st1.pages_used,
+			     "k %ld: returned %lu, %lu given back", k, freed,
+			     st0.pages_used - st1.pages_used);
 		cr_assert_eq(st1.objs_used, live);
 		zt_assert_pool_consistent(pool, live, ~0UL);
 		check_all(pool, o, N);

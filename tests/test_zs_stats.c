@@ -419,7 +419,8 @@ Test(stats, create_destroy_cycles_do_not_leak, .timeout = 60)
 	unsigned int c;
 
 	if (ZT_ASAN || ZT_TSAN)
-		cr_skip_test("the sanitizer's shadow and quarantine move RSS: it cannot show a leak");
+		cr_skip_test(
+		    "the sanitizer's shadow and quarantine move RSS: it cannot show a leak");
 	zt_rng_seed(&r, 13);
 	for (c = 0; c <= CYCLES; c++) {
 		struct zs_pool_opts o;

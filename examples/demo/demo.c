@@ -420,8 +420,9 @@ int main(int argc, char **argv)
 	if (corpus.files > 1)
 		printf(", %lu files", corpus.files);
 	printf("%s\n", corpus.truncated ? " (stopped at -n)" : "");
-	printf("  area %d  tiered: compressed memory (lz4, limit %s) in front of the swap file %s\n\n",
-	       areas.tier, size_str(s1, limit), areas.path);
+	printf(
+	    "  area %d  tiered: compressed memory (lz4, limit %s) in front of the swap file %s\n\n",
+	    areas.tier, size_str(s1, limit), areas.path);
 	fflush(stdout);
 
 	if (swap_out_all(&areas, e, &t_out))
@@ -459,7 +460,8 @@ int main(int argc, char **argv)
 	/* Saved: what the pages would take resident, less all the pool holds for them. */
 	held = ts.mem_used_total + ps.meta_bytes;
 	if (ts.orig_data_size)
-		printf("memory     %s of pages in memory kept in %s + %s metadata: ratio %.2f, %s saved\n",
+		printf("memory     %s of pages in memory kept in %s + %s metadata: ratio %.2f, %s "
+		       "saved\n",
 		       size_str(s1, ts.orig_data_size - ts.wb_pages * PAGE_SIZE),
 		       size_str(s2, ts.mem_used_total), size_str(s3, ps.meta_bytes),
 		       (double)(ts.orig_data_size - ts.wb_pages * PAGE_SIZE) /

@@ -732,7 +732,8 @@ static void *trainer_main(void *arg)
 			pthread_mutex_lock(&trainer_lock);
 		}
 		/* A sample that has stopped growing while a dictionary is in use (the cache is not
-		 * being written) is not kept waiting for more: ROUND_IDLE_S seconds end the round. */
+		 * being written) is not kept waiting for more: ROUND_IDLE_S seconds end the round.
+		 */
 		if (added != seen) {
 			seen = added;
 			still_since = ts.tv_sec;

@@ -446,9 +446,10 @@ static const struct {
 
 static const char *kind_name(int kind)
 {
-	return kind == SWAP_AREA_MEMORY ? "memory" : kind == SWAP_AREA_TIERED ? "tiered" :
-	       kind			 ? "file" :
-					   "";
+	return kind == SWAP_AREA_MEMORY	  ? "memory"
+	       : kind == SWAP_AREA_TIERED ? "tiered"
+	       : kind			  ? "file"
+					  : "";
 }
 
 static void print_area_stats(FILE *out, const struct swap_area_stats *a)
@@ -535,7 +536,8 @@ void zsstat_print_swap(FILE *out, const struct swap_area_stats *areas, unsigned 
 		return;
 	}
 	table_init(&t, 14, 3, n + 2);
-	table_header(&t, "TYPE KIND NAME PRIO SIZE USED DATA COMPR TOTAL LIMIT SAME HUGE RATIO FILE");
+	table_header(&t,
+		     "TYPE KIND NAME PRIO SIZE USED DATA COMPR TOTAL LIMIT SAME HUGE RATIO FILE");
 	for (unsigned int i = 0; i < n; i++) {
 		const struct swap_area_stats *a = &areas[i];
 

@@ -144,7 +144,7 @@ struct swap_area_opts {
 	const char *path;
 	/* Slots including the reserved slot 0; 0 = from an existing file's header. */
 	uint64_t nr_pages;
-	int priority;		/* higher first; equal priorities take turns */
+	int priority; /* higher first; equal priorities take turns */
 	/* Memory and tiered areas: "lz4" (NULL means lz4), "zstd", "zstd:LEVEL" */
 	const char *compressor;
 	/* Memory areas: most bytes of pool memory (mem_used_total) the area may hold; a page that
@@ -172,8 +172,9 @@ struct swap_area_opts {
 	/* Tiered areas: automatic writeback stops once the pool is under this share of mem_limit
 	 * (zswap's accept threshold), 1..99; 0 means 90. */
 	unsigned int wb_low_percent;
-	/* Tiered areas: most pages writeback may write to the file before swap_set_writeback_limit()
-	 * re-arms it (zram's writeback_limit, to protect flash); 0: no limit. */
+	/* Tiered areas: most pages writeback may write to the file before
+	 * swap_set_writeback_limit() re-arms it (zram's writeback_limit, to protect flash); 0: no
+	 * limit. */
 	uint64_t writeback_limit;
 };
 
@@ -215,10 +216,10 @@ struct swap_area_opts {
  * under the low watermark, compacting it as it goes.  A swap_out that finds the pool at
  * mem_limit writes back one batch itself rather than fail, and may then let the pool pass
  * mem_limit by up to a sixteenth (at least 16 pages) until the thread catches up; a page that
- * still cannot be kept in memory goes to the file directly.  So swap_out never refuses a page while the backing file has
- * room (and the writeback limit allows); past that it answers -ENOSPC as a full area does.  And
- * proactively: swap_mark_idle(), swap_writeback() and swap_recompress(), zram's calls in
- * library form.  Written-back pages are stored compressed, one per 4 KiB file slot.
+ * still cannot be kept in memory goes to the file directly.  So swap_out never refuses a page while
+ * the backing file has room (and the writeback limit allows); past that it answers -ENOSPC as a
+ * full area does.  And proactively: swap_mark_idle(), swap_writeback() and swap_recompress(),
+ * zram's calls in library form.  Written-back pages are stored compressed, one per 4 KiB file slot.
  */
 #define SWAP_WB_BATCH 32
 
@@ -605,19 +606,19 @@ struct swap_area_stats {
 	/* every area */
 	int draining; /* 1 once swap_off() has been called: no new page goes to it */
 	/* memory and tiered areas */
-	uint64_t idle_pages;	     /* entries marked idle (swap_mark_idle) and not accessed since */
-	uint64_t recompressed;	     /* entries stored smaller by swap_recompress() */
-	uint64_t incompressible;     /* entries no compressor shrinks */
+	uint64_t idle_pages;	 /* entries marked idle (swap_mark_idle) and not accessed since */
+	uint64_t recompressed;	 /* entries stored smaller by swap_recompress() */
+	uint64_t incompressible; /* entries no compressor shrinks */
 	/* tiered areas: zswap's and zram's writeback figures */
-	uint64_t wb_pages;	     /* entries of the area in the backing file now */
-	uint64_t wb_writes;	     /* pages written back so far */
-	uint64_t wb_reads;	     /* swap_ins served from the backing file */
-	uint64_t wb_failed;	     /* pages whose writeback failed (they stayed in memory) */
-	uint64_t pool_limit_hit;     /* stores that found the pool at mem_limit */
-	uint64_t huge_direct;	     /* huge pages written straight to the file */
-	uint64_t backing_pages;	     /* slots of the backing file, its header slot included */
-	uint64_t backing_used;	     /* of them holding a page now */
-	uint64_t writeback_limit;    /* pages writeback may still write (SWAP_WB_UNLIMITED: any) */
+	uint64_t wb_pages;	  /* entries of the area in the backing file now */
+	uint64_t wb_writes;	  /* pages written back so far */
+	uint64_t wb_reads;	  /* swap_ins served from the backing file */
+	uint64_t wb_failed;	  /* pages whose writeback failed (they stayed in memory) */
+	uint64_t pool_limit_hit;  /* stores that found the pool at mem_limit */
+	uint64_t huge_direct;	  /* huge pages written straight to the file */
+	uint64_t backing_pages;	  /* slots of the backing file, its header slot included */
+	uint64_t backing_used;	  /* of them holding a page now */
+	uint64_t writeback_limit; /* pages writeback may still write (SWAP_WB_UNLIMITED: any) */
 };
 
 /*

@@ -42,8 +42,8 @@ extern "C" {
 
 /* Object sizes: zs_malloc() takes 1..ZS_MAX_ALLOC_SIZE bytes; slots come in size classes of
  * ZS_MIN_ALLOC_SIZE bytes and up, in steps of ZS_SIZE_CLASS_DELTA. */
-#define ZS_MIN_ALLOC_SIZE 32
-#define ZS_MAX_ALLOC_SIZE 4096
+#define ZS_MIN_ALLOC_SIZE   32
+#define ZS_MAX_ALLOC_SIZE   4096
 #define ZS_SIZE_CLASS_DELTA 8
 /* Number of size classes before merging: 32, 40, ..., 4096. */
 #define ZS_SIZE_CLASSES ((ZS_MAX_ALLOC_SIZE - ZS_MIN_ALLOC_SIZE) / ZS_SIZE_CLASS_DELTA + 1)
@@ -91,11 +91,11 @@ struct zs_pool_opts {
 /* Default chain limit: 12 pages keeps every corpus's fill under 1.03 and gives up little after
  * a shrink (the measurement: "Chain limit" in BENCHMARKS.md). */
 #define ZS_DEFAULT_PAGES_PER_ZSPAGE 12
-#define ZS_DEFAULT_PACK_BYTES 64
+#define ZS_DEFAULT_PACK_BYTES	    64
 /* Largest pack_bytes: packing holds the locks of every class within reach (33 at most), which
  * stalls allocation in those classes meanwhile; 128 measured within 0.25% of 64. */
 #define ZS_MAX_PACK_BYTES 256
-#define ZS_POOL_NO_PACK 0x1u /* never place an object outside its own size class */
+#define ZS_POOL_NO_PACK	  0x1u /* never place an object outside its own size class */
 
 /* Ratio buckets of the per-class statistics, as the kernel's debugfs "classes" file shows them:
  * [0] empty zspages, [1] 0-9% in use ... [10] 90-99%, [11] full. */
@@ -103,15 +103,15 @@ struct zs_pool_opts {
 
 /* One physical size class's counters, as zs_class_stats() fills them. */
 struct zs_class_stats {
-	unsigned int index;            /* class index (size = 32 + 8 * index) */
-	unsigned int size;             /* slot size in bytes */
-	unsigned int pages_per_zspage; /* chain length */
-	unsigned int objs_per_zspage;  /* slots per zspage */
+	unsigned int index;			    /* class index (size = 32 + 8 * index) */
+	unsigned int size;			    /* slot size in bytes */
+	unsigned int pages_per_zspage;		    /* chain length */
+	unsigned int objs_per_zspage;		    /* slots per zspage */
 	unsigned long zspages[ZS_NR_RATIO_BUCKETS]; /* zspages per in-use ratio bucket */
-	unsigned long obj_allocated;   /* slots in this class's zspages */
-	unsigned long obj_used;        /* live objects in them */
-	unsigned long pages_used;      /* resident pages of this class */
-	unsigned long freeable;        /* pages compaction could free in this class */
+	unsigned long obj_allocated;		    /* slots in this class's zspages */
+	unsigned long obj_used;			    /* live objects in them */
+	unsigned long pages_used;		    /* resident pages of this class */
+	unsigned long freeable;			    /* pages compaction could free in this class */
 };
 
 /*

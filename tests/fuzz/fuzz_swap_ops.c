@@ -32,7 +32,7 @@ enum area_kind { AK_MEMORY, AK_FILE, AK_TIER };
 struct area {
 	bool on;
 	bool draining; /* swap_off said -EBUSY: no new page goes to it */
-	bool limited; /* a memory limit: swap_out may find no room before the model is full */
+	bool limited;  /* a memory limit: swap_out may find no room before the model is full */
 	enum area_kind kind;
 	struct swap_area_opts opts;
 	char path[96];
@@ -421,8 +421,8 @@ static void op_stats(struct model *m)
 			continue;
 		}
 		on++;
-		fz_check(c >= 0 && (m->area[t].kind != AK_FILE || c == 0), "swap_compact(%d) = %ld", t,
-			 c);
+		fz_check(c >= 0 && (m->area[t].kind != AK_FILE || c == 0), "swap_compact(%d) = %ld",
+			 t, c);
 		fz_check(swap_area_stats(m->ctx, t, &st) == 0, "area stats %d", t);
 		fz_check(st.inuse_pages == live_in(m, (unsigned)t) ||
 			     (m->area[t].kind == AK_TIER &&
@@ -589,8 +589,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			usleep(100);
 		}
 		fz_check(!st.wb_pages && !st.backing_used && !st.inuse_pages,
-			 "tier %d holds %llu pages in %llu file slots, %llu in use, with none live", t,
-			 (unsigned long long)st.wb_pages, (unsigned long long)st.backing_used,
+			 "tier %d holds %llu pages in %llu file slots, %llu in use, with none live",
+			 t, (unsigned long long)st.wb_pages, (unsigned long long)st.backing_used,
 			 (unsigned long long)st.inuse_pages);
 	}
 	for (int t = 0; t < MAX_AREAS; t++) {
