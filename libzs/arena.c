@@ -5,8 +5,10 @@
  * touches a page's contents or a descriptor's fields.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "arena.h"
 #include "os.h"
@@ -61,15 +63,110 @@ static bool run_push(struct zs_vm *vm, struct run_stack *st, uint32_t page)
 	return true;
 }
 
-uint32_t zsi_run_get(struct zs_vm *vm, uint32_t pages)
+/* ---- resident runs (arena.h): a list of at most ZS_RESIDENT_RUNS, oldest first ---- */
+
+static void resident_del(struct zs_vm *vm, uint32_t i)
+{
+	zs_store_relaxed(&vm->resident_pages,
+			 zs_load_relaxed(&vm->resident_pages) - vm->resident[i].resident);
+	vm->nr_resident--;
+	memmove(&vm->resident[i], &vm->resident[i + 1],
+		(vm->nr_resident - i) * sizeof(vm->resident[0]));
+}
+
+/* Append @r as the newest; caller made room. */
+static void resident_add(struct zs_vm *vm, struct resident_run r)
+{
+	vm->resident[vm->nr_resident++] = r;
+	zs_store_relaxed(&vm->resident_pages, zs_load_relaxed(&vm->resident_pages) + r.resident);
+}
+
+/*
+ * A resident run for a zspage of @pages pages into *@out: the newest of exactly that length, or
+ * else the front of the shortest longer one (its rest stays on the list while any of it is
+ * resident, else it is filed as a free run).  false if no run is long enough.
+ */
+static bool take_resident(struct zs_vm *vm, uint32_t pages, struct resident_run *out)
+{
+	uint32_t best = UINT32_MAX;
+
+	for (uint32_t i = vm->nr_resident; i-- > 0;) {
+		uint32_t len = vm->resident[i].pages;
+
+		if (len == pages) {
+			best = i;
+			break;
+		}
+		if (len > pages && (best == UINT32_MAX || len < vm->resident[best].pages))
+			best = i;
+	}
+	if (best == UINT32_MAX)
+		return false;
+	struct resident_run r = vm->resident[best];
+	resident_del(vm, best);
+	*out = (struct resident_run){r.page, (uint8_t)pages,
+				     (uint8_t)(r.resident < pages ? r.resident : pages)};
+	if (r.pages > pages) {
+		struct resident_run rest = {r.page + pages, (uint8_t)(r.pages - pages),
+					    (uint8_t)(r.resident > pages ? r.resident - pages : 0)};
+		if (rest.resident)
+			resident_add(vm, rest); /* there is room: one run just left */
+		else
+			run_push(vm, &vm->free_runs[rest.pages], rest.page);
+	}
+	return true;
+}
+
+/*
+ * Merge @r with a resident neighbour on the list, as long as the two stay within a zspage's
+ * longest run: runs freed together are often adjacent, and a merged run can serve a longer
+ * zspage than either.  The merged run is taken off the list into *@r; false if none.
+ */
+static bool resident_merge(struct zs_vm *vm, struct resident_run *r)
+{
+	for (uint32_t i = vm->nr_resident; i-- > 0;) {
+		struct resident_run o = vm->resident[i];
+		bool before = o.page + o.pages == r->page && o.resident == o.pages;
+		bool after = r->page + r->pages == o.page && r->resident == r->pages;
+
+		if ((!before && !after) || o.pages + r->pages > ZS_MAX_PAGES_PER_ZSPAGE ||
+		    o.page >> ZS_ARENA_SHIFT != r->page >> ZS_ARENA_SHIFT)
+			continue;
+		resident_del(vm, i);
+		*r = (struct resident_run){before ? o.page : r->page, (uint8_t)(o.pages + r->pages),
+					   (uint8_t)(o.resident + r->resident)};
+		return true;
+	}
+	return false;
+}
+
+uint32_t zsi_run_get(struct zs_vm *vm, uint32_t pages, uint32_t *resident)
 {
 	struct run_stack *st = &vm->free_runs[pages];
+	struct resident_run r;
 	uint32_t page = ZS_NO_PAGE;
 
+	*resident = 0;
 	pthread_mutex_lock(&vm->lock);
+	vm->demand += pages;
+	if (take_resident(vm, pages, &r)) {
+		*resident = r.resident;
+		page = r.page;
+		goto out;
+	}
 	if (st->n) {
 		page = st->v[--st->n];
 		goto out;
+	}
+	/* The front of a longer free run, its rest filed by its length. */
+	for (uint32_t len = pages + 1; len <= ZS_MAX_PAGES_PER_ZSPAGE; len++) {
+		struct run_stack *longer = &vm->free_runs[len];
+
+		if (longer->n &&
+		    run_push(vm, &vm->free_runs[len - pages], longer->v[longer->n - 1] + pages)) {
+			page = longer->v[--longer->n];
+			goto out;
+		}
 	}
 	if (!vm->nr_arenas || vm->bump + pages > ZS_ARENA_PAGES) {
 		if (vm->nr_arenas == ZS_MAX_ARENAS)
@@ -102,20 +199,112 @@ void zsi_run_put(struct zs_vm *vm, uint32_t page, uint32_t pages)
 	pthread_mutex_unlock(&vm->lock);
 }
 
-void zsi_run_put_addr(struct zs_vm *vm, const char *addr, uint32_t pages)
+/* The page number of address @addr, which lies in one of the arenas. */
+static uint32_t page_of_addr(const struct zs_vm *vm, const char *addr)
 {
-	pthread_mutex_lock(&vm->lock);
 	for (uint32_t a = 0; a < vm->nr_arenas; a++) {
 		const char *base = vm->arena[a];
 
-		if (addr >= base && addr < base + (ZS_ARENA_PAGES << ZS_PAGE_SHIFT)) {
-			uint32_t page =
-			    (a << ZS_ARENA_SHIFT) + (uint32_t)((addr - base) >> ZS_PAGE_SHIFT);
-			run_push(vm, &vm->free_runs[pages], page);
-			break;
-		}
+		if (addr >= base && addr < base + (ZS_ARENA_PAGES << ZS_PAGE_SHIFT))
+			return (a << ZS_ARENA_SHIFT) + (uint32_t)((addr - base) >> ZS_PAGE_SHIFT);
 	}
+	return ZS_NO_PAGE;
+}
+
+static int by_page(const void *a, const void *b)
+{
+	uint32_t x = ((const struct resident_run *)a)->page,
+		 y = ((const struct resident_run *)b)->page;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * Give back @n resident runs taken off the list (so no one else can hand them out meanwhile):
+ * called without the lock, which is taken only to file the runs as free afterwards.  Sorted by
+ * address, a run that is resident to its end and its neighbour go in one madvise call.
+ */
+static unsigned long release_runs(struct zs_vm *vm, struct resident_run *r, uint32_t n)
+{
+	unsigned long released = 0;
+
+	qsort(r, n, sizeof(*r), by_page);
+	for (uint32_t i = 0; i < n;) {
+		uint32_t first = r[i].page, end = r[i].page + r[i].resident, j = i + 1;
+
+		while (j < n && r[j - 1].resident == r[j - 1].pages &&
+		       r[j].page == r[j - 1].page + r[j - 1].pages &&
+		       r[j].page >> ZS_ARENA_SHIFT == first >> ZS_ARENA_SHIFT) {
+			end = r[j].page + r[j].resident;
+			j++;
+		}
+		zsi_os_release(page_addr(vm, first), (size_t)(end - first) << ZS_PAGE_SHIFT);
+		for (; i < j; i++)
+			released += r[i].resident;
+	}
+	pthread_mutex_lock(&vm->lock);
+	for (uint32_t k = 0; k < n; k++)
+		run_push(vm, &vm->free_runs[r[k].pages], r[k].page);
 	pthread_mutex_unlock(&vm->lock);
+	return released;
+}
+
+/* Take the oldest resident runs off the list into @out until they hold at most @target pages
+ * and at most @max runs are left; returns how many were taken.  Caller holds the lock. */
+static uint32_t take_oldest(struct zs_vm *vm, unsigned long target, uint32_t max,
+			    struct resident_run *out)
+{
+	unsigned long left = zs_load_relaxed(&vm->resident_pages);
+	uint32_t n = 0;
+
+	while (n < vm->nr_resident && (left > target || vm->nr_resident - n > max)) {
+		left -= vm->resident[n].resident;
+		out[n] = vm->resident[n];
+		n++;
+	}
+	vm->nr_resident -= n;
+	memmove(vm->resident, vm->resident + n, vm->nr_resident * sizeof(vm->resident[0]));
+	zs_store_relaxed(&vm->resident_pages, left);
+	return n;
+}
+
+unsigned long zsi_run_put_resident(struct zs_vm *vm, const char *addr, uint32_t pages,
+				   uint32_t resident, unsigned long keep)
+{
+	struct resident_run out[ZS_RESIDENT_RUNS + 1];
+	uint32_t n = 0;
+
+	pthread_mutex_lock(&vm->lock);
+	uint32_t page = page_of_addr(vm, addr);
+	vm->demand -= vm->demand >> ZS_RESIDENT_DECAY;
+	if (keep > vm->demand)
+		keep = vm->demand;
+	if (!resident) {
+		run_push(vm, &vm->free_runs[pages], page);
+	} else {
+		struct resident_run r = {page, (uint8_t)pages, (uint8_t)resident};
+
+		while (resident_merge(vm, &r))
+			;
+		/* The newest goes in last, so it is the last to go; a full list drops its oldest.
+		 */
+		n = take_oldest(vm, ULONG_MAX, ZS_RESIDENT_RUNS - 1, out);
+		resident_add(vm, r);
+	}
+	if (zs_load_relaxed(&vm->resident_pages) > keep)
+		n += take_oldest(vm, keep / 2, ZS_RESIDENT_RUNS, out + n);
+	pthread_mutex_unlock(&vm->lock);
+	return n ? release_runs(vm, out, n) : 0;
+}
+
+unsigned long zsi_resident_release(struct zs_vm *vm)
+{
+	struct resident_run out[ZS_RESIDENT_RUNS];
+
+	pthread_mutex_lock(&vm->lock);
+	uint32_t n = take_oldest(vm, 0, 0, out);
+	pthread_mutex_unlock(&vm->lock);
+	return n ? release_runs(vm, out, n) : 0;
 }
 
 /* ---- zspage ids: lowest free first, so live ids stay dense ---- */

@@ -264,19 +264,24 @@ static struct zspage *pick_source(struct zs_pool *pool, struct size_class *class
 	return NULL;
 }
 
+/* Pages it gave back to the kernel (its own go to the resident runs, which the pass gives back
+ * at its end, but keeping them there may push older runs out). */
 static unsigned long destroy_if_empty(struct zs_pool *pool, struct zspage *z)
 {
-	uint32_t pages = z->populated;
+	unsigned long released = 0;
 
-	return !z->inuse && zsi_zspage_destroy(pool, z) ? pages : 0;
+	if (!z->inuse)
+		zsi_zspage_destroy(pool, z, &released);
+	return released;
 }
 
 /*
  * Steps 1 and 2 for one class; caller holds class->lock.  Returns the pages given back net of
  * those that moved objects made resident in their destinations (a destination's free slots may
- * lie past its populated prefix).
+ * lie past its populated prefix); the emptied zspages' pages are given back with the resident
+ * runs at the end of the pass, so this may be negative.
  */
-static unsigned long compact_class(struct zs_pool *pool, struct size_class *class, struct rmap *rm)
+static long compact_class(struct zs_pool *pool, struct size_class *class, struct rmap *rm)
 {
 	unsigned long freed = 0, grown = 0;
 	struct zspage *z;
@@ -323,7 +328,7 @@ static unsigned long compact_class(struct zs_pool *pool, struct size_class *clas
 			zspage_unclaim(z);
 		}
 	}
-	return freed > grown ? freed - grown : 0;
+	return (long)freed - (long)grown;
 }
 
 /* ---- step 3: cross-class packing ---- */
@@ -365,7 +370,7 @@ static uint32_t collect_resident_free(struct zs_pool *pool, struct size_class *c
  * their own size class.  Returns pages released.
  */
 static unsigned long pack_last_page(struct zs_pool *pool, struct rmap *rm, struct size_class *class,
-				    struct zspage *z, const struct size_class *last)
+				    struct zspage *z, const struct size_class *last, bool *emptied)
 {
 	struct pack_slot free_slots[PACK_MAX_SLOTS];
 	uint32_t tail[PACK_MAX_SLOTS], hidx[PACK_MAX_SLOTS], nt = 0, nf = 0;
@@ -401,8 +406,10 @@ static unsigned long pack_last_page(struct zs_pool *pool, struct rmap *rm, struc
 		move_object(pool, rm, class, z, tail[i], free_slots[i].class, free_slots[i].z,
 			    hidx[i]);
 	zspage_unclaim(z);
-	if (!z->inuse)
+	if (!z->inuse) {
+		*emptied = true;
 		return destroy_if_empty(pool, z);
+	}
 	return zsi_zspage_trim(pool, class, z);
 }
 
@@ -423,11 +430,11 @@ static unsigned long pack_class(struct zs_pool *pool, struct size_class *class, 
 		for_each_zspage(pool->vm.desc, class, g, z, next)
 		{
 			/* Page by page from the end, while the receivers have room. */
-			for (;;) {
-				uint32_t before = z->populated;
-				unsigned long got = pack_last_page(pool, rm, class, z, last);
+			for (bool emptied = false;;) {
+				unsigned long got =
+				    pack_last_page(pool, rm, class, z, last, &emptied);
 				freed += got;
-				if (!got || got >= before)
+				if (!got || emptied)
 					break;
 			}
 		}
@@ -481,7 +488,7 @@ static void renumber_class(struct zs_pool *pool, struct size_class *class, struc
 /* One pass over every class, largest first; caller holds compact_lock. */
 static unsigned long compact_pool(struct zs_pool *pool)
 {
-	unsigned long freed = 0;
+	long freed = 0;
 	struct rmap_scan sc;
 
 	if (!scan_handles(pool, &sc))
@@ -492,7 +499,7 @@ static unsigned long compact_pool(struct zs_pool *pool)
 
 		if (class->huge) {
 			pthread_mutex_lock(&class->lock);
-			freed += zsi_huge_cache_release(pool, class);
+			freed += (long)zsi_huge_cache_release(pool, class);
 			track_freeable(pool, class);
 			pthread_mutex_unlock(&class->lock);
 			continue;
@@ -502,16 +509,21 @@ static unsigned long compact_pool(struct zs_pool *pool)
 		pthread_mutex_lock(&class->lock);
 		freed += compact_class(pool, class, &rm);
 		if (pool->pack_bytes)
-			freed += pack_class(pool, class, &rm);
+			freed += (long)pack_class(pool, class, &rm);
 		renumber_class(pool, class, &rm);
 		track_freeable(pool, class);
 		pthread_mutex_unlock(&class->lock);
 		tmp_free(rm.keys, rm.bytes);
 	}
 	scan_free(pool, &sc);
+	unsigned long runs = zsi_resident_release(&pool->vm);
+	pool_pages_released(pool, runs);
+	freed += (long)runs;
 	zsi_ids_shrink(&pool->vm);
-	zs_fetch_add_relaxed(&pool->pages_compacted, freed);
-	return freed;
+	if (freed < 0)
+		freed = 0;
+	zs_fetch_add_relaxed(&pool->pages_compacted, (unsigned long)freed);
+	return (unsigned long)freed;
 }
 
 ZS_API unsigned long zs_compact(struct zs_pool *pool)

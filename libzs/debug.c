@@ -343,6 +343,21 @@ static void check_ids(struct zs_pool *pool)
 			zs_assert(vm->free_runs[p].v[k] >> ZS_ARENA_SHIFT < vm->nr_arenas,
 				  "pool %s: free run of %u pages at page %u outside the arenas",
 				  pool->name, p, vm->free_runs[p].v[k]);
+	unsigned long resident = 0;
+	for (uint32_t k = 0; k < vm->nr_resident; k++) {
+		const struct resident_run *r = &vm->resident[k];
+
+		zs_assert(r->page >> ZS_ARENA_SHIFT < vm->nr_arenas && r->pages >= 1 &&
+			      r->pages <= ZS_MAX_PAGES_PER_ZSPAGE && r->resident >= 1 &&
+			      r->resident <= r->pages &&
+			      (r->page & (ZS_ARENA_PAGES - 1)) + r->pages <= ZS_ARENA_PAGES,
+			  "pool %s: resident run %u: page %u, %u pages, %u resident", pool->name, k,
+			  r->page, r->pages, r->resident);
+		resident += r->resident;
+	}
+	zs_assert(resident == zs_load_relaxed(&vm->resident_pages),
+		  "pool %s: resident runs hold %lu pages, resident_pages %lu", pool->name, resident,
+		  zs_load_relaxed(&vm->resident_pages));
 }
 
 /* Mark index @idx of the free lists seen; it must be a free entry seen nowhere else. */
@@ -469,8 +484,10 @@ static void check_counters(struct zs_pool *pool)
 		if (zspage_of(pool, id)->ext_map)
 			heap += (zspage_class(pool, zspage_of(pool, id))->objs_per_zspage + 63) /
 				64 * 8;
-	zs_assert(pages == zs_load_relaxed(&pool->pages_total),
-		  "pool %s: classes hold %lu pages, pages_total %lu", pool->name, pages,
+	zs_assert(pages + zs_load_relaxed(&pool->vm.resident_pages) ==
+		      zs_load_relaxed(&pool->pages_total),
+		  "pool %s: classes hold %lu pages, resident runs %lu, pages_total %lu", pool->name,
+		  pages, zs_load_relaxed(&pool->vm.resident_pages),
 		  zs_load_relaxed(&pool->pages_total));
 	zs_assert(zs_load_relaxed(&pool->pages_peak) >= pages, "pool %s: pages_peak %lu below %lu",
 		  pool->name, zs_load_relaxed(&pool->pages_peak), pages);

@@ -96,7 +96,8 @@ static inline struct size_class *zspage_class(struct zs_pool *pool, struct zspag
 	return &pool->classes.v[zs_load_relaxed(&z->class_nth)];
 }
 
-/* Account @delta resident pages to @class and the pool; caller holds the class lock. */
+/* Account @delta resident pages to @class and the pool; caller holds the class lock.
+ * (Pages moving between a class and the resident runs change the class's count alone.) */
 static inline void pool_pages_add(struct zs_pool *pool, struct size_class *class, long delta)
 {
 	cnt_add_locked(class->pages_used, delta);
@@ -105,6 +106,30 @@ static inline void pool_pages_add(struct zs_pool *pool, struct size_class *class
 
 	while (delta > 0 && now > peak && !zs_cas_weak_relaxed(&pool->pages_peak, &peak, now))
 		;
+}
+
+/* @n pages of resident runs went back to the kernel. */
+static inline void pool_pages_released(struct zs_pool *pool, unsigned long n)
+{
+	if (n)
+		zs_fetch_sub_relaxed(&pool->pages_total, n);
+}
+
+/*
+ * How many pages the resident runs (arena.h) may keep, @leaving pages being on their way there:
+ * one per ZS_RESIDENT_SHARE pages in use, so an emptied pool keeps none, and at most
+ * ZS_RESIDENT_MAX.  The measurement that chose them
+ * is in BENCHMARKS.md ("Resident runs").
+ */
+#define ZS_RESIDENT_SHARE 16
+#define ZS_RESIDENT_MAX	  1024
+static inline unsigned long resident_keep(struct zs_pool *pool, unsigned long leaving)
+{
+	unsigned long total = zs_load_relaxed(&pool->pages_total);
+	unsigned long idle = zs_load_relaxed(&pool->vm.resident_pages) + leaving;
+	unsigned long keep = total > idle ? (total - idle) / ZS_RESIDENT_SHARE : 0;
+
+	return keep < ZS_RESIDENT_MAX ? keep : ZS_RESIDENT_MAX;
 }
 
 #endif /* ZS_POOL_H */

@@ -220,7 +220,7 @@ ZS_API int zs_free(struct zs_pool *pool, unsigned long handle)
 	} else {
 		z = zspage_of(pool, he_id(e));
 		zsi_slot_free(pool, class, z, he_slot(e));
-		if (z->inuse == 0 && zsi_zspage_destroy(pool, z))
+		if (z->inuse == 0 && zsi_zspage_destroy(pool, z, NULL))
 			z = NULL;
 	}
 	zsi_debug_check_freed(pool, hidx);

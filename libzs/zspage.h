@@ -94,8 +94,9 @@ static inline void zspage_unclaim(struct zspage *z)
 struct zs_pool;
 /* A new empty zspage of @class, on its empty list; NULL when out of memory or ids. */
 struct zspage *zsi_zspage_create(struct zs_pool *pool, struct size_class *class);
-/* Free an empty zspage; false (nothing changed) while a mapper holds a pin. */
-bool zsi_zspage_destroy(struct zs_pool *pool, struct zspage *z);
+/* Free an empty zspage, its pages kept as a resident run; false (nothing changed) while a
+ * mapper holds a pin.  *@released (if not NULL): pages that went back to the kernel. */
+bool zsi_zspage_destroy(struct zs_pool *pool, struct zspage *z, unsigned long *released);
 /* Take the lowest free slot of @z (not full), making its pages resident as needed. */
 uint32_t zsi_slot_alloc(struct zs_pool *pool, struct size_class *class, struct zspage *z);
 void zsi_slot_free(struct zs_pool *pool, struct size_class *class, struct zspage *z, uint32_t slot);
