@@ -13,20 +13,16 @@
 #include "arena.h"
 #include "os.h"
 
-#define DESC_TABLE_BYTES ((size_t)ZS_MAX_ZSPAGES * ZS_DESC_BYTES)
-#define ID_BITS_BYTES	 ((size_t)ZS_MAX_ZSPAGES / 8)
+/* The id bitmap starts with room for 4096 ids and doubles as they grow. */
+#define ID_WORDS_MIN 64
 
 int zsi_vm_init(struct zs_vm *vm)
 {
-	vm->desc = zsi_os_reserve(DESC_TABLE_BYTES);
-	vm->id_bits = zsi_os_reserve(ID_BITS_BYTES);
-	if (!vm->desc || !vm->id_bits) {
-		zsi_os_unreserve(vm->desc, DESC_TABLE_BYTES);
-		zsi_os_unreserve(vm->id_bits, ID_BITS_BYTES);
-		vm->desc = NULL;
-		vm->id_bits = NULL;
+	vm->id_bits = calloc(ID_WORDS_MIN, sizeof(*vm->id_bits));
+	if (!vm->id_bits)
 		return -ENOMEM;
-	}
+	vm->id_words = ID_WORDS_MIN;
+	zsi_table_init(&vm->desc);
 	pthread_mutex_init(&vm->lock, NULL);
 	vm->id_bits[0] = 1; /* id 0 means "none" */
 	vm->id_top = 1;
@@ -37,11 +33,11 @@ int zsi_vm_init(struct zs_vm *vm)
 void zsi_vm_fini(struct zs_vm *vm)
 {
 	for (unsigned int a = 0; a < vm->nr_arenas; a++)
-		zsi_os_unreserve(vm->arena[a], ZS_ARENA_PAGES << ZS_PAGE_SHIFT);
+		zsi_os_unreserve(vm->arena[a], arena_pages(a) << ZS_PAGE_SHIFT);
 	for (int p = 0; p <= ZS_MAX_PAGES_PER_ZSPAGE; p++)
 		free(vm->free_runs[p].v);
-	zsi_os_unreserve(vm->desc, DESC_TABLE_BYTES);
-	zsi_os_unreserve(vm->id_bits, ID_BITS_BYTES);
+	zsi_table_fini(&vm->desc, ZS_MAX_ZSPAGES, ZS_DESC_SHIFT, ZS_DESC_FIRST_SHIFT);
+	free(vm->id_bits);
 	pthread_mutex_destroy(&vm->lock);
 }
 
@@ -82,60 +78,18 @@ static void resident_add(struct zs_vm *vm, struct resident_run r)
 }
 
 /*
- * A resident run for a zspage of @pages pages into *@out: the newest of exactly that length, or
- * else the front of the shortest longer one (its rest stays on the list while any of it is
- * resident, else it is filed as a free run).  false if no run is long enough.
+ * The newest resident run of exactly @pages pages, taken off the list into *@out; false if there
+ * is none.  Runs are never split or merged, here or among the free runs: a long-lived pool whose
+ * zspage lengths change would otherwise cut its address space into short runs nobody takes.
  */
 static bool take_resident(struct zs_vm *vm, uint32_t pages, struct resident_run *out)
 {
-	uint32_t best = UINT32_MAX;
-
 	for (uint32_t i = vm->nr_resident; i-- > 0;) {
-		uint32_t len = vm->resident[i].pages;
-
-		if (len == pages) {
-			best = i;
-			break;
+		if (vm->resident[i].pages == pages) {
+			*out = vm->resident[i];
+			resident_del(vm, i);
+			return true;
 		}
-		if (len > pages && (best == UINT32_MAX || len < vm->resident[best].pages))
-			best = i;
-	}
-	if (best == UINT32_MAX)
-		return false;
-	struct resident_run r = vm->resident[best];
-	resident_del(vm, best);
-	*out = (struct resident_run){r.page, (uint8_t)pages,
-				     (uint8_t)(r.resident < pages ? r.resident : pages)};
-	if (r.pages > pages) {
-		struct resident_run rest = {r.page + pages, (uint8_t)(r.pages - pages),
-					    (uint8_t)(r.resident > pages ? r.resident - pages : 0)};
-		if (rest.resident)
-			resident_add(vm, rest); /* there is room: one run just left */
-		else
-			run_push(vm, &vm->free_runs[rest.pages], rest.page);
-	}
-	return true;
-}
-
-/*
- * Merge @r with a resident neighbour on the list, as long as the two stay within a zspage's
- * longest run: runs freed together are often adjacent, and a merged run can serve a longer
- * zspage than either.  The merged run is taken off the list into *@r; false if none.
- */
-static bool resident_merge(struct zs_vm *vm, struct resident_run *r)
-{
-	for (uint32_t i = vm->nr_resident; i-- > 0;) {
-		struct resident_run o = vm->resident[i];
-		bool before = o.page + o.pages == r->page && o.resident == o.pages;
-		bool after = r->page + r->pages == o.page && r->resident == r->pages;
-
-		if ((!before && !after) || o.pages + r->pages > ZS_MAX_PAGES_PER_ZSPAGE ||
-		    o.page >> ZS_ARENA_SHIFT != r->page >> ZS_ARENA_SHIFT)
-			continue;
-		resident_del(vm, i);
-		*r = (struct resident_run){before ? o.page : r->page, (uint8_t)(o.pages + r->pages),
-					   (uint8_t)(o.resident + r->resident)};
-		return true;
 	}
 	return false;
 }
@@ -158,29 +112,16 @@ uint32_t zsi_run_get(struct zs_vm *vm, uint32_t pages, uint32_t *resident)
 		page = st->v[--st->n];
 		goto out;
 	}
-	/* The front of a longer free run, its rest filed by its length. */
-	for (uint32_t len = pages + 1; len <= ZS_MAX_PAGES_PER_ZSPAGE; len++) {
-		struct run_stack *longer = &vm->free_runs[len];
-
-		if (longer->n &&
-		    run_push(vm, &vm->free_runs[len - pages], longer->v[longer->n - 1] + pages)) {
-			page = longer->v[--longer->n];
-			goto out;
-		}
-	}
-	if (!vm->nr_arenas || vm->bump + pages > ZS_ARENA_PAGES) {
+	if (!vm->nr_arenas || vm->bump + pages > arena_pages(vm->nr_arenas - 1)) {
 		if (vm->nr_arenas == ZS_MAX_ARENAS)
 			goto out;
-		char *a = zsi_os_reserve(ZS_ARENA_PAGES << ZS_PAGE_SHIFT);
+		char *a = zsi_os_reserve(arena_pages(vm->nr_arenas) << ZS_PAGE_SHIFT);
 		if (!a)
 			goto out;
-		/* What is left of the old arena serves 1-page runs. */
-		if (vm->nr_arenas) {
-			uint32_t base = (vm->nr_arenas - 1) << ZS_ARENA_SHIFT;
-			while (vm->bump < ZS_ARENA_PAGES &&
-			       run_push(vm, &vm->free_runs[1], base + vm->bump))
-				vm->bump++;
-		}
+		/* What is left of the old arena (less than a zspage) is a free run of its own. */
+		if (vm->nr_arenas && vm->bump < arena_pages(vm->nr_arenas - 1))
+			run_push(vm, &vm->free_runs[arena_pages(vm->nr_arenas - 1) - vm->bump],
+				 ((vm->nr_arenas - 1) << ZS_ARENA_SHIFT) + (uint32_t)vm->bump);
 		vm->arena[vm->nr_arenas++] = a;
 		vm->bump = 0;
 	}
@@ -197,18 +138,6 @@ void zsi_run_put(struct zs_vm *vm, uint32_t page, uint32_t pages)
 	/* Without memory for the bookkeeping the range is simply never reused. */
 	run_push(vm, &vm->free_runs[pages], page);
 	pthread_mutex_unlock(&vm->lock);
-}
-
-/* The page number of address @addr, which lies in one of the arenas. */
-static uint32_t page_of_addr(const struct zs_vm *vm, const char *addr)
-{
-	for (uint32_t a = 0; a < vm->nr_arenas; a++) {
-		const char *base = vm->arena[a];
-
-		if (addr >= base && addr < base + (ZS_ARENA_PAGES << ZS_PAGE_SHIFT))
-			return (a << ZS_ARENA_SHIFT) + (uint32_t)((addr - base) >> ZS_PAGE_SHIFT);
-	}
-	return ZS_NO_PAGE;
 }
 
 static int by_page(const void *a, const void *b)
@@ -268,14 +197,13 @@ static uint32_t take_oldest(struct zs_vm *vm, unsigned long target, uint32_t max
 	return n;
 }
 
-unsigned long zsi_run_put_resident(struct zs_vm *vm, const char *addr, uint32_t pages,
+unsigned long zsi_run_put_resident(struct zs_vm *vm, uint32_t page, uint32_t pages,
 				   uint32_t resident, unsigned long keep)
 {
 	struct resident_run out[ZS_RESIDENT_RUNS + 1];
 	uint32_t n = 0;
 
 	pthread_mutex_lock(&vm->lock);
-	uint32_t page = page_of_addr(vm, addr);
 	vm->demand -= vm->demand >> ZS_RESIDENT_DECAY;
 	if (keep > vm->demand)
 		keep = vm->demand;
@@ -284,8 +212,6 @@ unsigned long zsi_run_put_resident(struct zs_vm *vm, const char *addr, uint32_t 
 	} else {
 		struct resident_run r = {page, (uint8_t)pages, (uint8_t)resident};
 
-		while (resident_merge(vm, &r))
-			;
 		/* The newest goes in last, so it is the last to go; a full list drops its oldest.
 		 */
 		n = take_oldest(vm, ULONG_MAX, ZS_RESIDENT_RUNS - 1, out);
@@ -309,16 +235,27 @@ unsigned long zsi_resident_release(struct zs_vm *vm)
 
 /* ---- zspage ids: lowest free first, so live ids stay dense ---- */
 
+/* The lowest free id, the bitmap grown if every id it covers is in use; 0 if none is left. */
 static uint32_t find_free_id(struct zs_vm *vm)
 {
-	for (uint32_t w = vm->id_low >> 6; (w << 6) < ZS_MAX_ZSPAGES; w++) {
+	for (uint32_t w = vm->id_low >> 6;; w++) {
+		if (w == vm->id_words) {
+			uint32_t words = vm->id_words * 2;
+			uint64_t *bits;
+
+			if ((uint64_t)w << 6 >= ZS_MAX_ZSPAGES ||
+			    !(bits = realloc(vm->id_bits, words * sizeof(*bits))))
+				return 0;
+			memset(bits + w, 0, (words - w) * sizeof(*bits));
+			vm->id_bits = bits;
+			vm->id_words = words;
+		}
 		if (~vm->id_bits[w]) {
 			uint32_t id = (w << 6) + __builtin_ctzll(~vm->id_bits[w]);
 			vm->id_low = id;
-			return id;
+			return id < ZS_MAX_ZSPAGES ? id : 0;
 		}
 	}
-	return 0;
 }
 
 uint32_t zsi_id_lowest_free(struct zs_vm *vm)
@@ -333,7 +270,10 @@ uint32_t zsi_id_get(struct zs_vm *vm, uint32_t below)
 {
 	pthread_mutex_lock(&vm->lock);
 	uint32_t id = find_free_id(vm);
-	if (id && id < below) {
+	/* The descriptor must exist before anyone is given its id. */
+	if (id && id < below &&
+	    !zsi_table_grow(&vm->desc, id + 1, ZS_MAX_ZSPAGES, ZS_DESC_SHIFT,
+			    ZS_DESC_FIRST_SHIFT)) {
 		vm->id_bits[id >> 6] |= 1ULL << (id & 63);
 		if (id >= vm->id_top)
 			vm->id_top = id + 1;
@@ -365,12 +305,8 @@ unsigned long zsi_ids_shrink(struct zs_vm *vm)
 	uint32_t top = vm->id_top;
 	while (top > 1 && !(vm->id_bits[(top - 1) >> 6] >> ((top - 1) & 63) & 1))
 		top--;
-	size_t keep = zs_page_round((size_t)top * ZS_DESC_BYTES);
-	size_t had = zs_page_round((size_t)vm->id_top * ZS_DESC_BYTES);
-	if (had > keep) {
-		zsi_os_release((char *)vm->desc + keep, had - keep);
-		released = had - keep;
-	}
+	released =
+	    zsi_table_release(&vm->desc, top, vm->id_top, ZS_DESC_SHIFT, ZS_DESC_FIRST_SHIFT);
 	vm->id_top = top;
 	pthread_mutex_unlock(&vm->lock);
 	return released;
@@ -379,7 +315,19 @@ unsigned long zsi_ids_shrink(struct zs_vm *vm)
 size_t zsi_vm_meta_bytes(struct zs_vm *vm)
 {
 	pthread_mutex_lock(&vm->lock);
-	size_t ids = vm->id_top, runs = vm->run_bytes;
+	size_t ids = vm->id_top, runs = vm->run_bytes, bits = vm->id_words * sizeof(uint64_t);
 	pthread_mutex_unlock(&vm->lock);
-	return zs_page_round(ids * ZS_DESC_BYTES) + zs_page_round((ids + 7) / 8) + runs;
+	return zs_page_round(ids * ZS_DESC_BYTES) + bits + runs;
+}
+
+size_t zsi_vm_reserved(struct zs_vm *vm)
+{
+	size_t bytes = 0;
+
+	pthread_mutex_lock(&vm->lock);
+	for (unsigned int a = 0; a < vm->nr_arenas; a++)
+		bytes += arena_pages(a) << ZS_PAGE_SHIFT;
+	bytes += vm->desc.reserved;
+	pthread_mutex_unlock(&vm->lock);
+	return bytes;
 }

@@ -77,6 +77,7 @@ struct zs_pool {
 	_Atomic unsigned long pages_compacted;
 	_Atomic unsigned long heap_bytes;     /* heap metadata: pool, classes, big bitmaps */
 	_Atomic unsigned long freeable_total; /* running sum of zsi_class_freeable(), compact.c */
+	_Atomic unsigned long freeable_floor; /* freeable_total when the last compaction ended */
 #if ZS_DEBUG
 	struct zs_debug_state debug;
 #endif
@@ -84,11 +85,17 @@ struct zs_pool {
 
 static inline struct zspage *zspage_of(struct zs_pool *pool, uint32_t id)
 {
-	return &pool->vm.desc[id];
+	return zspage_at(&pool->vm.desc, id);
 }
 static inline uint32_t zspage_id(struct zs_pool *pool, const struct zspage *z)
 {
-	return (uint32_t)(z - pool->vm.desc);
+	(void)pool;
+	return z->id;
+}
+/* The first byte of @z's run of pages. */
+static inline char *zspage_base(struct zs_pool *pool, const struct zspage *z)
+{
+	return page_addr(&pool->vm, z->page);
 }
 /* The class owning @z; caller holds that class's lock or has pinned @z. */
 static inline struct size_class *zspage_class(struct zs_pool *pool, struct zspage *z)

@@ -39,21 +39,21 @@ struct zspage *zsi_zspage_create(struct zs_pool *pool, struct size_class *class)
 	uint32_t id = zsi_id_get(&pool->vm, ZS_MAX_ZSPAGES);
 	if (!id) {
 		pool_pages_released(pool,
-				    zsi_run_put_resident(&pool->vm, page_addr(&pool->vm, page),
-							 class->pages_per_zspage, resident,
-							 resident_keep(pool, resident)));
+				    zsi_run_put_resident(&pool->vm, page, class->pages_per_zspage,
+							 resident, resident_keep(pool, resident)));
 		goto fail;
 	}
 	struct zspage *z = zspage_of(pool, id);
 	/* pins and busy stay as they are: a stale reader may still hold a pin on this id. */
 	clear_state(z);
 	zs_store_relaxed(&z->last_mapped, 0);
-	z->base = page_addr(&pool->vm, page);
+	z->id = id;
+	z->page = page;
 	z->populated = (uint8_t)resident; /* counted already: they move from the resident runs */
 	cnt_add_locked(class->pages_used, resident);
 	z->fullness = ZS_EMPTY;
 	z->ext_map = ext;
-	zsi_list_add(pool->vm.desc, class, z);
+	zsi_list_add(&pool->vm.desc, class, z);
 	zs_store_release(&z->class_nth, class->nth);
 	cnt_add_locked(class->zspages, 1);
 	if (ext_bytes)
@@ -76,7 +76,7 @@ bool zsi_zspage_destroy(struct zs_pool *pool, struct zspage *z, unsigned long *r
 
 	if (!zspage_claim(z))
 		return false;
-	zsi_list_del(pool->vm.desc, class, z);
+	zsi_list_del(&pool->vm.desc, class, z);
 	cnt_add_locked(class->pages_used, -(long)resident);
 	zs_store_release(&z->class_nth, ZS_NO_CLASS);
 	if (z->ext_map) {
@@ -85,7 +85,7 @@ bool zsi_zspage_destroy(struct zs_pool *pool, struct zspage *z, unsigned long *r
 		zs_fetch_sub_relaxed(&pool->heap_bytes, ext_map_bytes(class));
 	}
 	zspage_unclaim(z);
-	unsigned long gone = zsi_run_put_resident(&pool->vm, z->base, class->pages_per_zspage,
+	unsigned long gone = zsi_run_put_resident(&pool->vm, z->page, class->pages_per_zspage,
 						  resident, resident_keep(pool, resident));
 	pool_pages_released(pool, gone);
 	if (released)
@@ -128,7 +128,7 @@ uint32_t zsi_slot_alloc(struct zs_pool *pool, struct size_class *class, struct z
 	/* A mapping of the slot's earlier object must not look like one of the new object. */
 	if (zs_load_relaxed(&z->last_mapped) == slot + 1)
 		zs_store_relaxed(&z->last_mapped, 0);
-	fullness_update(pool->vm.desc, class, z);
+	fullness_update(&pool->vm.desc, class, z);
 	return slot;
 }
 
@@ -138,7 +138,7 @@ void zsi_slot_free(struct zs_pool *pool, struct size_class *class, struct zspage
 	z->inuse--;
 	if (slot < z->first_free)
 		z->first_free = slot;
-	fullness_update(pool->vm.desc, class, z);
+	fullness_update(&pool->vm.desc, class, z);
 }
 
 /* The pages released hold no live object, so no correct mapper can be reading them. */
@@ -156,7 +156,8 @@ unsigned long zsi_zspage_trim(struct zs_pool *pool, struct size_class *class, st
 	if (need >= z->populated)
 		return 0;
 	uint32_t drop = z->populated - need;
-	zsi_os_release(z->base + ((size_t)need << ZS_PAGE_SHIFT), (size_t)drop << ZS_PAGE_SHIFT);
+	zsi_os_release(zspage_base(pool, z) + ((size_t)need << ZS_PAGE_SHIFT),
+		       (size_t)drop << ZS_PAGE_SHIFT);
 	z->populated = need;
 	pool_pages_add(pool, class, -(long)drop);
 	return drop;
@@ -173,12 +174,13 @@ struct zspage *zsi_zspage_move(struct zs_pool *pool, struct size_class *class, s
 {
 	struct zspage *to = zspage_of(pool, nid);
 
-	zsi_list_del(pool->vm.desc, class, z);
+	to->id = nid;
+	zsi_list_del(&pool->vm.desc, class, z);
 	memcpy((char *)to + ZSPAGE_STATE, (const char *)z + ZSPAGE_STATE,
 	       sizeof(*z) - ZSPAGE_STATE);
 	to->skip = 0;
 	zs_store_relaxed(&to->last_mapped, 0); /* claimed: nothing of it is mapped */
-	zsi_list_add(pool->vm.desc, class, to);
+	zsi_list_add(&pool->vm.desc, class, to);
 	zs_store_release(&to->class_nth, class->nth);
 	return to;
 }

@@ -10,12 +10,16 @@
  *    a Total line; every number matches zs_class_stats().
  *  - zs_destroy_pool() with live objects gives their memory back; create/destroy cycles
  *    leak neither RSS, address space nor mappings; zs_destroy_pool(NULL) is harmless.
+ *  - Address space in proportion to use: under RLIMIT_AS with 256 MiB of headroom a pool
+ *    stores, churns and compacts tens of MiB beside 32 small pools, and a pool's address
+ *    space does not creep up while it churns a bounded live set.
  *  - Resident runs: a pool that frees and allocates as fast (a swap device's steady state)
  *    reuses the pages of emptied zspages without faulting new ones in, counts them in
  *    pages_cached and pages_used, keeps none once empty, and zs_compact gives them all back
  *    and says so in its return value.
  */
 #include <ctype.h>
+#include <errno.h>
 #include <sys/resource.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -198,6 +202,92 @@ Test(stats, counters_and_peak)
 	cr_assert_lt(st.pages_used, maxpages);
 	for (i = 0; i < N / 4; i++)
 		cr_assert_eq(zs_free(pool, h[i]), 0);
+	zs_destroy_pool(pool);
+}
+
+/* ---- address space ---- */
+
+/*
+ * A pool reserves address space in proportion to what it holds (tables that grow in chunks,
+ * arenas that double), so it works inside an address-space limit a little above what the
+ * process uses: a big pool fills, churns a live set of random sizes (which must not creep into
+ * new address space) and compacts, while 32 small pools each hold a few objects.
+ */
+Test(stats, pools_work_under_address_space_limit, .timeout = 120)
+{
+	enum { FILL = 12000, SMALL = 32, CHURN = 200000 };
+	static unsigned long h[FILL];
+	static size_t size[FILL];
+	struct zs_pool *small[SMALL];
+	unsigned long sh[SMALL][16];
+	struct zt_rng r;
+
+	if (ZT_ASAN || ZT_TSAN)
+		cr_skip_test("the sanitizers map their shadow and allocator memory on demand, "
+			     "which no fixed address-space limit allows for");
+	size_t vm0 = zt_vm_bytes();
+	cr_assert_gt(vm0, 0, "cannot read /proc/self/statm");
+	struct rlimit rl;
+	cr_assert_eq(getrlimit(RLIMIT_AS, &rl), 0);
+	if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > vm0 + 256 * ZT_MIB)
+		rl.rlim_cur = vm0 + 256 * ZT_MIB; /* this test's process only (Criterion forks) */
+	cr_assert_eq(setrlimit(RLIMIT_AS, &rl), 0, "setrlimit: %s", strerror(errno));
+
+	struct zs_pool *pool = zs_create_pool("limited");
+	cr_assert_not_null(pool, "zs_create_pool under a 256 MiB headroom: %s", strerror(errno));
+	for (int p = 0; p < SMALL; p++) {
+		small[p] = zs_create_pool("small");
+		cr_assert_not_null(small[p], "small pool %d: %s", p, strerror(errno));
+		for (int i = 0; i < 16; i++) {
+			sh[p][i] = zt_alloc_stamped(small[p], 100 + 200 * (size_t)i, SEED);
+			cr_assert_neq(sh[p][i], 0, "small pool %d object %d: %s", p, i,
+				      strerror(errno));
+		}
+	}
+	zt_rng_seed(&r, 99);
+	for (size_t i = 0; i < FILL; i++) {
+		size[i] = zt_rand_size(&r);
+		h[i] = zt_alloc_stamped(pool, size[i], SEED);
+		cr_assert_neq(h[i], 0, "object %zu: %s", i, strerror(errno));
+	}
+	for (size_t i = 0; i < FILL; i++) {
+		if (i % 4) {
+			cr_assert_eq(zs_free(pool, h[i]), 0);
+			h[i] = 0;
+		}
+	}
+	zs_compact(pool);
+	size_t vm1 = zt_vm_bytes();
+	for (size_t k = 0; k < CHURN; k++) {
+		size_t i = zt_below(&r, FILL);
+
+		if (h[i]) {
+			cr_assert_eq(zs_free(pool, h[i]), 0);
+			h[i] = 0;
+		} else {
+			size[i] = zt_rand_size(&r);
+			h[i] = zt_alloc_stamped(pool, size[i], SEED);
+			cr_assert_neq(h[i], 0, "churn step %zu: %s", k, strerror(errno));
+		}
+		if (k % 50000 == 0)
+			zs_compact(pool);
+	}
+	size_t vm2 = zt_vm_bytes();
+	cr_log_info("address space: %zu MiB at the start, %zu after the fill, %zu after the churn",
+		    vm0 >> 20, vm1 >> 20, vm2 >> 20);
+	for (size_t i = 0; i < FILL; i++) {
+		if (h[i]) {
+			cr_assert_eq(zt_check_handle(pool, h[i], size[i], SEED), -1);
+			cr_assert_eq(zs_free(pool, h[i]), 0);
+		}
+	}
+	for (int p = 0; p < SMALL; p++) {
+		for (int i = 0; i < 16; i++)
+			cr_assert_eq(
+			    zt_check_handle(small[p], sh[p][i], 100 + 200 * (size_t)i, SEED), -1);
+		zs_destroy_pool(small[p]);
+	}
+	cr_assert_eq(zs_get_total_pages(pool), 0);
 	zs_destroy_pool(pool);
 }
 

@@ -79,8 +79,9 @@ struct zs_pool_stats {
 struct zs_pool_opts {
 	/* Longest zspage, 1..ZS_MAX_PAGES_PER_ZSPAGE pages; 0 picks ZS_DEFAULT_PAGES_PER_ZSPAGE. */
 	unsigned int max_pages_per_zspage;
-	/* Compact automatically (from zs_free) once the pool's freeable pages reach this many;
-	 * 0 disables automatic compaction. */
+	/* Compact automatically (from zs_free) once the pool's freeable pages reach this many
+	 * more than the last compaction left (pages it could not free, of mapped objects or
+	 * objects allocated meanwhile); 0 disables automatic compaction. */
 	unsigned long auto_compact_pages;
 	/* Cross-class packing: compaction may move an object into a free slot up to this many
 	 * bytes larger than its own class when that empties a partly used page, and allocation
