@@ -8,7 +8,8 @@
  * compaction with some objects mapped); every call on a handle that is not live must fail with
  * EINVAL and change nothing.  Pool statistics must match the model's counts (the per-class ones
  * at every 8th check and at the end of each input), and a pool emptied and compacted must hold
- * no pages.  The pool that issues the foreign handles is made once and kept across inputs.
+ * no pages.  The pool that issues the foreign handles is made once and kept across inputs, and
+ * the pools under test are kept too, empty, one per set of options (pool_take).
  *
  * Input: 4 bytes of pool options, then one operation per byte, each followed by its arguments.
  */
@@ -308,6 +309,93 @@ static void destroy_other(void)
 	zs_destroy_pool(other);
 }
 
+/*
+ * Pools are kept across inputs, one per set of options, a few sets at a time: most inputs are
+ * mutations that keep the option bytes, and making and destroying a pool (its class table, its
+ * first tables and arena, their page faults) cost more than the operations of a typical input.
+ * A pool is put back only empty and compacted (checked at the end of the input that used it),
+ * and is checked to hold nothing again when it is taken, so an input finds it as it would find
+ * a new pool: only the handle values and addresses it issues differ.  FZ_FRESH_POOLS=1 in the
+ * environment makes a new pool for every input, to tell whether a crash depends on history.
+ */
+#define POOL_CACHE 8
+
+static struct pool_slot {
+	struct zs_pool_opts opts;
+	struct zs_pool *pool;
+	unsigned long last_use;
+} pools[POOL_CACHE];
+static unsigned long pool_clock;
+
+static bool fresh_pools(void)
+{
+	static int fresh = -1;
+
+	if (fresh < 0) {
+		const char *e = getenv("FZ_FRESH_POOLS");
+		fresh = e && *e && strcmp(e, "0") != 0;
+	}
+	return fresh;
+}
+
+static void destroy_pools(void)
+{
+	for (unsigned i = 0; i < POOL_CACHE; i++)
+		zs_destroy_pool(pools[i].pool);
+}
+
+/* A pool made with @opts that holds nothing: a kept one, or a new one. */
+static struct zs_pool *pool_take(const struct zs_pool_opts *opts)
+{
+	struct zs_pool_stats st;
+	struct zs_pool *pool = NULL;
+
+	for (unsigned i = 0; i < POOL_CACHE && !fresh_pools(); i++) {
+		if (pools[i].pool && !memcmp(&pools[i].opts, opts, sizeof(*opts))) {
+			pool = pools[i].pool;
+			pools[i].pool = NULL;
+			break;
+		}
+	}
+	if (!pool) {
+		pool = zs_create_pool_opts("fuzz", opts);
+		fz_check(pool != NULL, "zs_create_pool_opts: errno %d", errno);
+		return pool;
+	}
+	zs_pool_stats(pool, &st);
+	fz_check(st.objs_used == 0 && st.bytes_used == 0 && st.objs_allocated == 0 &&
+		     st.pages_used == 0 && st.pages_cached == 0 && zs_get_total_pages(pool) == 0,
+		 "a kept pool is not empty: %lu objects, %lu slots, %lu pages, %lu cached",
+		 st.objs_used, st.objs_allocated, st.pages_used, st.pages_cached);
+	return pool;
+}
+
+/* Keep @pool (empty and compacted) for a later input, in place of the one unused longest. */
+static void pool_put(struct zs_pool *pool, const struct zs_pool_opts *opts)
+{
+	struct pool_slot *slot = &pools[0];
+	static bool registered;
+
+	if (fresh_pools()) {
+		zs_destroy_pool(pool);
+		return;
+	}
+	if (!registered) {
+		atexit(destroy_pools);
+		registered = true;
+	}
+	for (unsigned i = 0; i < POOL_CACHE; i++) {
+		if (!pools[i].pool) {
+			slot = &pools[i];
+			break;
+		}
+		if (pools[i].last_use < slot->last_use)
+			slot = &pools[i];
+	}
+	zs_destroy_pool(slot->pool);
+	*slot = (struct pool_slot){*opts, pool, ++pool_clock};
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fz f = {data, size};
@@ -322,8 +410,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	opts.flags = flags & 1 ? ZS_POOL_NO_PACK : 0;
 	opts.auto_compact_pages = flags & 2 ? 1 + (flags >> 4) : 0;
 	opts.pack_bytes = fz_u16(&f) % (ZS_MAX_PACK_BYTES + 1);
-	m.pool = zs_create_pool_opts("fuzz", &opts);
-	fz_check(m.pool != NULL, "zs_create_pool_opts: errno %d", errno);
+	m.pool = pool_take(&opts);
 	if (!other) {
 		other = zs_create_pool("other");
 		fz_check(other != NULL, "second pool");
@@ -346,6 +433,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fz_check(st.objs_used == 0 && st.bytes_used == 0, "empty pool still counts objects");
 	fz_check(st.pages_used == 0, "an empty compacted pool holds %lu pages", st.pages_used);
 	fz_check(zs_obj_size(m.other, m.foreign) == 100, "the second pool lost its object");
-	zs_destroy_pool(m.pool);
+	pool_put(m.pool, &opts);
 	return 0;
 }
