@@ -339,8 +339,9 @@ static void check_ids(struct zs_pool *pool)
 	zs_assert(vm->id_top <= (uint64_t)vm->id_words * 64 && vm->id_low <= vm->id_words * 64,
 		  "pool %s: id_top %u, id_low %u past the bitmap's %u ids", pool->name, vm->id_top,
 		  vm->id_low, vm->id_words * 64);
-	zs_assert(vm->desc.cap >= vm->id_top, "pool %s: id_top %u, descriptors for %u", pool->name,
-		  vm->id_top, vm->desc.cap);
+	/* Id 0 names no descriptor: a pool that never made a zspage has none yet. */
+	zs_assert(vm->id_top == 1 || vm->desc.cap >= vm->id_top,
+		  "pool %s: id_top %u, descriptors for %u", pool->name, vm->id_top, vm->desc.cap);
 	for (uint32_t id = 1; id < vm->id_words * 64 && id < vm->id_top + 64; id++) {
 		bool used = vm->id_bits[id >> 6] >> (id & 63) & 1;
 		bool owned = id < vm->id_top &&
