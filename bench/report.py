@@ -274,6 +274,39 @@ class Report:
                "12 keeps every fill under 1.03 and gives up little after a shrink, where longer "
                "chains mean more classes, each ending in a partly used page.", "")
 
+    # Resident runs (libzs/arena.h, libzs/pool.h): the bound on the resident pages of emptied
+    # zspages kept for reuse.  A one-off measurement, 3 runs each, medians, 2 shared cores:
+    # swap_out lz4 mixed (1 thread) speed / bare codec, swap_writeback pages/s / plain pwrite,
+    # and RSS / stored bytes after freeing a random 3/4 (memory/libzs/mixed, before compaction).
+    RESIDENT_RUN = [
+        ("none (every emptied zspage given back at once)", 0.796, 0.514, 3.2158),
+        ("1 page per 64 in use", 0.812, 0.591, 3.2537),
+        ("1 per 32", 0.819, 0.598, 3.2915),
+        ("1 per 16", 0.812, 0.620, 3.3580),
+        ("1 per 16, and at most the demand, decay 1/16 (chosen)", 0.807, 0.595, 3.2204),
+        ("1 per 16, and at most the demand, decay 1/32", 0.800, 0.595, 3.2254),
+        ("1 per 16, and at most the demand, decay 1/64", 0.814, 0.596, 3.2395),
+    ]
+
+    def resident_runs(self):
+        self.p("## Resident runs", "",
+               "Why libzs keeps the pages of emptied zspages as it does (`ZS_RESIDENT_SHARE`, "
+               "`ZS_RESIDENT_MAX`, `ZS_RESIDENT_DECAY`): how many resident pages it may keep "
+               "for the next zspages, against swap_out of the mixed corpus (lz4, 1 thread, "
+               "speed ÷ bare codec), swap_writeback (pages/s ÷ a plain pwrite) and the memory "
+               "right after freeing a random 3/4 of the mixed corpus (RSS ÷ stored, before "
+               "compaction). A one-off measurement, 3 runs each, medians (a static table in "
+               "bench/report.py); the runs move by about ±0.03 on this shared machine.", "")
+        self.table(["pages kept", "swap_out ÷ bare", "writeback ÷ pwrite", "freed 3/4 RSS"],
+                   [[name, fmt(a, 3), fmt(b, 3), fmt(c, 4)] for name, a, b, c in
+                    self.RESIDENT_RUN])
+        self.p("A share of the pool alone holds up to that share after a burst of frees (the "
+               "freed column); capped by what new zspages took lately, the runs are kept while "
+               "zspages are made as fast as they empty and fall away when they are not. "
+               "Faults of newly resident pages turned out to be a small part of swap_out's "
+               "cost here; the copy of the compressed bytes into cold pool memory is the larger "
+               "one.", "")
+
     def memory_plot(self):
         fig, axes = plt.subplots(1, len(KINDS), figsize=(13, 3.8), sharey=True)
         for ax, kind in zip(axes, KINDS):
@@ -857,6 +890,7 @@ def main():
     rep.machine()
     rep.memory()
     rep.chain_limit()
+    rep.resident_runs()
     rep.swap()
     rep.zram()
     rep.region()

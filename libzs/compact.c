@@ -19,7 +19,8 @@
  * life), so compaction builds one: a single scan of the handle table, bucketed by class, and a
  * hash per class while that class is worked on.  An object allocated after the scan is simply
  * unknown: it is not moved, and its zspage is left alone.  The temporary memory is 8 bytes per
- * live object plus the hash of one class, mapped for the pass and unmapped after it.
+ * live object plus one hash, sized for the largest class and used by each class in turn, for the
+ * length of the pass (tmp_alloc); a class without zspages is passed over.
  *
  * Mapped objects never move: a source zspage is claimed busy and skipped if pinned (see the
  * protocol in zspage.h).  A pass runs under pool->compact_lock, from zs_compact or from the
@@ -27,6 +28,7 @@
  * freeable pages reaches auto_compact_pages); class locks are taken in the documented order
  * (a class, then larger receiver classes upward).
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "arena.h"
@@ -81,20 +83,30 @@ struct rmap {
 	size_t mask, used, bytes;
 };
 
+/*
+ * Scratch memory of a pass: from the heap while small (a small pool's pass would otherwise spend
+ * more on mapping than on its work), mapped for the pass alone when large, so a big pool's pass
+ * leaves nothing behind in the heap.
+ */
+#define TMP_HEAP_MAX (64 << 10)
+
 static void *tmp_alloc(size_t bytes)
 {
-	return zsi_os_reserve(zs_page_round(bytes));
+	return bytes < TMP_HEAP_MAX ? malloc(bytes) : zsi_os_reserve(zs_page_round(bytes));
 }
 
 static void tmp_free(void *p, size_t bytes)
 {
-	zsi_os_unreserve(p, zs_page_round(bytes));
+	if (bytes < TMP_HEAP_MAX)
+		free(p);
+	else
+		zsi_os_unreserve(p, zs_page_round(bytes));
 }
 
 /* The class of the object handle index @i names, if it is live in a zspage; else ZS_NO_CLASS. */
 static uint16_t scanned_class(struct zs_pool *pool, uint32_t i, uint64_t *entry)
 {
-	uint64_t e = zs_load_acquire(&pool->handles.entry[i]);
+	uint64_t e = zs_load_acquire(handle_entry(&pool->handles, i));
 
 	*entry = e;
 	if (!he_live(e) || he_huge(e))
@@ -109,6 +121,7 @@ static bool scan_handles(struct zs_pool *pool, struct rmap_scan *sc)
 
 	if (!count)
 		return false;
+	memset(count, 0, (n + 1) * sizeof(size_t) * 2);
 	size_t *fill = count + n + 1;
 	for (uint32_t i = 1; i < top; i++) {
 		uint64_t e;
@@ -191,17 +204,37 @@ static uint32_t rmap_get(struct rmap *rm, uint32_t id, uint32_t slot)
 	}
 }
 
-static bool rmap_build(struct rmap *rm, const uint64_t *objs, size_t n)
+/* Slots of the hash for @n objects: at most half full, and a power of two. */
+static size_t rmap_cap(size_t n)
 {
 	size_t cap = 64;
 
 	while (cap < n * 2 + 64)
 		cap <<= 1;
+	return cap;
+}
+
+/* One buffer serves every class of a pass: room for the largest bucket's hash. */
+static bool rmap_alloc(struct rmap *rm, const struct rmap_scan *sc, uint32_t nr_classes)
+{
+	size_t most = 0;
+
+	for (uint32_t c = 0; c < nr_classes; c++)
+		if (sc->start[c + 1] - sc->start[c] > most)
+			most = sc->start[c + 1] - sc->start[c];
+	size_t cap = rmap_cap(most);
 	rm->bytes = cap * (sizeof(uint64_t) + sizeof(uint32_t));
 	rm->keys = tmp_alloc(rm->bytes);
-	if (!rm->keys)
-		return false;
 	rm->vals = (uint32_t *)(rm->keys + cap);
+	return rm->keys != NULL;
+}
+
+/* The hash of the @n scanned objects @objs of one class, in the pass's buffer. */
+static void rmap_build(struct rmap *rm, const uint64_t *objs, size_t n)
+{
+	size_t cap = rmap_cap(n);
+
+	memset(rm->keys, 0, cap * sizeof(*rm->keys));
 	rm->mask = cap - 1;
 	rm->used = 0;
 	for (size_t k = 0; k < n; k++) {
@@ -211,7 +244,6 @@ static bool rmap_build(struct rmap *rm, const uint64_t *objs, size_t n)
 				 (uint32_t)(o >> RM_HIDX_BITS) & ((1U << HE_SLOT_BITS) - 1),
 				 (uint32_t)(o & ((1U << RM_HIDX_BITS) - 1)));
 	}
-	return true;
 }
 
 /* The handle index of the object in @slot of @z, checked against the live entry; 0 if unknown. */
@@ -221,7 +253,7 @@ static uint32_t slot_owner(struct zs_pool *pool, struct rmap *rm, struct zspage 
 
 	if (!hidx)
 		return 0;
-	uint64_t e = zs_load_relaxed(&pool->handles.entry[hidx]);
+	uint64_t e = zs_load_relaxed(handle_entry(&pool->handles, hidx));
 	if (!he_live(e) || he_huge(e) || he_id(e) != id || he_slot(e) != slot)
 		return 0;
 	return hidx;
@@ -234,12 +266,13 @@ static void move_object(struct zs_pool *pool, struct rmap *rm, struct size_class
 			struct zspage *src, uint32_t slot, struct size_class *dc,
 			struct zspage *dst, uint32_t hidx)
 {
-	uint64_t e = zs_load_relaxed(&pool->handles.entry[hidx]);
+	uint64_t e = zs_load_relaxed(handle_entry(&pool->handles, hidx));
 	uint32_t size = he_size(e);
 	uint32_t dslot = zsi_slot_alloc(pool, dc, dst);
 
-	memcpy(dst->base + (size_t)dslot * dc->size, src->base + (size_t)slot * sc->size, size);
-	zs_store_release(&pool->handles.entry[hidx],
+	memcpy(zspage_base(pool, dst) + (size_t)dslot * dc->size,
+	       zspage_base(pool, src) + (size_t)slot * sc->size, size);
+	zs_store_release(handle_entry(&pool->handles, hidx),
 			 he_make(zspage_id(pool, dst), dslot, size, he_gen(e)));
 	zsi_slot_free(pool, sc, src, slot);
 	if (sc != dc) {
@@ -259,38 +292,44 @@ static struct zspage *pick_source(struct zs_pool *pool, struct size_class *class
 	uint32_t next;
 
 	for (uint32_t g = 1; g < ZS_FULL; g++)
-		for_each_zspage(pool->vm.desc, class, g, z,
+		for_each_zspage(&pool->vm.desc, class, g, z,
 				next) if (!z->skip && zspage_claim(z)) return z;
 	return NULL;
 }
 
+/* Pages it gave back to the kernel (its own go to the resident runs, which the pass gives back
+ * at its end, but keeping them there may push older runs out). */
 static unsigned long destroy_if_empty(struct zs_pool *pool, struct zspage *z)
 {
-	uint32_t pages = z->populated;
+	unsigned long released = 0;
 
-	return !z->inuse && zsi_zspage_destroy(pool, z) ? pages : 0;
+	if (!z->inuse)
+		zsi_zspage_destroy(pool, z, &released);
+	return released;
 }
 
 /*
  * Steps 1 and 2 for one class; caller holds class->lock.  Returns the pages given back net of
  * those that moved objects made resident in their destinations (a destination's free slots may
- * lie past its populated prefix).
+ * lie past its populated prefix); the emptied zspages' pages are given back with the resident
+ * runs at the end of the pass, so this may be negative.
  */
-static unsigned long compact_class(struct zs_pool *pool, struct size_class *class, struct rmap *rm)
+static long compact_class(struct zs_pool *pool, struct size_class *class, struct rmap *rm)
 {
 	unsigned long freed = 0, grown = 0;
 	struct zspage *z;
 	uint32_t next, objs = class->objs_per_zspage;
 
-	for_each_zspage(pool->vm.desc, class, ZS_EMPTY, z, next) freed += destroy_if_empty(pool, z);
+	for_each_zspage(&pool->vm.desc, class, ZS_EMPTY, z, next) freed +=
+	    destroy_if_empty(pool, z);
 	for (uint32_t g = 1; g < ZS_FULL; g++)
-		for_each_zspage(pool->vm.desc, class, g, z, next) z->skip = 0;
+		for_each_zspage(&pool->vm.desc, class, g, z, next) z->skip = 0;
 
 	while (zsi_class_freeable(class)) {
 		struct zspage *src = pick_source(pool, class);
 		if (!src)
 			break;
-		struct zspage *dst = zsi_class_fullest(pool->vm.desc, class, src);
+		struct zspage *dst = zsi_class_fullest(&pool->vm.desc, class, src);
 		if (!dst || !dst->inuse) {
 			zspage_unclaim(src);
 			break;
@@ -310,7 +349,7 @@ static unsigned long compact_class(struct zs_pool *pool, struct size_class *clas
 	}
 
 	for (uint32_t g = 1; g < ZS_FULL; g++) {
-		for_each_zspage(pool->vm.desc, class, g, z, next)
+		for_each_zspage(&pool->vm.desc, class, g, z, next)
 		{
 			if (!zspage_claim(z))
 				continue;
@@ -323,7 +362,7 @@ static unsigned long compact_class(struct zs_pool *pool, struct size_class *clas
 			zspage_unclaim(z);
 		}
 	}
-	return freed > grown ? freed - grown : 0;
+	return (long)freed - (long)grown;
 }
 
 /* ---- step 3: cross-class packing ---- */
@@ -343,7 +382,7 @@ static uint32_t collect_resident_free(struct zs_pool *pool, struct size_class *c
 	uint32_t next;
 
 	for (uint32_t g = ZS_FULL - 1; g >= 1 && n < max; g--) {
-		for_each_zspage(pool->vm.desc, class, g, z, next)
+		for_each_zspage(&pool->vm.desc, class, g, z, next)
 		{
 			for (uint32_t s = z->first_free; s < class->objs_per_zspage && n < max;
 			     s++) {
@@ -365,7 +404,7 @@ static uint32_t collect_resident_free(struct zs_pool *pool, struct size_class *c
  * their own size class.  Returns pages released.
  */
 static unsigned long pack_last_page(struct zs_pool *pool, struct rmap *rm, struct size_class *class,
-				    struct zspage *z, const struct size_class *last)
+				    struct zspage *z, const struct size_class *last, bool *emptied)
 {
 	struct pack_slot free_slots[PACK_MAX_SLOTS];
 	uint32_t tail[PACK_MAX_SLOTS], hidx[PACK_MAX_SLOTS], nt = 0, nf = 0;
@@ -390,7 +429,7 @@ static unsigned long pack_last_page(struct zs_pool *pool, struct rmap *rm, struc
 		return 0;
 	/* Every object must stay within pack_bytes of its own class. */
 	for (uint32_t i = 0; i < nt; i++) {
-		uint64_t e = zs_load_relaxed(&pool->handles.entry[hidx[i]]);
+		uint64_t e = zs_load_relaxed(handle_entry(&pool->handles, hidx[i]));
 		uint32_t own = class_for_size(&pool->classes, he_size(e))->size;
 		if (free_slots[i].class->size - own > pool->pack_bytes)
 			return 0;
@@ -401,8 +440,10 @@ static unsigned long pack_last_page(struct zs_pool *pool, struct rmap *rm, struc
 		move_object(pool, rm, class, z, tail[i], free_slots[i].class, free_slots[i].z,
 			    hidx[i]);
 	zspage_unclaim(z);
-	if (!z->inuse)
+	if (!z->inuse) {
+		*emptied = true;
 		return destroy_if_empty(pool, z);
+	}
 	return zsi_zspage_trim(pool, class, z);
 }
 
@@ -420,14 +461,14 @@ static unsigned long pack_class(struct zs_pool *pool, struct size_class *class, 
 	for (struct size_class *r = class + 1; r <= last; r++)
 		pthread_mutex_lock(&r->lock);
 	for (uint32_t g = ZS_FULL - 1; g >= 1; g--) {
-		for_each_zspage(pool->vm.desc, class, g, z, next)
+		for_each_zspage(&pool->vm.desc, class, g, z, next)
 		{
 			/* Page by page from the end, while the receivers have room. */
-			for (;;) {
-				uint32_t before = z->populated;
-				unsigned long got = pack_last_page(pool, rm, class, z, last);
+			for (bool emptied = false;;) {
+				unsigned long got =
+				    pack_last_page(pool, rm, class, z, last, &emptied);
 				freed += got;
-				if (!got || got >= before)
+				if (!got || emptied)
 					break;
 			}
 		}
@@ -444,15 +485,20 @@ static unsigned long pack_class(struct zs_pool *pool, struct size_class *class, 
 static void renumber_class(struct zs_pool *pool, struct size_class *class, struct rmap *rm)
 {
 	uint32_t owners[ZS_MAX_PAGES_PER_ZSPAGE * ZS_PAGE_SIZE / ZS_MIN_ALLOC_SIZE];
+	/* No zspage at or below the lowest free id can move down: only those above are looked
+	 * at (a free id that appears meanwhile is merely not used in this pass). */
+	uint32_t low = zsi_id_lowest_free(&pool->vm);
 	struct zspage *z;
 	uint32_t next;
 
 	for (uint32_t g = 0; g < ZS_NR_RATIO_BUCKETS; g++) {
-		for_each_zspage(pool->vm.desc, class, g, z, next)
+		for_each_zspage(&pool->vm.desc, class, g, z, next)
 		{
 			uint32_t id = zspage_id(pool, z), n = 0;
 			bool known = true;
 
+			if (!low || id < low)
+				continue;
 			for (uint32_t s = 0; s < class->objs_per_zspage && known; s++)
 				if (slot_used(z, s) && !(owners[n++] = slot_owner(pool, rm, z, s)))
 					known = false;
@@ -468,12 +514,13 @@ static void renumber_class(struct zs_pool *pool, struct size_class *class, struc
 			zsi_zspage_move(pool, class, z, nid);
 			for (uint32_t i = 0; i < n; i++) {
 				uint32_t h = owners[i];
-				uint64_t e = zs_load_relaxed(&pool->handles.entry[h]);
-				zs_store_release(&pool->handles.entry[h],
+				uint64_t e = zs_load_relaxed(handle_entry(&pool->handles, h));
+				zs_store_release(handle_entry(&pool->handles, h),
 						 he_make(nid, he_slot(e), he_size(e), he_gen(e)));
 				rmap_set(rm, nid, he_slot(e), h);
 			}
 			zsi_zspage_retire(pool, z);
+			low = zsi_id_lowest_free(&pool->vm);
 		}
 	}
 }
@@ -481,37 +528,52 @@ static void renumber_class(struct zs_pool *pool, struct size_class *class, struc
 /* One pass over every class, largest first; caller holds compact_lock. */
 static unsigned long compact_pool(struct zs_pool *pool)
 {
-	unsigned long freed = 0;
+	long freed = 0;
 	struct rmap_scan sc;
+
+	struct rmap rm;
 
 	if (!scan_handles(pool, &sc))
 		return 0;
+	if (!rmap_alloc(&rm, &sc, pool->classes.nr)) {
+		scan_free(pool, &sc);
+		return 0;
+	}
 	for (uint32_t i = pool->classes.nr; i-- > 0;) {
 		struct size_class *class = &pool->classes.v[i];
-		struct rmap rm;
 
+		/* A class with no zspage has nothing to give (a snapshot: one made meanwhile
+		 * is younger than the scan and would be left alone anyway). */
+		if (!cnt_get(class->zspages))
+			continue;
 		if (class->huge) {
 			pthread_mutex_lock(&class->lock);
-			freed += zsi_huge_cache_release(pool, class);
+			freed += (long)zsi_huge_cache_release(pool, class);
 			track_freeable(pool, class);
 			pthread_mutex_unlock(&class->lock);
 			continue;
 		}
-		if (!rmap_build(&rm, sc.objs + sc.start[i], sc.start[i + 1] - sc.start[i]))
-			continue;
+		rmap_build(&rm, sc.objs + sc.start[i], sc.start[i + 1] - sc.start[i]);
 		pthread_mutex_lock(&class->lock);
 		freed += compact_class(pool, class, &rm);
 		if (pool->pack_bytes)
-			freed += pack_class(pool, class, &rm);
+			freed += (long)pack_class(pool, class, &rm);
 		renumber_class(pool, class, &rm);
 		track_freeable(pool, class);
 		pthread_mutex_unlock(&class->lock);
-		tmp_free(rm.keys, rm.bytes);
 	}
+	tmp_free(rm.keys, rm.bytes);
 	scan_free(pool, &sc);
+	unsigned long runs = zsi_resident_release(&pool->vm);
+	pool_pages_released(pool, runs);
+	freed += (long)runs;
 	zsi_ids_shrink(&pool->vm);
-	zs_fetch_add_relaxed(&pool->pages_compacted, freed);
-	return freed;
+	/* What this pass could not free does not count towards the next automatic one. */
+	zs_store_relaxed(&pool->freeable_floor, zs_load_relaxed(&pool->freeable_total));
+	if (freed < 0)
+		freed = 0;
+	zs_fetch_add_relaxed(&pool->pages_compacted, (unsigned long)freed);
+	return (unsigned long)freed;
 }
 
 ZS_API unsigned long zs_compact(struct zs_pool *pool)
@@ -530,7 +592,9 @@ ZS_API unsigned long zs_compact(struct zs_pool *pool)
 /*
  * The pool keeps a running total of its freeable pages: each class adds the change of its own
  * figure after every allocation and free (only when the option is on), so the trigger costs
- * one comparison, not a walk over the classes.
+ * one comparison, not a walk over the classes.  The trigger counts from what the last pass left
+ * (freeable_floor: pinned or unknown objects, a concurrent allocation): otherwise a pool whose
+ * last pass could not get under the threshold would compact again at every zs_free.
  */
 void zsi_track_freeable(struct zs_pool *pool, struct size_class *class)
 {
@@ -548,7 +612,8 @@ void zsi_auto_compact(struct zs_pool *pool, struct size_class *class)
 	if (!pool->auto_compact_pages)
 		return;
 	zsi_track_freeable(pool, class);
-	if (zs_load_relaxed(&pool->freeable_total) < pool->auto_compact_pages)
+	if (zs_load_relaxed(&pool->freeable_total) <
+	    zs_load_relaxed(&pool->freeable_floor) + pool->auto_compact_pages)
 		return;
 	/* Never wait behind a running compaction: it is doing the same job. */
 	pthread_mutex_unlock(&class->lock);

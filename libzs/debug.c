@@ -22,27 +22,55 @@
 #include "size_class.h"
 #include "zspage.h"
 
-#define MAPS_BYTES ((size_t)ZS_MAX_HANDLES * sizeof(uint32_t))
+/* The mapping counts: a table (table.h) of 4-byte counts by handle index, from 1024 of them,
+ * grown as far as a mapping needs it. */
+#define MAPS_ENTRY_SHIFT 2
+#define MAPS_FIRST_SHIFT 10
 
 int zsi_debug_init(struct zs_pool *pool)
 {
 	struct zs_debug_state *d = &pool->debug;
 
-	d->maps = zsi_os_reserve(MAPS_BYTES);
 	d->class_calls = calloc(pool->classes.nr, sizeof(*d->class_calls));
-	if (!d->maps || !d->class_calls) {
-		zsi_os_unreserve(d->maps, MAPS_BYTES);
-		free(d->class_calls);
+	if (!d->class_calls)
 		return -ENOMEM;
-	}
+	zsi_table_init(&d->maps);
+	pthread_mutex_init(&d->maps_lock, NULL);
 	zs_store_relaxed(&d->calls, 0);
 	return 0;
 }
 
 void zsi_debug_fini(struct zs_pool *pool)
 {
-	zsi_os_unreserve(pool->debug.maps, MAPS_BYTES);
+	zsi_table_fini(&pool->debug.maps, ZS_MAX_HANDLES, MAPS_ENTRY_SHIFT, MAPS_FIRST_SHIFT);
+	pthread_mutex_destroy(&pool->debug.maps_lock);
 	free(pool->debug.class_calls);
+}
+
+/* Mappings of handle index @hidx now (0 where the table never grew). */
+static uint32_t maps_of(struct zs_pool *pool, uint32_t hidx)
+{
+	const struct zs_table *t = &pool->debug.maps;
+
+	if (!table_has(t, hidx, MAPS_FIRST_SHIFT))
+		return 0;
+	return *(uint32_t *)table_at(t, hidx, MAPS_ENTRY_SHIFT, MAPS_FIRST_SHIFT);
+}
+
+/* The count of @hidx, the table grown to hold it; caller holds the owner's class lock. */
+static uint32_t *maps_slot(struct zs_pool *pool, uint32_t hidx)
+{
+	struct zs_debug_state *d = &pool->debug;
+
+	if (!table_has(&d->maps, hidx, MAPS_FIRST_SHIFT)) {
+		pthread_mutex_lock(&d->maps_lock);
+		int err = zsi_table_grow(&d->maps, hidx + 1, ZS_MAX_HANDLES, MAPS_ENTRY_SHIFT,
+					 MAPS_FIRST_SHIFT);
+		pthread_mutex_unlock(&d->maps_lock);
+		zs_assert(!err, "pool %s: no address space to count mappings of handle index %u",
+			  pool->name, hidx);
+	}
+	return table_at(&d->maps, hidx, MAPS_ENTRY_SHIFT, MAPS_FIRST_SHIFT);
 }
 
 /* ---- one zspage (class lock held) ---- */
@@ -60,8 +88,11 @@ static void check_zspage(struct zs_pool *pool, struct size_class *class, struct 
 		  id, class->nth, class->size, zs_load_relaxed(&z->class_nth));
 	zs_assert(!zs_load_relaxed(&z->busy),
 		  "pool %s: zspage %u still claimed at the end of a call", name, id);
-	zs_assert(z->base && !((uintptr_t)z->base & (ZS_PAGE_SIZE - 1)),
-		  "pool %s: zspage %u: base %p is not a page", name, id, (void *)z->base);
+	zs_assert(z->id == id, "pool %s: descriptor %u says it is %u", name, id, z->id);
+	zs_assert((z->page & (ZS_ARENA_PAGES - 1)) + class->pages_per_zspage <=
+		      arena_pages(z->page >> ZS_ARENA_SHIFT),
+		  "pool %s: zspage %u: page %u is not a run of %u pages of an arena", name, id,
+		  z->page, class->pages_per_zspage);
 	zs_assert((z->ext_map != NULL) == (objs > ZS_INLINE_SLOTS),
 		  "pool %s: zspage %u: %s bitmap for %u slots", name, id,
 		  z->ext_map ? "an external" : "the inline", objs);
@@ -130,7 +161,7 @@ static struct class_sums walk_class(struct zs_pool *pool, struct size_class *cla
 		struct zspage *z;
 		uint32_t next;
 
-		for_each_zspage(pool->vm.desc, class, g, z, next)
+		for_each_zspage(&pool->vm.desc, class, g, z, next)
 		{
 			zs_assert(++steps < ZS_MAX_ZSPAGES,
 				  "pool %s: list %u of class size %u loops", pool->name, g,
@@ -175,7 +206,7 @@ static void check_class_head(struct zs_pool *pool, struct size_class *class)
 	for (uint32_t i = 0; i < class->mag.n; i++) {
 		uint32_t idx = class->mag.idx[i];
 		zs_assert(idx > 0 && idx < top &&
-			      !he_live(zs_load_relaxed(&pool->handles.entry[idx])),
+			      !he_live(zs_load_relaxed(handle_entry(&pool->handles, idx))),
 			  "pool %s: class size %u: magazine index %u is not a free entry", name,
 			  class->size, idx);
 	}
@@ -230,7 +261,7 @@ void zsi_debug_check_change(struct zs_pool *pool, struct size_class *class, stru
 
 void zsi_debug_check_object(struct zs_pool *pool, struct size_class *class, uint32_t hidx)
 {
-	uint64_t e = zs_load_relaxed(&pool->handles.entry[hidx]);
+	uint64_t e = zs_load_relaxed(handle_entry(&pool->handles, hidx));
 
 	zs_assert(he_live(e), "pool %s: new handle index %u is not live", pool->name, hidx);
 	if (class->huge) {
@@ -250,11 +281,11 @@ void zsi_debug_check_object(struct zs_pool *pool, struct size_class *class, uint
 
 void zsi_debug_check_freed(struct zs_pool *pool, uint32_t hidx)
 {
-	uint64_t e = zs_load_relaxed(&pool->handles.entry[hidx]);
+	uint64_t e = zs_load_relaxed(handle_entry(&pool->handles, hidx));
 
 	zs_assert(!he_live(e), "pool %s: freed handle index %u is still live", pool->name, hidx);
-	zs_assert(!pool->debug.maps[hidx], "pool %s: freed handle index %u is mapped %u times",
-		  pool->name, hidx, pool->debug.maps[hidx]);
+	zs_assert(!maps_of(pool, hidx), "pool %s: freed handle index %u is mapped %u times",
+		  pool->name, hidx, maps_of(pool, hidx));
 }
 
 /* ---- mappings ---- */
@@ -267,16 +298,16 @@ unsigned long zsi_debug_meta_bytes(struct zs_pool *pool, size_t top)
 
 uint32_t zsi_debug_maps(struct zs_pool *pool, uint32_t hidx)
 {
-	return pool->debug.maps[hidx];
+	return maps_of(pool, hidx);
 }
 
 bool zsi_debug_mapped(struct zs_pool *pool, struct size_class *class, uint32_t hidx, uint64_t e,
 		      int delta)
 {
-	uint32_t *m = &pool->debug.maps[hidx];
-
-	if (delta < 0 && !*m)
+	if (delta < 0 && !maps_of(pool, hidx))
 		return false;
+	uint32_t *m = maps_slot(pool, hidx);
+
 	zs_assert(delta < 0 || *m < UINT32_MAX, "pool %s: handle index %u mapped 2^32 times",
 		  pool->name, hidx);
 	*m += delta;
@@ -311,10 +342,16 @@ static void check_ids(struct zs_pool *pool)
 	zs_assert(vm->id_bits[0] & 1, "pool %s: id 0 is free", pool->name);
 	zs_assert(vm->id_top >= 1 && vm->id_low >= 1, "pool %s: id_top %u, id_low %u", pool->name,
 		  vm->id_top, vm->id_low);
-	for (uint32_t id = 1; id < vm->id_top + 64 && id < ZS_MAX_ZSPAGES; id++) {
+	zs_assert(vm->id_top <= (uint64_t)vm->id_words * 64 && vm->id_low <= vm->id_words * 64,
+		  "pool %s: id_top %u, id_low %u past the bitmap's %u ids", pool->name, vm->id_top,
+		  vm->id_low, vm->id_words * 64);
+	/* Id 0 names no descriptor: a pool that never made a zspage has none yet. */
+	zs_assert(vm->id_top == 1 || vm->desc.cap >= vm->id_top,
+		  "pool %s: id_top %u, descriptors for %u", pool->name, vm->id_top, vm->desc.cap);
+	for (uint32_t id = 1; id < vm->id_words * 64 && id < vm->id_top + 64; id++) {
 		bool used = vm->id_bits[id >> 6] >> (id & 63) & 1;
-		bool owned =
-		    id < vm->id_top && zs_load_relaxed(&vm->desc[id].class_nth) != ZS_NO_CLASS;
+		bool owned = id < vm->id_top &&
+			     zs_load_relaxed(&zspage_at(&vm->desc, id)->class_nth) != ZS_NO_CLASS;
 
 		zs_assert(id < vm->id_top || !used, "pool %s: id %u in use at or above id_top %u",
 			  pool->name, id, vm->id_top);
@@ -330,7 +367,7 @@ static void check_ids(struct zs_pool *pool)
 		uint32_t next;
 
 		for (uint32_t g = 0; g < ZS_NR_RATIO_BUCKETS; g++) {
-			for_each_zspage(vm->desc, c, g, z, next)
+			for_each_zspage(&vm->desc, c, g, z, next)
 			{
 				uint32_t id = zspage_id(pool, z);
 				zs_assert(
@@ -349,6 +386,22 @@ static void check_ids(struct zs_pool *pool)
 			zs_assert(vm->free_runs[p].v[k] >> ZS_ARENA_SHIFT < vm->nr_arenas,
 				  "pool %s: free run of %u pages at page %u outside the arenas",
 				  pool->name, p, vm->free_runs[p].v[k]);
+	unsigned long resident = 0;
+	for (uint32_t k = 0; k < vm->nr_resident; k++) {
+		const struct resident_run *r = &vm->resident[k];
+
+		zs_assert(r->page >> ZS_ARENA_SHIFT < vm->nr_arenas && r->pages >= 1 &&
+			      r->pages <= ZS_MAX_PAGES_PER_ZSPAGE && r->resident >= 1 &&
+			      r->resident <= r->pages &&
+			      (r->page & (ZS_ARENA_PAGES - 1)) + r->pages <=
+				  arena_pages(r->page >> ZS_ARENA_SHIFT),
+			  "pool %s: resident run %u: page %u, %u pages, %u resident", pool->name, k,
+			  r->page, r->pages, r->resident);
+		resident += r->resident;
+	}
+	zs_assert(resident == zs_load_relaxed(&vm->resident_pages),
+		  "pool %s: resident runs hold %lu pages, resident_pages %lu", pool->name, resident,
+		  zs_load_relaxed(&vm->resident_pages));
 }
 
 /* Mark index @idx of the free lists seen; it must be a free entry seen nowhere else. */
@@ -357,7 +410,7 @@ static void see_free(struct zs_pool *pool, uint64_t *seen, uint32_t top, uint32_
 {
 	zs_assert(idx > 0 && idx < top, "pool %s: %s holds index %u, top %u", pool->name, where,
 		  idx, top);
-	zs_assert(!he_live(zs_load_relaxed(&pool->handles.entry[idx])),
+	zs_assert(!he_live(zs_load_relaxed(handle_entry(&pool->handles, idx))),
 		  "pool %s: %s holds index %u, which is live", pool->name, where, idx);
 	zs_assert(!(seen[idx >> 6] >> (idx & 63) & 1), "pool %s: index %u is free twice (%s)",
 		  pool->name, idx, where);
@@ -376,8 +429,8 @@ static void check_handles(struct zs_pool *pool)
 	if (!zs || !co || !seen)
 		goto out; /* no memory for the cross-check: the per-class checks stand */
 	for (uint32_t i = 1; i < top; i++) {
-		uint64_t e = zs_load_relaxed(&t->entry[i]);
-		uint32_t maps = pool->debug.maps[i];
+		uint64_t e = zs_load_relaxed(handle_entry(t, i));
+		uint32_t maps = maps_of(pool, i);
 
 		if (!he_live(e)) {
 			zs_assert(!maps, "pool %s: free handle index %u mapped %u times", name, i,
@@ -447,7 +500,8 @@ static void check_handles(struct zs_pool *pool)
 	}
 	/* Every free index is on the free list, in one magazine, or retired (generation spent). */
 	unsigned long steps = 0;
-	for (uint32_t idx = t->free_head; idx; idx = he_next(zs_load_relaxed(&t->entry[idx]))) {
+	for (uint32_t idx = t->free_head; idx;
+	     idx = he_next(zs_load_relaxed(handle_entry(t, idx)))) {
 		zs_assert(++steps < top, "pool %s: the free list of handles loops", name);
 		see_free(pool, seen, top, idx, "the free list");
 	}
@@ -455,7 +509,7 @@ static void check_handles(struct zs_pool *pool)
 		for (uint32_t k = 0; k < pool->classes.v[n].mag.n; k++)
 			see_free(pool, seen, top, pool->classes.v[n].mag.idx[k], "a magazine");
 	for (uint32_t i = 1; i < top; i++) {
-		uint64_t e = zs_load_relaxed(&t->entry[i]);
+		uint64_t e = zs_load_relaxed(handle_entry(t, i));
 		zs_assert(he_live(e) || seen[i >> 6] >> (i & 63) & 1 || he_gen(e) == HE_GEN_MASK,
 			  "pool %s: handle index %u is free but on no list (lost)", name, i);
 	}
@@ -475,8 +529,10 @@ static void check_counters(struct zs_pool *pool)
 		if (zspage_of(pool, id)->ext_map)
 			heap += (zspage_class(pool, zspage_of(pool, id))->objs_per_zspage + 63) /
 				64 * 8;
-	zs_assert(pages == zs_load_relaxed(&pool->pages_total),
-		  "pool %s: classes hold %lu pages, pages_total %lu", pool->name, pages,
+	zs_assert(pages + zs_load_relaxed(&pool->vm.resident_pages) ==
+		      zs_load_relaxed(&pool->pages_total),
+		  "pool %s: classes hold %lu pages, resident runs %lu, pages_total %lu", pool->name,
+		  pages, zs_load_relaxed(&pool->vm.resident_pages),
 		  zs_load_relaxed(&pool->pages_total));
 	zs_assert(zs_load_relaxed(&pool->pages_peak) >= pages, "pool %s: pages_peak %lu below %lu",
 		  pool->name, zs_load_relaxed(&pool->pages_peak), pages);

@@ -29,6 +29,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <pthread.h>
+
+#include "table.h"
 #include "zs_atomic.h"
 #include "zs_debug.h"
 
@@ -42,7 +45,8 @@ struct zspage;
 
 struct zs_debug_state {
 	_Atomic unsigned long calls; /* state-changing calls since the last whole-pool check */
-	uint32_t *maps;		     /* by handle index: mappings not yet unmapped (class lock) */
+	struct zs_table maps;	     /* by handle index: mappings not yet unmapped (class lock) */
+	pthread_mutex_t maps_lock;   /* growing maps (a leaf lock) */
 	uint32_t *class_calls;	     /* by class: calls since its last full check (class lock) */
 };
 

@@ -33,29 +33,31 @@ static inline uint32_t fullness_of(const struct size_class *class, uint32_t inus
 /* Walk list @g of @class; @z may be taken off the list in the body (the next id is kept). */
 #define for_each_zspage(desc, class, g, z, nextid)                                                 \
 	for (uint32_t _id = (class)->fullness_list[g];                                             \
-	     _id && ((z) = &(desc)[_id], (nextid) = (z)->next, 1); _id = (nextid))
+	     _id && ((z) = zspage_at(desc, _id), (nextid) = (z)->next, 1); _id = (nextid))
 
-/* @desc is the pool's descriptor table; @z's fullness field says which list. */
-void zsi_list_add(struct zspage *desc, struct size_class *class, struct zspage *z);
-void zsi_list_del(struct zspage *desc, struct size_class *class, struct zspage *z);
+/* @desc is the pool's descriptor table (arena.h); @z's fullness field says which list. */
+void zsi_list_add(const struct zs_table *desc, struct size_class *class, struct zspage *z);
+void zsi_list_del(const struct zs_table *desc, struct size_class *class, struct zspage *z);
 /* Put @z on list @g (its list's position for its inuse when @g is where it is). */
-void zsi_fullness_move(struct zspage *desc, struct size_class *class, struct zspage *z, uint32_t g);
+void zsi_fullness_move(const struct zs_table *desc, struct size_class *class, struct zspage *z,
+		       uint32_t g);
 
 /*
  * After @z's inuse changed: move it to the list its ratio now names, or behind a fuller second
  * on its own list when it was the head.  Inline, since most changes move nothing.
  */
-static inline void fullness_update(struct zspage *desc, struct size_class *class, struct zspage *z)
+static inline void fullness_update(const struct zs_table *desc, struct size_class *class,
+				   struct zspage *z)
 {
 	uint32_t g = fullness_of(class, z->inuse);
 
-	if (g != z->fullness || (!z->prev && z->next && desc[z->next].inuse > z->inuse))
+	if (g != z->fullness || (!z->prev && z->next && zspage_at(desc, z->next)->inuse > z->inuse))
 		zsi_fullness_move(desc, class, z, g);
 }
 /* The fullest zspage that still has a free slot, other than @except; NULL if none. */
-struct zspage *zsi_class_fullest(struct zspage *desc, struct size_class *class,
+struct zspage *zsi_class_fullest(const struct zs_table *desc, struct size_class *class,
 				 const struct zspage *except);
 /* The fullest partly used zspage whose lowest free slot is resident already; NULL if none. */
-struct zspage *zsi_class_resident_slot(struct zspage *desc, struct size_class *class);
+struct zspage *zsi_class_resident_slot(const struct zs_table *desc, struct size_class *class);
 
 #endif /* ZS_FULLNESS_H */

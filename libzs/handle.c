@@ -3,12 +3,12 @@
  * handles users hold stay valid, and that rejects stale or foreign handles (entry layout in
  * handle.h).
  *
- * The table is one address-space reservation, so entries never move and lock-free readers may
- * load any entry below top.  Free indexes live on a global list threaded through the free
- * entries (t->lock), and each class keeps a magazine of up to ZS_MAG_SIZE of them under its
- * own lock, so allocation and free in the common case touch no shared lock.  Generations: an
- * entry keeps its generation while free; the next owner gets the next one, so a freed handle
- * no longer matches even after its index is reused.
+ * The table grows in chunks that never move (table.h), ahead of top, so lock-free readers may
+ * load any entry below top and a small pool reserves little address space.  Free indexes live on a
+ * global list threaded through the free entries (t->lock), and each class keeps a magazine of up to
+ * ZS_MAG_SIZE of them under its own lock, so allocation and free in the common case touch no shared
+ * lock.  Generations: an entry keeps its generation while free; the next owner gets the next one,
+ * so a freed handle no longer matches even after its index is reused.
  *
  * Pool tags: every live pool has its own, so a handle of one pool never names an object of
  * another.  Tags start at a random point, so handles differ between runs too.
@@ -22,8 +22,6 @@
 
 #include "handle.h"
 #include "os.h"
-
-#define TABLE_BYTES ((size_t)ZS_MAX_HANDLES * sizeof(uint64_t))
 
 /* ---- pool tags ---- */
 
@@ -65,12 +63,7 @@ int zsi_handles_init(struct zs_handles *t)
 	t->tag = tag_get();
 	if (!t->tag)
 		return -ENOMEM;
-	t->entry = zsi_os_reserve(TABLE_BYTES);
-	if (!t->entry) {
-		tag_put(t->tag);
-		t->tag = 0;
-		return -ENOMEM;
-	}
+	zsi_table_init(&t->tab);
 	pthread_mutex_init(&t->lock, NULL);
 	zs_store_relaxed(&t->top, 1); /* index 0 is never issued */
 	t->free_head = 0;
@@ -80,7 +73,7 @@ int zsi_handles_init(struct zs_handles *t)
 void zsi_handles_fini(struct zs_handles *t)
 {
 	pthread_mutex_destroy(&t->lock);
-	zsi_os_unreserve((void *)(uintptr_t)t->entry, TABLE_BYTES);
+	zsi_table_fini(&t->tab, ZS_MAX_HANDLES, HT_ENTRY_SHIFT, HT_FIRST_SHIFT);
 	tag_put(t->tag);
 }
 
@@ -92,10 +85,12 @@ static void refill_magazine(struct zs_handles *t, struct zs_magazine *mag)
 		uint32_t idx = t->free_head;
 
 		if (idx) {
-			t->free_head = he_next(zs_load_relaxed(&t->entry[idx]));
+			t->free_head = he_next(zs_load_relaxed(handle_entry(t, idx)));
 		} else {
 			idx = zs_load_relaxed(&t->top);
-			if (idx >= ZS_MAX_HANDLES)
+			if (idx >= ZS_MAX_HANDLES ||
+			    zsi_table_grow(&t->tab, idx + 1, ZS_MAX_HANDLES, HT_ENTRY_SHIFT,
+					   HT_FIRST_SHIFT))
 				break;
 			/* A fresh entry reads as zero: free, generation 0. */
 			zs_store_release(&t->top, idx + 1);
@@ -111,9 +106,9 @@ static void drain_magazine(struct zs_handles *t, struct zs_magazine *mag)
 	pthread_mutex_lock(&t->lock);
 	while (mag->n > ZS_MAG_SIZE / 2) {
 		uint32_t idx = mag->idx[--mag->n];
-		uint64_t e = zs_load_relaxed(&t->entry[idx]);
+		_Atomic uint64_t *ent = handle_entry(t, idx);
 
-		zs_store_relaxed(&t->entry[idx], he_make_free(he_gen(e), t->free_head));
+		zs_store_relaxed(ent, he_make_free(he_gen(zs_load_relaxed(ent)), t->free_head));
 		t->free_head = idx;
 	}
 	pthread_mutex_unlock(&t->lock);
@@ -143,4 +138,12 @@ unsigned long zsi_handles_bytes(struct zs_handles *t)
 	size_t top = zs_load_relaxed(&t->top);
 
 	return zs_page_round(top * sizeof(uint64_t));
+}
+
+size_t zsi_handles_reserved(struct zs_handles *t)
+{
+	pthread_mutex_lock(&t->lock);
+	size_t bytes = t->tab.reserved;
+	pthread_mutex_unlock(&t->lock);
+	return bytes;
 }

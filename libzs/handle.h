@@ -22,6 +22,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "table.h"
 #include "zs_atomic.h"
 
 #define HE_LIVE	       (1ULL << 63)
@@ -32,7 +33,10 @@
 #define HE_SIZE_BITS   12
 #define HE_GEN_SHIFT   (HE_LOC_BITS + HE_SIZE_BITS)
 #define HE_GEN_MASK    0x7fffU
-#define ZS_MAX_HANDLES (1U << 28) /* 2 GiB of reserved table; 268M live objects */
+#define ZS_MAX_HANDLES (1U << 28) /* 268M live objects: 2 GiB of table at most */
+/* The table grows in chunks (table.h) from one page of entries: 8-byte entries, 512 of them. */
+#define HT_ENTRY_SHIFT 3
+#define HT_FIRST_SHIFT 9
 
 static inline uint64_t he_make(uint32_t id, uint32_t slot, uint32_t size, uint32_t gen)
 {
@@ -118,14 +122,21 @@ struct zs_magazine {
 };
 
 struct zs_handles {
-	_Atomic uint64_t *entry; /* the table, reserved for ZS_MAX_HANDLES */
-	_Atomic uint32_t top;	 /* indexes below this have been handed out once */
-	uint16_t tag;		 /* this pool's, in every handle it issues */
-	pthread_mutex_t lock;	 /* the global free list */
-	uint32_t free_head;	 /* first free index (0: the list is empty) */
+	struct zs_table tab;  /* the entries, by index; grown under lock before top passes cap */
+	_Atomic uint32_t top; /* indexes below this have been handed out once */
+	uint16_t tag;	      /* this pool's, in every handle it issues */
+	pthread_mutex_t lock; /* the global free list */
+	uint32_t free_head;   /* first free index (0: the list is empty) */
 };
 
-/* Take a pool tag and reserve the table: 0, or -ENOMEM (then nothing is held). */
+/* Entry @idx (below top). */
+static inline _Atomic uint64_t *handle_entry(const struct zs_handles *t, uint32_t idx)
+{
+	return table_at(&t->tab, idx, HT_ENTRY_SHIFT, HT_FIRST_SHIFT);
+}
+
+/* Take a pool tag and start the table (its first chunk comes with the first handle): 0, or
+ * -ENOMEM (then nothing is held). */
 int zsi_handles_init(struct zs_handles *t);
 void zsi_handles_fini(struct zs_handles *t);
 /* A free index into *@idx, from @mag (refilled from the table when empty); false if the table
@@ -136,6 +147,8 @@ bool zsi_handle_get(struct zs_handles *t, struct zs_magazine *mag, uint32_t *idx
 void zsi_handle_put(struct zs_handles *t, struct zs_magazine *mag, uint32_t idx);
 /* Resident bytes of the table. */
 unsigned long zsi_handles_bytes(struct zs_handles *t);
+/* Address space the table has reserved. */
+size_t zsi_handles_reserved(struct zs_handles *t);
 
 /*
  * The live entry of @handle into *@entry; false (errno EINVAL) if @handle was not issued by
@@ -147,7 +160,7 @@ static inline bool handle_lookup(struct zs_handles *t, unsigned long handle, uin
 
 	if (handle_tag(handle) != t->tag || idx == 0 || idx >= zs_load_acquire(&t->top))
 		goto bad;
-	uint64_t e = zs_load_acquire(&t->entry[idx]);
+	uint64_t e = zs_load_acquire(handle_entry(t, idx));
 	if (!he_live(e) || he_gen(e) != handle_gen(handle))
 		goto bad;
 	*entry = e;

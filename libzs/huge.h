@@ -18,7 +18,8 @@ uint32_t zsi_huge_page_new(struct zs_pool *pool, struct size_class *class);
 /* Give back @page, and the cached pages past the first @keep. */
 void zsi_huge_page_release(struct zs_pool *pool, struct size_class *class, uint32_t page,
 			   uint32_t keep);
-/* Give back every cached page; returns how many. */
+/* Give up every cached page to the pool's resident runs (arena.h); returns the pages that went
+ * back to the kernel meanwhile. */
 unsigned long zsi_huge_cache_release(struct zs_pool *pool, struct size_class *class);
 
 /* A resident page for a new huge object of @class: a cached one if there is one. */

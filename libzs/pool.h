@@ -77,6 +77,7 @@ struct zs_pool {
 	_Atomic unsigned long pages_compacted;
 	_Atomic unsigned long heap_bytes;     /* heap metadata: pool, classes, big bitmaps */
 	_Atomic unsigned long freeable_total; /* running sum of zsi_class_freeable(), compact.c */
+	_Atomic unsigned long freeable_floor; /* freeable_total when the last compaction ended */
 #if ZS_DEBUG
 	struct zs_debug_state debug;
 #endif
@@ -84,11 +85,17 @@ struct zs_pool {
 
 static inline struct zspage *zspage_of(struct zs_pool *pool, uint32_t id)
 {
-	return &pool->vm.desc[id];
+	return zspage_at(&pool->vm.desc, id);
 }
 static inline uint32_t zspage_id(struct zs_pool *pool, const struct zspage *z)
 {
-	return (uint32_t)(z - pool->vm.desc);
+	(void)pool;
+	return z->id;
+}
+/* The first byte of @z's run of pages. */
+static inline char *zspage_base(struct zs_pool *pool, const struct zspage *z)
+{
+	return page_addr(&pool->vm, z->page);
 }
 /* The class owning @z; caller holds that class's lock or has pinned @z. */
 static inline struct size_class *zspage_class(struct zs_pool *pool, struct zspage *z)
@@ -96,7 +103,8 @@ static inline struct size_class *zspage_class(struct zs_pool *pool, struct zspag
 	return &pool->classes.v[zs_load_relaxed(&z->class_nth)];
 }
 
-/* Account @delta resident pages to @class and the pool; caller holds the class lock. */
+/* Account @delta resident pages to @class and the pool; caller holds the class lock.
+ * (Pages moving between a class and the resident runs change the class's count alone.) */
 static inline void pool_pages_add(struct zs_pool *pool, struct size_class *class, long delta)
 {
 	cnt_add_locked(class->pages_used, delta);
@@ -105,6 +113,30 @@ static inline void pool_pages_add(struct zs_pool *pool, struct size_class *class
 
 	while (delta > 0 && now > peak && !zs_cas_weak_relaxed(&pool->pages_peak, &peak, now))
 		;
+}
+
+/* @n pages of resident runs went back to the kernel. */
+static inline void pool_pages_released(struct zs_pool *pool, unsigned long n)
+{
+	if (n)
+		zs_fetch_sub_relaxed(&pool->pages_total, n);
+}
+
+/*
+ * How many pages the resident runs (arena.h) may keep, @leaving pages being on their way there:
+ * one per ZS_RESIDENT_SHARE pages in use, so an emptied pool keeps none, and at most
+ * ZS_RESIDENT_MAX.  The measurement that chose them
+ * is in BENCHMARKS.md ("Resident runs").
+ */
+#define ZS_RESIDENT_SHARE 16
+#define ZS_RESIDENT_MAX	  1024
+static inline unsigned long resident_keep(struct zs_pool *pool, unsigned long leaving)
+{
+	unsigned long total = zs_load_relaxed(&pool->pages_total);
+	unsigned long idle = zs_load_relaxed(&pool->vm.resident_pages) + leaving;
+	unsigned long keep = total > idle ? (total - idle) / ZS_RESIDENT_SHARE : 0;
+
+	return keep < ZS_RESIDENT_MAX ? keep : ZS_RESIDENT_MAX;
 }
 
 #endif /* ZS_POOL_H */

@@ -11,14 +11,15 @@
  * of a zspage, the shortest on a tie.  Two neighbouring classes with the same chain length and
  * slot count are merged into the larger one, as the kernel does: the smaller class's objects
  * would fill zspages exactly as often, so a separate class would only add a partial zspage.
- * A class holding one object per page is "huge": the object takes the page alone.
+ * A class holding one object per page is "huge": the object takes the page alone.  The
+ * geometry of every class is worked out once per chain limit and kept for the next pool.
  */
 #include <errno.h>
 #include <stdlib.h>
 
 #include "size_class.h"
 
-static void class_geometry(uint32_t size, uint32_t max_pages, uint32_t *pages, uint32_t *objs)
+static void class_geometry(uint32_t size, uint32_t max_pages, uint16_t *pages, uint16_t *objs)
 {
 	uint32_t best_pages = 1, best_waste = UINT32_MAX;
 
@@ -30,8 +31,36 @@ static void class_geometry(uint32_t size, uint32_t max_pages, uint32_t *pages, u
 			best_pages = p;
 		}
 	}
-	*pages = best_pages;
-	*objs = best_pages * ZS_PAGE_SIZE / size;
+	*pages = (uint16_t)best_pages;
+	*objs = (uint16_t)(best_pages * ZS_PAGE_SIZE / size);
+}
+
+/*
+ * Every class's geometry for a chain limit, worked out once per limit and process: it is the
+ * same for every pool, and computing it costs more than the rest of creating a pool.
+ */
+struct class_plan {
+	_Atomic int done;
+	uint16_t pages[ZS_SIZE_CLASSES], objs[ZS_SIZE_CLASSES];
+};
+static struct class_plan plans[ZS_MAX_PAGES_PER_ZSPAGE + 1];
+static pthread_mutex_t plans_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static const struct class_plan *plan_for(uint32_t max_pages)
+{
+	struct class_plan *p = &plans[max_pages];
+
+	if (zs_load_acquire(&p->done))
+		return p;
+	pthread_mutex_lock(&plans_lock);
+	if (!zs_load_relaxed(&p->done)) {
+		for (int i = 0; i < ZS_SIZE_CLASSES; i++)
+			class_geometry(ZS_MIN_ALLOC_SIZE + i * ZS_SIZE_CLASS_DELTA, max_pages,
+				       &p->pages[i], &p->objs[i]);
+		zs_store_release(&p->done, 1);
+	}
+	pthread_mutex_unlock(&plans_lock);
+	return p;
 }
 
 /* Undo the first @n classes of @v, then free it. */
@@ -46,13 +75,10 @@ static void free_classes(struct size_class *v, uint32_t n)
 
 int zsi_classes_init(struct zs_class_table *t, uint32_t max_pages)
 {
-	uint32_t pages[ZS_SIZE_CLASSES], objs[ZS_SIZE_CLASSES];
+	const struct class_plan *plan = plan_for(max_pages);
+	const uint16_t *pages = plan->pages, *objs = plan->objs;
 	int phys_of[ZS_SIZE_CLASSES];
 	uint32_t nr = 0;
-
-	for (int i = 0; i < ZS_SIZE_CLASSES; i++)
-		class_geometry(ZS_MIN_ALLOC_SIZE + i * ZS_SIZE_CLASS_DELTA, max_pages, &pages[i],
-			       &objs[i]);
 
 	/* Walk down from the largest class; a class like the physical one above joins it. */
 	int above = -1;

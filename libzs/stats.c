@@ -27,6 +27,7 @@ ZS_API void zs_pool_stats(struct zs_pool *pool, struct zs_pool_stats *stats)
 		stats->bytes_used += cnt_get(c->bytes_used);
 	}
 	stats->pages_used = zs_load_relaxed(&pool->pages_total);
+	stats->pages_cached = zs_load_relaxed(&pool->vm.resident_pages);
 	stats->pages_peak = zs_load_relaxed(&pool->pages_peak);
 	stats->pages_compacted = zs_load_relaxed(&pool->pages_compacted);
 	/* Handle table, descriptor table and id bitmap as far as resident, plus heap metadata

@@ -48,7 +48,7 @@ static struct zspage *spill_target(struct zs_pool *pool, struct size_class *clas
 		    zs_load_relaxed(&c->list_mask) & ~(1U << ZS_FULL) & ~(1U << ZS_EMPTY);
 		if (!mask || pthread_mutex_trylock(&c->lock))
 			continue;
-		struct zspage *z = zsi_class_resident_slot(pool->vm.desc, c);
+		struct zspage *z = zsi_class_resident_slot(&pool->vm.desc, c);
 		if (z) {
 			*owner = c;
 			return z;
@@ -61,7 +61,7 @@ static struct zspage *spill_target(struct zs_pool *pool, struct size_class *clas
 /* The entry @hidx gets next: its place and size, with the generation after its current one. */
 static inline uint32_t next_gen(struct zs_pool *pool, uint32_t hidx)
 {
-	return he_next_gen(zs_load_relaxed(&pool->handles.entry[hidx]));
+	return he_next_gen(zs_load_relaxed(handle_entry(&pool->handles, hidx)));
 }
 
 /* Count the object @e of @size bytes in @class and publish it as index @hidx: the handle. */
@@ -70,7 +70,7 @@ static inline unsigned long publish(struct zs_pool *pool, struct size_class *cla
 {
 	cnt_add_locked(class->obj_used, 1);
 	cnt_add_locked(class->bytes_used, size);
-	zs_store_release(&pool->handles.entry[hidx], e);
+	zs_store_release(handle_entry(&pool->handles, hidx), e);
 	return handle_make(pool->handles.tag, he_gen(e), hidx);
 }
 
@@ -107,7 +107,7 @@ ZS_API unsigned long zs_malloc(struct zs_pool *pool, size_t size)
 		}
 		goto out;
 	}
-	z = zsi_class_fullest(pool->vm.desc, class, NULL);
+	z = zsi_class_fullest(&pool->vm.desc, class, NULL);
 	if (!(z && zspage_free_slot_resident(class, z)) && pool->pack_bytes) {
 		struct zspage *other = spill_target(pool, class, &owner);
 		if (other) {
@@ -161,7 +161,7 @@ static struct size_class *lock_owner(struct zs_pool *pool, unsigned long handle,
 			class = &pool->classes.v[nth];
 		}
 		pthread_mutex_lock(&class->lock);
-		uint64_t now = zs_load_acquire(&pool->handles.entry[handle_idx(handle)]);
+		uint64_t now = zs_load_acquire(handle_entry(&pool->handles, handle_idx(handle)));
 		if (now == e &&
 		    (he_huge(e) ||
 		     zs_load_acquire(&zspage_of(pool, he_id(e))->class_nth) == class->nth)) {
@@ -206,7 +206,7 @@ ZS_API int zs_free(struct zs_pool *pool, unsigned long handle)
 		return -EBUSY; /* its mapping's pin stays counted, its unmap will find it */
 	}
 
-	zs_store_release(&pool->handles.entry[hidx], he_make_free(he_gen(e), 0));
+	zs_store_release(handle_entry(&pool->handles, hidx), he_make_free(he_gen(e), 0));
 	cnt_add_locked(class->obj_used, -1);
 	cnt_add_locked(class->bytes_used, -(long)he_size(e));
 	/*
@@ -220,7 +220,7 @@ ZS_API int zs_free(struct zs_pool *pool, unsigned long handle)
 	} else {
 		z = zspage_of(pool, he_id(e));
 		zsi_slot_free(pool, class, z, he_slot(e));
-		if (z->inuse == 0 && zsi_zspage_destroy(pool, z))
+		if (z->inuse == 0 && zsi_zspage_destroy(pool, z, NULL))
 			z = NULL;
 	}
 	zsi_debug_check_freed(pool, hidx);
@@ -251,11 +251,12 @@ static char *pin_object(struct zs_pool *pool, unsigned long handle, uint64_t *en
 		struct zspage *z = zspage_of(pool, he_id(e));
 		zs_fetch_add_seq_cst(&z->pins, 1);
 		if (!zs_load_seq_cst(&z->busy) &&
-		    zs_load_seq_cst(&pool->handles.entry[handle_idx(handle)]) == e) {
+		    zs_load_seq_cst(handle_entry(&pool->handles, handle_idx(handle))) == e) {
 			uint16_t nth = zs_load_acquire(&z->class_nth);
 			if (nth != ZS_NO_CLASS) {
 				zs_store_relaxed(&z->last_mapped, he_slot(e) + 1);
-				return z->base + (size_t)he_slot(e) * pool->classes.v[nth].size;
+				return zspage_base(pool, z) +
+				       (size_t)he_slot(e) * pool->classes.v[nth].size;
 			}
 		}
 		zs_fetch_sub_release(&z->pins, 1);

@@ -32,22 +32,28 @@ struct zspage *zsi_zspage_create(struct zs_pool *pool, struct size_class *class)
 
 	if (ext_bytes && !(ext = calloc(1, ext_bytes)))
 		return NULL;
-	uint32_t page = zsi_run_get(&pool->vm, class->pages_per_zspage);
+	uint32_t resident;
+	uint32_t page = zsi_run_get(&pool->vm, class->pages_per_zspage, &resident);
 	if (page == ZS_NO_PAGE)
 		goto fail;
 	uint32_t id = zsi_id_get(&pool->vm, ZS_MAX_ZSPAGES);
 	if (!id) {
-		zsi_run_put(&pool->vm, page, class->pages_per_zspage);
+		pool_pages_released(pool,
+				    zsi_run_put_resident(&pool->vm, page, class->pages_per_zspage,
+							 resident, resident_keep(pool, resident)));
 		goto fail;
 	}
 	struct zspage *z = zspage_of(pool, id);
 	/* pins and busy stay as they are: a stale reader may still hold a pin on this id. */
 	clear_state(z);
 	zs_store_relaxed(&z->last_mapped, 0);
-	z->base = page_addr(&pool->vm, page);
+	z->id = id;
+	z->page = page;
+	z->populated = (uint8_t)resident; /* counted already: they move from the resident runs */
+	cnt_add_locked(class->pages_used, resident);
 	z->fullness = ZS_EMPTY;
 	z->ext_map = ext;
-	zsi_list_add(pool->vm.desc, class, z);
+	zsi_list_add(&pool->vm.desc, class, z);
 	zs_store_release(&z->class_nth, class->nth);
 	cnt_add_locked(class->zspages, 1);
 	if (ext_bytes)
@@ -61,17 +67,17 @@ fail:
 /*
  * A mapper that raced with the free of the zspage's last object may still be looking at the
  * memory; while it holds its pin the zspage stays on the empty list, for compaction or reuse.
+ * The run keeps its resident pages as a resident run (arena.h) for the next zspage.
  */
-bool zsi_zspage_destroy(struct zs_pool *pool, struct zspage *z)
+bool zsi_zspage_destroy(struct zs_pool *pool, struct zspage *z, unsigned long *released)
 {
 	struct size_class *class = zspage_class(pool, z);
+	uint32_t resident = z->populated;
 
 	if (!zspage_claim(z))
 		return false;
-	zsi_list_del(pool->vm.desc, class, z);
-	zsi_os_release(z->base, (size_t)z->populated << ZS_PAGE_SHIFT);
-	if (z->populated)
-		pool_pages_add(pool, class, -(long)z->populated);
+	zsi_list_del(&pool->vm.desc, class, z);
+	cnt_add_locked(class->pages_used, -(long)resident);
 	zs_store_release(&z->class_nth, ZS_NO_CLASS);
 	if (z->ext_map) {
 		free(z->ext_map);
@@ -79,7 +85,11 @@ bool zsi_zspage_destroy(struct zs_pool *pool, struct zspage *z)
 		zs_fetch_sub_relaxed(&pool->heap_bytes, ext_map_bytes(class));
 	}
 	zspage_unclaim(z);
-	zsi_run_put_addr(&pool->vm, z->base, class->pages_per_zspage);
+	unsigned long gone = zsi_run_put_resident(&pool->vm, z->page, class->pages_per_zspage,
+						  resident, resident_keep(pool, resident));
+	pool_pages_released(pool, gone);
+	if (released)
+		*released = gone;
 	zsi_id_put(&pool->vm, zspage_id(pool, z));
 	cnt_add_locked(class->zspages, -1);
 	return true;
@@ -118,7 +128,7 @@ uint32_t zsi_slot_alloc(struct zs_pool *pool, struct size_class *class, struct z
 	/* A mapping of the slot's earlier object must not look like one of the new object. */
 	if (zs_load_relaxed(&z->last_mapped) == slot + 1)
 		zs_store_relaxed(&z->last_mapped, 0);
-	fullness_update(pool->vm.desc, class, z);
+	fullness_update(&pool->vm.desc, class, z);
 	return slot;
 }
 
@@ -128,7 +138,7 @@ void zsi_slot_free(struct zs_pool *pool, struct size_class *class, struct zspage
 	z->inuse--;
 	if (slot < z->first_free)
 		z->first_free = slot;
-	fullness_update(pool->vm.desc, class, z);
+	fullness_update(&pool->vm.desc, class, z);
 }
 
 /* The pages released hold no live object, so no correct mapper can be reading them. */
@@ -146,7 +156,8 @@ unsigned long zsi_zspage_trim(struct zs_pool *pool, struct size_class *class, st
 	if (need >= z->populated)
 		return 0;
 	uint32_t drop = z->populated - need;
-	zsi_os_release(z->base + ((size_t)need << ZS_PAGE_SHIFT), (size_t)drop << ZS_PAGE_SHIFT);
+	zsi_os_release(zspage_base(pool, z) + ((size_t)need << ZS_PAGE_SHIFT),
+		       (size_t)drop << ZS_PAGE_SHIFT);
 	z->populated = need;
 	pool_pages_add(pool, class, -(long)drop);
 	return drop;
@@ -163,12 +174,13 @@ struct zspage *zsi_zspage_move(struct zs_pool *pool, struct size_class *class, s
 {
 	struct zspage *to = zspage_of(pool, nid);
 
-	zsi_list_del(pool->vm.desc, class, z);
+	to->id = nid;
+	zsi_list_del(&pool->vm.desc, class, z);
 	memcpy((char *)to + ZSPAGE_STATE, (const char *)z + ZSPAGE_STATE,
 	       sizeof(*z) - ZSPAGE_STATE);
 	to->skip = 0;
 	zs_store_relaxed(&to->last_mapped, 0); /* claimed: nothing of it is mapped */
-	zsi_list_add(pool->vm.desc, class, to);
+	zsi_list_add(&pool->vm.desc, class, to);
 	zs_store_release(&to->class_nth, class->nth);
 	return to;
 }

@@ -34,6 +34,7 @@
 struct zspage {
 	/* Read without the class lock (the pin protocol); they stay with the id. */
 	_Atomic uint32_t pins;	      /* mappers using objects of this zspage now */
+	uint32_t id;		      /* its own index in the descriptor table */
 	_Atomic uint16_t class_nth;   /* physical class owning it; ZS_NO_CLASS while free */
 	_Atomic uint16_t last_mapped; /* slot + 1 of the object pinned last, until unpinned */
 	_Atomic uint8_t busy;	      /* a mover is working on it */
@@ -47,7 +48,7 @@ struct zspage {
 	uint32_t prev, next; /* fullness list links, by id (0 ends the list) */
 	uint16_t inuse;	     /* live objects */
 	uint16_t first_free; /* lowest free slot; == objs_per_zspage when full */
-	char *base;	     /* first byte of its run of pages */
+	uint32_t page;	     /* page number (arena.h) of the first page of its run */
 	uint64_t *ext_map;   /* allocation bitmap when objs > ZS_INLINE_SLOTS */
 	uint64_t map[3];     /* inline allocation bitmap */
 };
@@ -55,6 +56,12 @@ struct zspage {
 _Static_assert(sizeof(struct zspage) == ZS_DESC_BYTES, "a zspage descriptor is one cache line");
 _Static_assert(ZS_INLINE_SLOTS == 8 * sizeof(((struct zspage *)0)->map),
 	       "the inline bitmap holds ZS_INLINE_SLOTS bits");
+
+/* Descriptor @id of the table @desc (the pool's vm.desc). */
+static inline struct zspage *zspage_at(const struct zs_table *desc, uint32_t id)
+{
+	return desc_at(desc, id);
+}
 
 static inline uint64_t *zspage_map(struct zspage *z)
 {
@@ -94,8 +101,9 @@ static inline void zspage_unclaim(struct zspage *z)
 struct zs_pool;
 /* A new empty zspage of @class, on its empty list; NULL when out of memory or ids. */
 struct zspage *zsi_zspage_create(struct zs_pool *pool, struct size_class *class);
-/* Free an empty zspage; false (nothing changed) while a mapper holds a pin. */
-bool zsi_zspage_destroy(struct zs_pool *pool, struct zspage *z);
+/* Free an empty zspage, its pages kept as a resident run; false (nothing changed) while a
+ * mapper holds a pin.  *@released (if not NULL): pages that went back to the kernel. */
+bool zsi_zspage_destroy(struct zs_pool *pool, struct zspage *z, unsigned long *released);
 /* Take the lowest free slot of @z (not full), making its pages resident as needed. */
 uint32_t zsi_slot_alloc(struct zs_pool *pool, struct size_class *class, struct zspage *z);
 void zsi_slot_free(struct zs_pool *pool, struct size_class *class, struct zspage *z, uint32_t slot);

@@ -185,31 +185,52 @@ static void check_all(struct zs_pool *pool, const struct obj *o, size_t n)
 
 /* ---- tests ---- */
 
-/* Every mmap zs_create_pool makes fails in turn: NULL + ENOMEM, and what it mapped is unmapped. */
-Test(zs_faults, create_pool_each_mmap_fails)
+/*
+ * zs_create_pool reserves no address space at all (its tables and first arena come with the
+ * first object).  Then every mmap the first zs_malloc makes fails in turn: 0 + ENOMEM, the pool
+ * stays empty and consistent and works once mmap does, and destroying it unmaps everything.
+ */
+Test(zs_faults, first_malloc_each_mmap_fails)
 {
 	long base = fi_live_maps(), k;
 
-	for (k = 0;; k++) {
-		struct zs_pool *pool;
+	fi_arm(0, -1);
+	struct zs_pool *empty = zs_create_pool("no-mmap");
+	fi_disarm();
+	cr_assert_not_null(empty, "zs_create_pool failed with every mmap failing");
+	cr_assert_eq(fi_get(&fi.injected), 0, "zs_create_pool called mmap");
+	zs_destroy_pool(empty);
+	cr_assert_eq(fi_live_maps(), base);
 
+	for (k = 0;; k++) {
+		struct zs_pool *pool = zs_create_pool("faulty");
+		unsigned long h;
+
+		cr_assert_not_null(pool);
 		fi_arm(k, 1);
 		errno = 0;
-		pool = zs_create_pool("faulty");
+		h = zs_malloc(pool, 100);
 		bool hit = fi_disarm();
-		if (!hit) { /* the k-th mmap was never reached: creation makes only k */
-			cr_assert_not_null(pool);
+		if (!hit) { /* the k-th mmap was never reached: the first object needs only k */
+			cr_assert_neq(h, 0);
+			cr_assert_eq(zs_free(pool, h), 0);
 			zs_destroy_pool(pool);
 			break;
 		}
-		cr_assert_null(pool, "zs_create_pool succeeded with mmap %ld failing", k);
+		cr_assert_eq(h, 0, "zs_malloc succeeded with mmap %ld failing", k);
 		cr_assert_eq(errno, ENOMEM, "mmap %ld failing: errno %d", k, errno);
+		zt_assert_pool_consistent(pool, 0, 0);
+		h = zt_alloc_stamped(pool, 100, SEED);
+		cr_assert_neq(h, 0, "mmap %ld failed once: the pool does not recover", k);
+		cr_assert_eq(zt_check_handle(pool, h, 100, SEED), -1);
+		cr_assert_eq(zs_free(pool, h), 0);
+		zs_destroy_pool(pool);
 		cr_assert_eq(fi_live_maps(), base, "mmap %ld failing: %ld mappings leaked", k,
 			     fi_live_maps() - base);
 	}
-	cr_assert_geq(k, 2,
-		      "zs_create_pool made %ld mmap calls; expected the handle table and "
-		      "the descriptors",
+	cr_assert_geq(k, 3,
+		      "the first zs_malloc made %ld mmap calls; expected the handle table, the "
+		      "arena and the descriptors",
 		      k);
 	cr_assert_eq(fi_live_maps(), base);
 	cr_assert_eq(fi_get(&fi.injected), k);
@@ -267,15 +288,16 @@ Test(zs_faults, malloc_enomem_then_recovers)
 }
 
 /*
- * Compaction maps scratch space for its reverse maps.  With the k-th of those mmaps failing
- * (k = 0, 1, 2, 3, then growing by half, until compaction no longer reaches it: the handle scan,
- * the first classes and classes spread over the table), zs_compact frees what it can without
+ * Compaction maps scratch space for its reverse maps once it is large (64 KiB and up; smaller
+ * scratch comes from the heap).  With the k-th of those mmaps failing (k = 0, 1, 2, 3, then
+ * growing by half, until compaction no longer reaches it), zs_compact frees what it can without
  * it, every object stays intact, no scratch mapping leaks, and a compaction without faults
- * then gives back at least what one with no faults at all would.
+ * then gives back at least what one with no faults at all would.  The pool keeps 12000 of 48000
+ * objects, so the scan's list of them (8 bytes each) is mapped.
  */
 Test(zs_faults, compact_scratch_fails, .timeout = 60)
 {
-	enum { N = 3000 };
+	enum { N = 48000 };
 	static struct obj o[N];
 	long k, base, tried = 0;
 
@@ -325,7 +347,7 @@ Test(zs_faults, compact_scratch_fails, .timeout = 60)
 		if (!hit)
 			break;
 	}
-	cr_assert_geq(k, 3, "compaction made only %ld scratch mappings", k);
+	cr_assert_geq(k, 1, "compaction made only %ld scratch mappings", k);
 	cr_assert_eq(fi_get(&fi.injected), tried);
 	fi_report();
 }
@@ -333,9 +355,10 @@ Test(zs_faults, compact_scratch_fails, .timeout = 60)
 /*
  * Faults under concurrency: four threads allocate, check and free stamped objects in a fresh
  * pool while every reservation fails: each allocation fails with ENOMEM alone, and the pool
- * stays empty and consistent.  Then the same four run with the arena in place while a fifth
- * thread compacts without pause and every other mapping of its scratch space fails: no
- * allocation fails and every object reads back intact.
+ * stays empty and consistent.  Then the same four run beside 12000 objects the pool keeps, its
+ * address space in place (grown by a larger working set, freed again), while a fifth thread
+ * compacts without pause and every other mapping of its scratch space fails: no allocation
+ * fails and every object reads back intact.
  */
 struct racer {
 	struct zs_pool *pool;
@@ -421,7 +444,15 @@ Test(zs_faults, threads_with_failing_mmap, .timeout = 60)
 	atomic_int stop = 0;
 	/* not a compound literal inside cr_assert_eq(): it would die with the macro's block */
 	struct compactor carg = {pool, &stop};
-	unsigned long arena = zs_malloc(pool, 100); /* reserves the arena */
+	/* The pool keeps 12000 objects, so each compaction's scan maps its scratch list; the
+	 * tables and arenas first grow to hold 4096 more, 16 times what the workers ever hold
+	 * together, and keep that address space once those are gone. */
+	static struct obj keep[12000], grow[16 * 4 * 64];
+	fill(pool, keep, sizeof(keep) / sizeof(keep[0]), 4);
+	fill(pool, grow, sizeof(grow) / sizeof(grow[0]), 5);
+	for (size_t i = 0; i < sizeof(grow) / sizeof(grow[0]); i++)
+		cr_assert_eq(zs_free(pool, grow[i].h), 0);
+	unsigned long arena = zs_malloc(pool, 100);
 	cr_assert_neq(arena, 0);
 	pthread_mutex_lock(&fi.lock);
 	fi.every = 2;
@@ -444,6 +475,9 @@ Test(zs_faults, threads_with_failing_mmap, .timeout = 60)
 	fi_disarm();
 	cr_assert_gt(fi_get(&fi.injected), before, "no compaction ran into a fault");
 	cr_assert_eq(zs_free(pool, arena), 0);
+	check_all(pool, keep, sizeof(keep) / sizeof(keep[0]));
+	for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++)
+		cr_assert_eq(zs_free(pool, keep[i].h), 0);
 	zt_assert_pool_consistent(pool, 0, 0);
 	zs_destroy_pool(pool);
 	fi_report();

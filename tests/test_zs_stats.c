@@ -10,8 +10,17 @@
  *    a Total line; every number matches zs_class_stats().
  *  - zs_destroy_pool() with live objects gives their memory back; create/destroy cycles
  *    leak neither RSS, address space nor mappings; zs_destroy_pool(NULL) is harmless.
+ *  - Address space in proportion to use: under RLIMIT_AS with 256 MiB of headroom a pool
+ *    stores, churns and compacts tens of MiB beside 32 small pools, and a pool's address
+ *    space does not creep up while it churns a bounded live set.
+ *  - Resident runs: a pool that frees and allocates as fast (a swap device's steady state)
+ *    reuses the pages of emptied zspages without faulting new ones in, counts them in
+ *    pages_cached and pages_used, keeps none once empty, and zs_compact gives them all back
+ *    and says so in its return value.
  */
 #include <ctype.h>
+#include <errno.h>
+#include <sys/resource.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -193,6 +202,199 @@ Test(stats, counters_and_peak)
 	cr_assert_lt(st.pages_used, maxpages);
 	for (i = 0; i < N / 4; i++)
 		cr_assert_eq(zs_free(pool, h[i]), 0);
+	zs_destroy_pool(pool);
+}
+
+/* ---- address space ---- */
+
+/*
+ * A pool reserves address space in proportion to what it holds (tables that grow in chunks,
+ * arenas that double), so it works inside an address-space limit a little above what the
+ * process uses: a big pool fills, churns a live set of random sizes (which must not creep into
+ * new address space) and compacts, while 32 small pools each hold a few objects.
+ */
+Test(stats, pools_work_under_address_space_limit, .timeout = 120)
+{
+	enum { FILL = 12000, SMALL = 32, CHURN = 200000 };
+	static unsigned long h[FILL];
+	static size_t size[FILL];
+	struct zs_pool *small[SMALL];
+	unsigned long sh[SMALL][16];
+	struct zt_rng r;
+
+	if (ZT_ASAN || ZT_TSAN)
+		cr_skip_test("the sanitizers map their shadow and allocator memory on demand, "
+			     "which no fixed address-space limit allows for");
+	size_t vm0 = zt_vm_bytes();
+	cr_assert_gt(vm0, 0, "cannot read /proc/self/statm");
+	struct rlimit rl;
+	cr_assert_eq(getrlimit(RLIMIT_AS, &rl), 0);
+	if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > vm0 + 256 * ZT_MIB)
+		rl.rlim_cur = vm0 + 256 * ZT_MIB; /* this test's process only (Criterion forks) */
+	cr_assert_eq(setrlimit(RLIMIT_AS, &rl), 0, "setrlimit: %s", strerror(errno));
+
+	struct zs_pool *pool = zs_create_pool("limited");
+	cr_assert_not_null(pool, "zs_create_pool under a 256 MiB headroom: %s", strerror(errno));
+	for (int p = 0; p < SMALL; p++) {
+		small[p] = zs_create_pool("small");
+		cr_assert_not_null(small[p], "small pool %d: %s", p, strerror(errno));
+		for (int i = 0; i < 16; i++) {
+			sh[p][i] = zt_alloc_stamped(small[p], 100 + 200 * (size_t)i, SEED);
+			cr_assert_neq(sh[p][i], 0, "small pool %d object %d: %s", p, i,
+				      strerror(errno));
+		}
+	}
+	zt_rng_seed(&r, 99);
+	for (size_t i = 0; i < FILL; i++) {
+		size[i] = zt_rand_size(&r);
+		h[i] = zt_alloc_stamped(pool, size[i], SEED);
+		cr_assert_neq(h[i], 0, "object %zu: %s", i, strerror(errno));
+	}
+	for (size_t i = 0; i < FILL; i++) {
+		if (i % 4) {
+			cr_assert_eq(zs_free(pool, h[i]), 0);
+			h[i] = 0;
+		}
+	}
+	zs_compact(pool);
+	size_t vm1 = zt_vm_bytes();
+	for (size_t k = 0; k < CHURN; k++) {
+		size_t i = zt_below(&r, FILL);
+
+		if (h[i]) {
+			cr_assert_eq(zs_free(pool, h[i]), 0);
+			h[i] = 0;
+		} else {
+			size[i] = zt_rand_size(&r);
+			h[i] = zt_alloc_stamped(pool, size[i], SEED);
+			cr_assert_neq(h[i], 0, "churn step %zu: %s", k, strerror(errno));
+		}
+		if (k % 50000 == 0)
+			zs_compact(pool);
+	}
+	size_t vm2 = zt_vm_bytes();
+	cr_log_info("address space: %zu MiB at the start, %zu after the fill, %zu after the churn",
+		    vm0 >> 20, vm1 >> 20, vm2 >> 20);
+	for (size_t i = 0; i < FILL; i++) {
+		if (h[i]) {
+			cr_assert_eq(zt_check_handle(pool, h[i], size[i], SEED), -1);
+			cr_assert_eq(zs_free(pool, h[i]), 0);
+		}
+	}
+	for (int p = 0; p < SMALL; p++) {
+		for (int i = 0; i < 16; i++)
+			cr_assert_eq(
+			    zt_check_handle(small[p], sh[p][i], 100 + 200 * (size_t)i, SEED), -1);
+		zs_destroy_pool(small[p]);
+	}
+	cr_assert_eq(zs_get_total_pages(pool), 0);
+	zs_destroy_pool(pool);
+}
+
+/* ---- resident runs ---- */
+
+static long minor_faults(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_minflt;
+}
+
+/*
+ * A ring of objects of one size: the oldest BATCH freed, then as many allocated, many times over:
+ * the zspages that empty are made again at once, as a swap device in its steady state does.
+ * Returns the pages the ring's objects turned over.
+ */
+#define BATCH 128
+static unsigned long churn(struct zs_pool *pool, unsigned long *ring, size_t n, size_t size,
+			   size_t rounds, size_t *at)
+{
+	for (size_t k = 0; k < rounds * n; k += BATCH) {
+		for (size_t b = 0; b < BATCH; b++)
+			cr_assert_eq(zs_free(pool, ring[(*at + b) % n]), 0);
+		for (size_t b = 0; b < BATCH; b++) {
+			unsigned long *h = &ring[(*at + b) % n];
+
+			*h = zt_alloc_stamped(pool, size, SEED);
+			cr_assert_neq(*h, 0);
+		}
+		*at = (*at + BATCH) % n;
+	}
+	return (unsigned long)(rounds * n * size / ZT_PAGE);
+}
+
+Test(stats, emptied_zspages_are_reused_resident, .timeout = 60)
+{
+	enum { N = 4096, SIZE = 1800 };
+	static unsigned long ring[N];
+	struct zs_pool *pool = zs_create_pool("resident");
+	struct zs_pool_stats st, st2;
+	size_t at = 0;
+
+	cr_assert_not_null(pool);
+	for (size_t i = 0; i < N; i++) {
+		ring[i] = zt_alloc_stamped(pool, SIZE, SEED);
+		cr_assert_neq(ring[i], 0);
+	}
+	churn(pool, ring, N, SIZE, 1, &at); /* the steady state */
+	long f0 = minor_faults();
+	unsigned long turned = churn(pool, ring, N, SIZE, 4, &at);
+	long faults = minor_faults() - f0;
+	cr_log_info("%lu pages turned over, %ld page faults", turned, faults);
+	cr_assert_lt(faults, (long)turned / 50,
+		     "%lu pages turned over, %ld pages faulted in: emptied zspages are not reused",
+		     turned, faults);
+
+	zs_pool_stats(pool, &st);
+	cr_assert_leq(st.pages_cached, st.pages_used);
+	zt_assert_pool_consistent(pool, N, (unsigned long)N * SIZE);
+	for (size_t i = 0; i < N; i++)
+		cr_assert_eq(zt_check_handle(pool, ring[i], SIZE, SEED), -1);
+
+	/* zs_compact gives the resident runs back, and counts them */
+	unsigned long freed = zs_compact(pool);
+	zs_pool_stats(pool, &st2);
+	cr_assert_eq(st2.pages_cached, 0, "%lu cached pages after zs_compact", st2.pages_cached);
+	cr_assert_eq(st.pages_used - st2.pages_used, freed,
+		     "pages_used dropped by %lu, zs_compact returned %lu",
+		     st.pages_used - st2.pages_used, freed);
+
+	/* an emptied pool keeps nothing */
+	churn(pool, ring, N, SIZE, 1, &at);
+	for (size_t i = 0; i < N; i++)
+		cr_assert_eq(zs_free(pool, ring[i]), 0);
+	zs_pool_stats(pool, &st);
+	cr_assert_eq(st.pages_used, 0, "an empty pool holds %lu pages (%lu cached)", st.pages_used,
+		     st.pages_cached);
+	cr_assert_eq(st.pages_cached, 0);
+	zs_destroy_pool(pool);
+}
+
+/* A burst of frees with no allocation keeps (almost) nothing back: what is kept follows what
+ * new zspages took lately. */
+Test(stats, frees_alone_keep_little_resident)
+{
+	enum { N = 20000, SIZE = 1800 };
+	static unsigned long h[N];
+	struct zs_pool *pool = zs_create_pool("burst");
+	struct zs_pool_stats st;
+
+	cr_assert_not_null(pool);
+	for (size_t i = 0; i < N; i++) {
+		h[i] = zt_alloc_stamped(pool, SIZE, SEED);
+		cr_assert_neq(h[i], 0);
+	}
+	for (size_t i = 0; i < N * 3 / 4; i++)
+		cr_assert_eq(zs_free(pool, h[i]), 0);
+	zs_pool_stats(pool, &st);
+	cr_assert_leq(st.pages_cached * 100, st.pages_used,
+		      "%lu of %lu pages kept cached after frees alone", st.pages_cached,
+		      st.pages_used);
+	zt_assert_pool_consistent(pool, N - N * 3 / 4, (unsigned long)(N - N * 3 / 4) * SIZE);
+	for (size_t i = N * 3 / 4; i < N; i++)
+		cr_assert_eq(zs_free(pool, h[i]), 0);
+	cr_assert_eq(zs_get_total_pages(pool), 0);
 	zs_destroy_pool(pool);
 }
 

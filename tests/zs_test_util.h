@@ -391,8 +391,9 @@ static inline void zt_assert_pool_consistent(struct zs_pool *pool, unsigned long
 		     sum_alloc, st.objs_allocated);
 	cr_assert_eq(sum_used, st.objs_used, "classes obj_used %lu != pool objs_used %lu", sum_used,
 		     st.objs_used);
-	cr_assert_eq(sum_pages, st.pages_used, "classes pages_used %lu != pool %lu", sum_pages,
-		     st.pages_used);
+	cr_assert_eq(sum_pages + st.pages_cached, st.pages_used,
+		     "classes pages_used %lu + pages_cached %lu != pool %lu", sum_pages,
+		     st.pages_cached, st.pages_used);
 }
 
 /* Sum of the freeable counts of every class. */

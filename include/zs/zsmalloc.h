@@ -4,8 +4,9 @@
  * A pool stores objects of 1..ZS_MAX_ALLOC_SIZE bytes (typically compressed 4 KiB pages) packed
  * tightly into "zspages": runs of 1..16 contiguous 4 KiB pages carved into equal slots of one
  * size class.  Objects are named by opaque handles that survive compaction.  Memory is taken
- * from the OS in large reserved mappings; pages become resident only when an object reaches
- * them and are given back (madvise) as soon as no object needs them.
+ * from the OS in reserved mappings that grow with the pool; pages become resident only when an
+ * object reaches them and are given back (madvise) once no object needs them, except a bounded
+ * few of emptied zspages kept resident for the next zspages (zs_compact() gives those back too).
  *
  * Threading: every function may be called concurrently on one pool from any number of threads,
  * except zs_destroy_pool(), which must not race with anything else on that pool.
@@ -63,7 +64,10 @@ struct zs_pool;
 /* A pool's counters, as zs_pool_stats() fills them. */
 struct zs_pool_stats {
 	unsigned long pages_compacted; /* pages freed by compaction so far */
-	unsigned long pages_used;      /* pages held by zspages now (== zs_get_total_pages) */
+	unsigned long pages_used;      /* resident pages now (== zs_get_total_pages): those of
+					* zspages and pages_cached */
+	unsigned long pages_cached;    /* resident pages of emptied zspages kept for the next ones
+					* (bounded; zs_compact() gives them all back) */
 	unsigned long pages_peak;      /* the most pages_used has been */
 	unsigned long objs_allocated;  /* object slots in all zspages */
 	unsigned long objs_used;       /* live objects */
@@ -75,8 +79,9 @@ struct zs_pool_stats {
 struct zs_pool_opts {
 	/* Longest zspage, 1..ZS_MAX_PAGES_PER_ZSPAGE pages; 0 picks ZS_DEFAULT_PAGES_PER_ZSPAGE. */
 	unsigned int max_pages_per_zspage;
-	/* Compact automatically (from zs_free) once the pool's freeable pages reach this many;
-	 * 0 disables automatic compaction. */
+	/* Compact automatically (from zs_free) once the pool's freeable pages reach this many
+	 * more than the last compaction left (pages it could not free, of mapped objects or
+	 * objects allocated meanwhile); 0 disables automatic compaction. */
 	unsigned long auto_compact_pages;
 	/* Cross-class packing: compaction may move an object into a free slot up to this many
 	 * bytes larger than its own class when that empties a partly used page, and allocation
@@ -247,8 +252,9 @@ ZS_API size_t zs_huge_class_size(struct zs_pool *pool);
 ZS_API int zs_lookup_class_index(struct zs_pool *pool, size_t size);
 
 /*
- * zs_get_total_pages - pages held by the pool's zspages now (0 for a NULL @pool).
- * Kernel: zs_get_total_pages(), the same.
+ * zs_get_total_pages - resident pages the pool holds now: its zspages' and those of emptied
+ * zspages kept for the next ones (zs_pool_stats() pages_cached); 0 for a NULL @pool.
+ * Kernel: zs_get_total_pages(), which frees an emptied zspage's pages at once.
  */
 ZS_API unsigned long zs_get_total_pages(struct zs_pool *pool);
 

@@ -33,7 +33,7 @@ struct fixture {
 
 static uint64_t entry_of(struct fixture *f, unsigned long h)
 {
-	return zs_load_relaxed(&f->pool->handles.entry[handle_idx(h)]);
+	return zs_load_relaxed(handle_entry(&f->pool->handles, handle_idx(h)));
 }
 
 static struct zspage *zspage_of_handle(struct fixture *f, unsigned long h)
@@ -111,7 +111,7 @@ static void break_entry_slot(struct fixture *f)
 	struct zspage *z = zspage_of_handle(f, f->h[2]);
 
 	/* point the handle at the zspage's first free slot */
-	zs_store_relaxed(&f->pool->handles.entry[handle_idx(f->h[2])],
+	zs_store_relaxed(handle_entry(&f->pool->handles, handle_idx(f->h[2])),
 			 he_make(he_id(e), z->first_free, he_size(e), he_gen(e)));
 }
 
@@ -120,15 +120,15 @@ static void break_free_list_loop(struct fixture *f)
 	struct zs_handles *t = &f->pool->handles;
 	uint32_t idx = t->free_head;
 
-	zs_store_relaxed(&t->entry[idx],
-			 he_make_free(he_gen(zs_load_relaxed(&t->entry[idx])), idx));
+	zs_store_relaxed(handle_entry(t, idx),
+			 he_make_free(he_gen(zs_load_relaxed(handle_entry(t, idx))), idx));
 }
 
 static void break_lose_index(struct fixture *f)
 {
 	struct zs_handles *t = &f->pool->handles;
 
-	t->free_head = he_next(zs_load_relaxed(&t->entry[t->free_head]));
+	t->free_head = he_next(zs_load_relaxed(handle_entry(t, t->free_head)));
 }
 
 static void break_id_bit(struct fixture *f)

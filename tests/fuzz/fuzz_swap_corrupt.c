@@ -196,6 +196,53 @@ static void check(struct run *r, struct stored *s)
 	fz_check(swap_count(r->ctx, s->e) == 1, "the entry lost its reference");
 }
 
+/*
+ * The two memory areas (lz4, zstd) are kept across inputs, each in a context of its own: making
+ * a pool and a compressor's state cost more than a typical input's operations.  An input leaves
+ * its area with no entry (every entry is freed at the end, and an area with none in use is what
+ * swap_off needs to succeed), so its objects, corrupted or not, are gone with it; that the area
+ * holds nothing is checked again when it is taken.  Swap files are made anew each time: an input
+ * may have cut or rewritten one behind the library's back.  FZ_FRESH_AREAS=1 in the environment
+ * makes every area anew, to tell whether a crash depends on history.
+ */
+static struct swap_ctx *mem_ctx[2];
+
+static bool fresh_areas(void)
+{
+	const char *e = getenv("FZ_FRESH_AREAS");
+
+	return e && *e && strcmp(e, "0") != 0;
+}
+
+static void mem_ctx_destroy(void)
+{
+	for (int i = 0; i < 2; i++) {
+		if (!mem_ctx[i])
+			continue;
+		fz_check(swap_off(mem_ctx[i], 0) == 0, "swap_off of a kept area");
+		swap_ctx_destroy(mem_ctx[i]);
+	}
+}
+
+/* A kept memory area @i, checked to hold nothing; NULL if there is none yet. */
+static struct swap_ctx *mem_ctx_take(int i)
+{
+	struct swap_area_stats st;
+	struct swap_ctx *ctx = mem_ctx[i];
+
+	if (!ctx)
+		return NULL;
+	mem_ctx[i] = NULL;
+	fz_check(swap_area_stats(ctx, 0, &st) == 0, "stats of a kept area");
+	fz_check(st.inuse_pages == 0 && st.cache_pages == 0 && st.orig_data_size == 0 &&
+		     st.compr_data_size == 0 && st.mem_used_total == 0 && st.same_pages == 0 &&
+		     st.huge_pages == 0 && !st.draining,
+		 "a kept area is not empty: %llu in use, %llu bytes of pool",
+		 (unsigned long long)st.inuse_pages, (unsigned long long)st.mem_used_total);
+	fz_check(swap_area_stats(ctx, 1, &st) == -EINVAL, "a kept context has a second area");
+	return ctx;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fz f = {data, size};
@@ -224,10 +271,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		opts.flags = r.checksum ? SWAP_AREA_CHECKSUM : 0;
 		break;
 	}
-	r.ctx = swap_ctx_create();
-	fz_check(r.ctx != NULL, "swap_ctx_create");
-	type = swap_on(r.ctx, &opts);
-	fz_check(type == 0, "swap_on: %d", type);
+	r.ctx = r.file ? NULL : mem_ctx_take(mode % 4);
+	if (r.ctx) {
+		type = 0;
+	} else {
+		r.ctx = swap_ctx_create();
+		fz_check(r.ctx != NULL, "swap_ctx_create");
+		type = swap_on(r.ctx, &opts);
+		fz_check(type == 0, "swap_on: %d", type);
+	}
 	if (r.file) {
 		r.fd = open(path, O_RDWR | O_CLOEXEC);
 		fz_check(r.fd >= 0, "open %s", path);
@@ -265,6 +317,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (unsigned i = 0; i < r.nr; i++) {
 		check(&r, &r.s[i]);
 		fz_check(swap_free(r.ctx, r.s[i].e) == 0, "swap_free");
+	}
+	if (!r.file && !fresh_areas()) {
+		static bool registered;
+
+		if (!registered) {
+			atexit(mem_ctx_destroy);
+			registered = true;
+		}
+		mem_ctx[mode % 4] = r.ctx;
+		return 0;
 	}
 	fz_check(swap_off(r.ctx, type) == 0, "swap_off");
 	swap_ctx_destroy(r.ctx);

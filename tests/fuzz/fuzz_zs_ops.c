@@ -6,8 +6,10 @@
  * how many maps are open and the pointer they gave).  Every call on a live handle must succeed
  * and every object must keep its bytes whatever happens to the others (allocation, free,
  * compaction with some objects mapped); every call on a handle that is not live must fail with
- * EINVAL and change nothing.  Pool statistics must match the model's counts, and a pool emptied
- * and compacted must hold no pages.
+ * EINVAL and change nothing.  Pool statistics must match the model's counts (the per-class ones
+ * at every 8th check and at the end of each input), and a pool emptied and compacted must hold
+ * no pages.  The pool that issues the foreign handles is made once and kept across inputs, and
+ * the pools under test are kept too, empty, one per set of options (pool_take).
  *
  * Input: 4 bytes of pool options, then one operation per byte, each followed by its arguments.
  */
@@ -35,11 +37,12 @@ struct model {
 	unsigned nr;
 	struct fz_stale stale;
 	unsigned long bytes;
+	unsigned stats_calls;
 };
 
 static void check_bytes(const struct obj *o, const uint8_t *p, const char *when)
 {
-	if (!o->written)
+	if (!o->written || fz_pattern_is(p, o->size, o->seed))
 		return;
 	for (size_t i = 0; i < o->size; i++)
 		fz_check(p[i] == fz_pattern_byte(o->seed, i),
@@ -58,7 +61,11 @@ static void check_obj(struct model *m, struct obj *o, const char *when)
 	fz_check(zs_obj_size(m->pool, o->h) == o->size, "%s: size of %#lx", when, o->h);
 }
 
-static void check_stats(struct model *m)
+/*
+ * The pool's counters against the model; every 8th time (and at the end of each input) also
+ * every class's, which costs a walk of a few hundred classes.
+ */
+static void check_stats(struct model *m, bool every_class)
 {
 	struct zs_pool_stats st;
 	unsigned long used = 0;
@@ -68,6 +75,8 @@ static void check_stats(struct model *m)
 	fz_check(st.bytes_used == m->bytes, "bytes_used %lu, model %lu", st.bytes_used, m->bytes);
 	fz_check(st.pages_used == zs_get_total_pages(m->pool), "pages_used");
 	fz_check(st.objs_allocated >= st.objs_used, "objs_allocated < objs_used");
+	if (!every_class && ++m->stats_calls % 8)
+		return;
 	for (unsigned i = 0; i < zs_nr_classes(m->pool); i++) {
 		struct zs_class_stats cs;
 		fz_check(zs_class_stats(m->pool, i, &cs) == 0, "class_stats %u", i);
@@ -285,10 +294,106 @@ static void run(struct model *m, struct fz *f)
 		default:
 			if (o)
 				check_obj(m, o, "read");
-			check_stats(m);
+			check_stats(m, false);
 			break;
 		}
 	}
+}
+
+/* The pool of the foreign handles: made once, kept across inputs, destroyed at exit. */
+static struct zs_pool *other;
+static unsigned long foreign;
+
+static void destroy_other(void)
+{
+	zs_destroy_pool(other);
+}
+
+/*
+ * Pools are kept across inputs, one per set of options, a few sets at a time: most inputs are
+ * mutations that keep the option bytes, and making and destroying a pool (its class table, its
+ * first tables and arena, their page faults) cost more than the operations of a typical input.
+ * A pool is put back only empty and compacted (checked at the end of the input that used it),
+ * and is checked to hold nothing again when it is taken, so an input finds it as it would find
+ * a new pool: only the handle values and addresses it issues differ.  FZ_FRESH_POOLS=1 in the
+ * environment makes a new pool for every input, to tell whether a crash depends on history.
+ */
+#define POOL_CACHE 8
+
+static struct pool_slot {
+	struct zs_pool_opts opts;
+	struct zs_pool *pool;
+	unsigned long last_use;
+} pools[POOL_CACHE];
+static unsigned long pool_clock;
+
+static bool fresh_pools(void)
+{
+	static int fresh = -1;
+
+	if (fresh < 0) {
+		const char *e = getenv("FZ_FRESH_POOLS");
+		fresh = e && *e && strcmp(e, "0") != 0;
+	}
+	return fresh;
+}
+
+static void destroy_pools(void)
+{
+	for (unsigned i = 0; i < POOL_CACHE; i++)
+		zs_destroy_pool(pools[i].pool);
+}
+
+/* A pool made with @opts that holds nothing: a kept one, or a new one. */
+static struct zs_pool *pool_take(const struct zs_pool_opts *opts)
+{
+	struct zs_pool_stats st;
+	struct zs_pool *pool = NULL;
+
+	for (unsigned i = 0; i < POOL_CACHE && !fresh_pools(); i++) {
+		if (pools[i].pool && !memcmp(&pools[i].opts, opts, sizeof(*opts))) {
+			pool = pools[i].pool;
+			pools[i].pool = NULL;
+			break;
+		}
+	}
+	if (!pool) {
+		pool = zs_create_pool_opts("fuzz", opts);
+		fz_check(pool != NULL, "zs_create_pool_opts: errno %d", errno);
+		return pool;
+	}
+	zs_pool_stats(pool, &st);
+	fz_check(st.objs_used == 0 && st.bytes_used == 0 && st.objs_allocated == 0 &&
+		     st.pages_used == 0 && st.pages_cached == 0 && zs_get_total_pages(pool) == 0,
+		 "a kept pool is not empty: %lu objects, %lu slots, %lu pages, %lu cached",
+		 st.objs_used, st.objs_allocated, st.pages_used, st.pages_cached);
+	return pool;
+}
+
+/* Keep @pool (empty and compacted) for a later input, in place of the one unused longest. */
+static void pool_put(struct zs_pool *pool, const struct zs_pool_opts *opts)
+{
+	struct pool_slot *slot = &pools[0];
+	static bool registered;
+
+	if (fresh_pools()) {
+		zs_destroy_pool(pool);
+		return;
+	}
+	if (!registered) {
+		atexit(destroy_pools);
+		registered = true;
+	}
+	for (unsigned i = 0; i < POOL_CACHE; i++) {
+		if (!pools[i].pool) {
+			slot = &pools[i];
+			break;
+		}
+		if (pools[i].last_use < slot->last_use)
+			slot = &pools[i];
+	}
+	zs_destroy_pool(slot->pool);
+	*slot = (struct pool_slot){*opts, pool, ++pool_clock};
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -305,26 +410,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	opts.flags = flags & 1 ? ZS_POOL_NO_PACK : 0;
 	opts.auto_compact_pages = flags & 2 ? 1 + (flags >> 4) : 0;
 	opts.pack_bytes = fz_u16(&f) % (ZS_MAX_PACK_BYTES + 1);
-	m.pool = zs_create_pool_opts("fuzz", &opts);
-	fz_check(m.pool != NULL, "zs_create_pool_opts: errno %d", errno);
-	m.other = zs_create_pool("other");
-	fz_check(m.other != NULL, "second pool");
-	m.foreign = zs_malloc(m.other, 100);
-	fz_check(m.foreign != 0, "malloc in the second pool");
+	m.pool = pool_take(&opts);
+	if (!other) {
+		other = zs_create_pool("other");
+		fz_check(other != NULL, "second pool");
+		foreign = zs_malloc(other, 100);
+		fz_check(foreign != 0, "malloc in the second pool");
+		atexit(destroy_other);
+	}
+	m.other = other;
+	m.foreign = foreign;
 
 	run(&m, &f);
 
 	for (unsigned i = 0; i < m.nr; i++)
 		check_obj(&m, &m.obj[i], "at the end");
-	check_stats(&m);
+	check_stats(&m, true);
 	while (m.nr)
 		op_free(&m, &m.obj[m.nr - 1]);
 	zs_compact(m.pool);
 	zs_pool_stats(m.pool, &st);
 	fz_check(st.objs_used == 0 && st.bytes_used == 0, "empty pool still counts objects");
 	fz_check(st.pages_used == 0, "an empty compacted pool holds %lu pages", st.pages_used);
-	fz_check(zs_free(m.other, m.foreign) == 0, "free in the second pool");
-	zs_destroy_pool(m.other);
-	zs_destroy_pool(m.pool);
+	fz_check(zs_obj_size(m.other, m.foreign) == 100, "the second pool lost its object");
+	pool_put(m.pool, &opts);
 	return 0;
 }
