@@ -30,10 +30,10 @@ FUZZ_HDRS := tests/fuzz/fuzz.h $(wildcard include/zs/*.h libzs/*.h libswap/*.h)
 
 # The libraries are built without comparison tracing, but for the files that compare input
 # bytes against values a fuzzer has to guess (the swap header's magic and fields, zcache's
-# command names, flags and numbers): elsewhere the
-# comparisons are of sizes, counts, links and page words, which no input has to guess, and
-# tracing them took half the time of fuzz_zs_ops (compaction's loops) and a tenth of the swap
-# targets' (the same-filled page test and fill).  Edge coverage stays everywhere.
+# command names, flags and numbers): elsewhere the comparisons are of sizes, counts, links and
+# page words, which no input has to guess, and tracing them took half the time of fuzz_zs_ops
+# (compaction's loops) and a tenth of the swap targets' (the same-filled page test and fill).
+# Edge coverage stays everywhere.
 FUZZ_CMP_FILES := libswap/swap_header examples/zcache/proto examples/zcache/meta \
 	examples/zcache/store examples/zcache/codec
 FUZZ_COV = $(if $(filter $(1),$(FUZZ_CMP_FILES)),,-fno-sanitize-coverage=trace-cmp)
