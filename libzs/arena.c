@@ -198,7 +198,7 @@ static uint32_t take_oldest(struct zs_vm *vm, unsigned long target, uint32_t max
 }
 
 unsigned long zsi_run_put_resident(struct zs_vm *vm, uint32_t page, uint32_t pages,
-				   uint32_t resident, unsigned long keep)
+				   uint32_t resident, unsigned long keep, unsigned long slack)
 {
 	struct resident_run out[ZS_RESIDENT_RUNS + 1];
 	uint32_t n = 0;
@@ -212,12 +212,13 @@ unsigned long zsi_run_put_resident(struct zs_vm *vm, uint32_t page, uint32_t pag
 	} else {
 		struct resident_run r = {page, (uint8_t)pages, (uint8_t)resident};
 
-		/* The newest goes in last, so it is the last to go; a full list drops its oldest.
-		 */
-		n = take_oldest(vm, ULONG_MAX, ZS_RESIDENT_RUNS - 1, out);
+		/* The newest goes in last, so it is the last to go; a full list drops its oldest
+		 * half, together. */
+		if (vm->nr_resident == ZS_RESIDENT_RUNS)
+			n = take_oldest(vm, ULONG_MAX, ZS_RESIDENT_RUNS / 2, out);
 		resident_add(vm, r);
 	}
-	if (zs_load_relaxed(&vm->resident_pages) > keep)
+	if (zs_load_relaxed(&vm->resident_pages) > keep + slack)
 		n += take_oldest(vm, keep / 2, ZS_RESIDENT_RUNS, out + n);
 	pthread_mutex_unlock(&vm->lock);
 	return n ? release_runs(vm, out, n) : 0;

@@ -120,12 +120,13 @@ uint32_t zsi_run_get(struct zs_vm *vm, uint32_t pages, uint32_t *resident);
 void zsi_run_put(struct zs_vm *vm, uint32_t page, uint32_t pages);
 /*
  * Keep the run of @pages pages at page number @page, whose first @resident pages are resident,
- * as a resident run (the caller has stopped counting those pages anywhere else).  If that takes
- * resident_pages past @keep, the oldest runs are given back until they hold @keep / 2 or less.
+ * as a resident run (the caller has stopped counting those pages anywhere else).  Once that
+ * takes resident_pages past @keep by more than @slack, the oldest runs are given back until they
+ * hold @keep / 2 or less: together, sorted by address, so neighbours share a madvise call.
  * Returns the pages given back to the kernel (the caller takes them off pages_used).
  */
 unsigned long zsi_run_put_resident(struct zs_vm *vm, uint32_t page, uint32_t pages,
-				   uint32_t resident, unsigned long keep);
+				   uint32_t resident, unsigned long keep, unsigned long slack);
 /* Give back every resident run (compaction does); returns the pages given back. */
 unsigned long zsi_resident_release(struct zs_vm *vm);
 

@@ -39,7 +39,8 @@ static unsigned long release_pages(struct zs_pool *pool, struct size_class *clas
 	cnt_add_locked(class->pages_used, -(long)n);
 	cnt_add_locked(class->zspages, -(long)n);
 	for (uint32_t i = n; i-- > 0;)
-		released += zsi_run_put_resident(&pool->vm, pages[i], 1, 1, resident_keep(pool, 1));
+		released += zsi_run_put_resident(&pool->vm, pages[i], 1, 1, resident_keep(pool, 1),
+						 resident_slack(pool, 1));
 	pool_pages_released(pool, released);
 	return released;
 }

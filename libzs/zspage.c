@@ -40,7 +40,8 @@ struct zspage *zsi_zspage_create(struct zs_pool *pool, struct size_class *class)
 	if (!id) {
 		pool_pages_released(pool,
 				    zsi_run_put_resident(&pool->vm, page, class->pages_per_zspage,
-							 resident, resident_keep(pool, resident)));
+							 resident, resident_keep(pool, resident),
+							 resident_slack(pool, resident)));
 		goto fail;
 	}
 	struct zspage *z = zspage_of(pool, id);
@@ -85,8 +86,9 @@ bool zsi_zspage_destroy(struct zs_pool *pool, struct zspage *z, unsigned long *r
 		zs_fetch_sub_relaxed(&pool->heap_bytes, ext_map_bytes(class));
 	}
 	zspage_unclaim(z);
-	unsigned long gone = zsi_run_put_resident(&pool->vm, z->page, class->pages_per_zspage,
-						  resident, resident_keep(pool, resident));
+	unsigned long gone =
+	    zsi_run_put_resident(&pool->vm, z->page, class->pages_per_zspage, resident,
+				 resident_keep(pool, resident), resident_slack(pool, resident));
 	pool_pages_released(pool, gone);
 	if (released)
 		*released = gone;

@@ -13,10 +13,10 @@
  * rewritten; a full file system is ENOSPC from swap_on (creating the file removed again) and
  * from swap_out; a swap file truncated or altered behind the library's back gives -EIO or
  * -EINVAL, never a crash; a memory area needs no address space to be swapped on, and when its
- * pool cannot get any swap_out is -ENOMEM or falls back to the next area.  The writeback tier's backing
- * file (pwritev is interposed too): a failed or short batch write leaves its pages in memory and
- * valid (counted in wb_failed), a failed read of a written-back page is -EIO with the entry
- * valid, ENOSPC keeps pages in memory, truncation or changed bytes (with SWAP_AREA_CHECKSUM)
+ * pool cannot get any swap_out is -ENOMEM or falls back to the next area.  The writeback tier's
+ * backing file (pwritev is interposed too): a failed or short batch write leaves its pages in
+ * memory and valid (counted in wb_failed), a failed read of a written-back page is -EIO with the
+ * entry valid, ENOSPC keeps pages in memory, truncation or changed bytes (with SWAP_AREA_CHECKSUM)
  * behind the library's back give -EIO for the pages in the file and leave the rest alone.
  * Criterion runs each test in its own process, so faults start disarmed in each.
  */
