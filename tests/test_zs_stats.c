@@ -235,6 +235,7 @@ Test(stats, pools_work_under_address_space_limit, .timeout = 120)
 
 	struct zs_pool *pool = zs_create_pool("limited");
 	cr_assert_not_null(pool, "zs_create_pool under a 256 MiB headroom: %s", strerror(errno));
+	size_t vm_small = zt_vm_bytes();
 	for (int p = 0; p < SMALL; p++) {
 		small[p] = zs_create_pool("small");
 		cr_assert_not_null(small[p], "small pool %d: %s", p, strerror(errno));
@@ -244,6 +245,10 @@ Test(stats, pools_work_under_address_space_limit, .timeout = 120)
 				      strerror(errno));
 		}
 	}
+	/* A pool of 16 objects reserves its first arena (1 MiB) and a chunk of each table. */
+	vm_small = (zt_vm_bytes() - vm_small) / SMALL;
+	cr_assert_leq(vm_small, 2 * ZT_MIB, "a pool of 16 objects takes %zu KiB of address space",
+		      vm_small >> 10);
 	zt_rng_seed(&r, 99);
 	for (size_t i = 0; i < FILL; i++) {
 		size[i] = zt_rand_size(&r);
@@ -275,6 +280,10 @@ Test(stats, pools_work_under_address_space_limit, .timeout = 120)
 	size_t vm2 = zt_vm_bytes();
 	cr_log_info("address space: %zu MiB at the start, %zu after the fill, %zu after the churn",
 		    vm0 >> 20, vm1 >> 20, vm2 >> 20);
+	/* The churn holds no more than the fill did: it reuses the address space it has (one more
+	 * arena at most, as the live set wanders). */
+	cr_assert_leq(vm2, vm1 + 32 * ZT_MIB,
+		      "the churn grew the address space from %zu to %zu MiB", vm1 >> 20, vm2 >> 20);
 	for (size_t i = 0; i < FILL; i++) {
 		if (h[i]) {
 			cr_assert_eq(zt_check_handle(pool, h[i], size[i], SEED), -1);
