@@ -292,7 +292,7 @@ void zsi_debug_check_freed(struct zs_pool *pool, uint32_t hidx)
 
 unsigned long zsi_debug_meta_bytes(struct zs_pool *pool, size_t top)
 {
-	return zs_page_round(top * sizeof(*pool->debug.maps)) +
+	return zs_page_round(top << MAPS_ENTRY_SHIFT) +
 	       pool->classes.nr * sizeof(*pool->debug.class_calls);
 }
 
