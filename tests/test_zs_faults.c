@@ -482,3 +482,80 @@ Test(zs_faults, threads_with_failing_mmap, .timeout = 60)
 	zs_destroy_pool(pool);
 	fi_report();
 }
+
+/*
+ * Growth past the first chunk of every table and the first arenas: 24000 objects (the handle
+ * table grows to its sixth chunk, the descriptor table past its fifth, the arenas past the
+ * third) are allocated one by one with the first reservation of each zs_malloc failing.  An
+ * allocation that met the fault fails with ENOMEM (unless a handle refill got some indexes
+ * before the table could not grow), leaves the statistics as they were (heap metadata aside,
+ * below) and the pool consistent, and then succeeds.  Every object reads back intact, also
+ * after a compaction of the three quarters freed, and destroying the pool unmaps every chunk
+ * and arena.
+ */
+Test(zs_faults, growth_with_each_first_mmap_failing, .timeout = 120)
+{
+	enum { N = 24000 };
+	static struct obj o[N];
+	struct zt_rng r;
+	long base = fi_live_maps(), failed = 0, absorbed = 0;
+	unsigned long live = 0, bytes = 0;
+	struct zs_pool *pool = zt_pool(0, 0, 0);
+
+	zt_rng_seed(&r, 7);
+	for (size_t i = 0; i < N; i++) {
+		struct zs_pool_stats before, after;
+
+		o[i].size = i % 97 == 0 ? ZS_MAX_ALLOC_SIZE : zt_rand_size(&r);
+		zs_pool_stats(pool, &before);
+		fi_arm(0, 1);
+		errno = 0;
+		unsigned long h = zs_malloc(pool, o[i].size);
+		bool hit = fi_disarm();
+		/* A magazine refill that got some handles before the table could not grow is
+		 * enough: the allocation then succeeds, and the next one grows the table. */
+		if (hit && h) {
+			absorbed++;
+		} else if (hit) {
+			failed++;
+			cr_assert_eq(errno, ENOMEM, "object %zu: errno %d", i, errno);
+			zs_pool_stats(pool, &after);
+			/* The run a zspage took before its descriptor failed is filed as free: its
+			 * run stack may have had to grow, by 1 KiB of heap at first. */
+			cr_assert_leq(after.meta_bytes, before.meta_bytes + 4096,
+				      "object %zu: meta_bytes %lu -> %lu", i, before.meta_bytes,
+				      after.meta_bytes);
+			after.meta_bytes = before.meta_bytes;
+			zt_assert_pool_stats_eq(&before, &after, "a zs_malloc whose mmap failed");
+			zt_assert_pool_consistent(pool, live, bytes);
+			h = zs_malloc(pool, o[i].size);
+		}
+		cr_assert_neq(h, 0, "object %zu: zs_malloc(%zu): %s", i, o[i].size,
+			      strerror(errno));
+		void *p = zs_map_object(pool, h, ZS_MM_WO);
+		cr_assert_not_null(p);
+		zt_stamp(p, h, o[i].size, SEED);
+		zs_unmap_object(pool, h);
+		o[i].h = h;
+		live++;
+		bytes += o[i].size;
+	}
+	cr_log_info("%ld allocations failed with their mmap, %ld got by without it", failed,
+		    absorbed);
+	cr_assert_geq(failed, 12, "only %ld allocations needed a reservation", failed);
+	check_all(pool, o, N);
+	zt_assert_pool_consistent(pool, live, bytes);
+	for (size_t i = 0; i < N; i++) {
+		if (i % 4) {
+			cr_assert_eq(zs_free(pool, o[i].h), 0);
+			o[i].h = 0;
+			live--;
+		}
+	}
+	zs_compact(pool);
+	check_all(pool, o, N);
+	zt_assert_pool_consistent(pool, live, ~0UL);
+	zs_destroy_pool(pool);
+	cr_assert_eq(fi_live_maps(), base, "%ld mappings leaked", fi_live_maps() - base);
+	fi_report();
+}
