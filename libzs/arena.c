@@ -15,6 +15,8 @@
 
 /* The id bitmap starts with room for 4096 ids and doubles as they grow. */
 #define ID_WORDS_MIN 64
+/* Descriptors on a page of the descriptor table. */
+#define DESCS_PER_PAGE (ZS_PAGE_SIZE / ZS_DESC_BYTES)
 
 int zsi_vm_init(struct zs_vm *vm)
 {
@@ -306,8 +308,10 @@ unsigned long zsi_ids_shrink(struct zs_vm *vm)
 	uint32_t top = vm->id_top;
 	while (top > 1 && !(vm->id_bits[(top - 1) >> 6] >> ((top - 1) & 63) & 1))
 		top--;
-	released =
-	    zsi_table_release(&vm->desc, top, vm->id_top, ZS_DESC_SHIFT, ZS_DESC_FIRST_SHIFT);
+	/* No id at or past the old top is in use either: the page that holds the old top's
+	 * descriptor goes too, else it stays resident while meta_bytes no longer counts it. */
+	uint32_t end = (vm->id_top + DESCS_PER_PAGE - 1) & ~(DESCS_PER_PAGE - 1);
+	released = zsi_table_release(&vm->desc, top, end, ZS_DESC_SHIFT, ZS_DESC_FIRST_SHIFT);
 	vm->id_top = top;
 	pthread_mutex_unlock(&vm->lock);
 	return released;
