@@ -383,7 +383,9 @@ static void check_ids(struct zs_pool *pool)
 		  live, listed);
 	for (uint32_t p = 1; p <= ZS_MAX_PAGES_PER_ZSPAGE; p++)
 		for (size_t k = 0; k < vm->free_runs[p].n; k++)
-			zs_assert(vm->free_runs[p].v[k] >> ZS_ARENA_SHIFT < vm->nr_arenas,
+			zs_assert(vm->free_runs[p].v[k] >> ZS_ARENA_SHIFT < vm->nr_arenas &&
+				      (vm->free_runs[p].v[k] & (ZS_ARENA_PAGES - 1)) + p <=
+					  arena_pages(vm->free_runs[p].v[k] >> ZS_ARENA_SHIFT),
 				  "pool %s: free run of %u pages at page %u outside the arenas",
 				  pool->name, p, vm->free_runs[p].v[k]);
 	unsigned long resident = 0;
