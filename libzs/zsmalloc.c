@@ -259,7 +259,12 @@ static char *pin_object(struct zs_pool *pool, unsigned long handle, uint64_t *en
 				       (size_t)he_slot(e) * pool->classes.v[nth].size;
 			}
 		}
-		zs_fetch_sub_release(&z->pins, 1);
+		/* Saturating, as unpin_object: if the ids shrank meanwhile, the descriptor's page
+		 * went back to the kernel and reads as zeros, and a plain decrement would wrap the
+		 * pins of the zspage that takes the id next. */
+		uint32_t pins = zs_load_relaxed(&z->pins);
+		while (pins && !zs_cas_weak_release(&z->pins, &pins, pins - 1))
+			;
 		if (spins > 64)
 			sched_yield();
 	}
