@@ -24,6 +24,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#define FZ_SPARSE_FILES
 #include "fuzz.h"
 #include "zs/swap.h"
 #include "zs/zsmalloc.h"

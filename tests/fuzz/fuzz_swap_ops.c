@@ -19,8 +19,8 @@
  * each followed by its arguments.
  */
 #include <errno.h>
-#include <sys/stat.h>
 
+#define FZ_SPARSE_FILES
 #include "fuzz.h"
 #include "zs/swap.h"
 
@@ -60,34 +60,6 @@ struct model {
 };
 
 static uint8_t page[FZ_PAGE], expect[FZ_PAGE];
-
-/*
- * The swap files live in /dev/shm, where posix_fallocate gives each of their pages memory and
- * zeroes it, and unlink frees it again: a third of this target's time went there.  No property
- * here depends on the blocks being there ahead of use (a hole reads as zeros, as an allocated
- * page does), so this target links the library with posix_fallocate wrapped (fuzz.mk) to only
- * set the size, leaving the file sparse.  FZ_REAL_FALLOCATE=1 allocates for real.
- */
-int __real_posix_fallocate(int fd, off_t off, off_t len);
-int __wrap_posix_fallocate(int fd, off_t off, off_t len);
-
-int __wrap_posix_fallocate(int fd, off_t off, off_t len)
-{
-	static int real = -1;
-	struct stat st;
-
-	if (real < 0) {
-		const char *e = getenv("FZ_REAL_FALLOCATE");
-		real = e && *e == '1';
-	}
-	if (real)
-		return __real_posix_fallocate(fd, off, len);
-	if (fstat(fd, &st))
-		return errno;
-	if (st.st_size < off + len && ftruncate(fd, off + len))
-		return errno;
-	return 0;
-}
 
 static struct entry *find_live(struct model *m, uint64_t val)
 {
