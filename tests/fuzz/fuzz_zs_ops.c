@@ -310,20 +310,15 @@ static void destroy_other(void)
 }
 
 /*
- * Pools are kept across inputs, one per set of options, up to POOL_CACHE sets: most inputs are
+ * Pools are kept across inputs, one per set of options, a few sets at a time: most inputs are
  * mutations that keep the option bytes, and making and destroying a pool (its class table, its
  * first tables and arena, their page faults) cost more than the operations of a typical input.
  * A pool is put back only empty and compacted (checked at the end of the input that used it),
  * and is checked to hold nothing again when it is taken, so an input finds it as it would find
  * a new pool: only the handle values and addresses it issues differ.  FZ_FRESH_POOLS=1 in the
  * environment makes a new pool for every input, to tell whether a crash depends on history.
- *
- * The corpus holds inputs with many sets of options, and mutations of the option bytes make
- * more: with 8 kept pools 14% of inputs made a new pool, and a new pool kept is an input with
- * more mallocs than frees, which libFuzzer runs a second time to look for a leak.  With 256,
- * 3.5% do (20,000 runs from the committed corpus); an empty pool costs little to keep.
  */
-#define POOL_CACHE 256
+#define POOL_CACHE 8
 
 static struct pool_slot {
 	struct zs_pool_opts opts;
