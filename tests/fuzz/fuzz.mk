@@ -8,7 +8,8 @@
 # Both link the library code statically, never an installed .so: the fuzz build compiles the
 # sources with coverage instrumentation and the sanitizers, the replay build takes this
 # build's libzs.a and libswap.a.  So a target may reach internals; fuzz_swap_corrupt wraps
-# zs_obj_write (ld --wrap) to learn where the memory backend put each compressed page.
+# zs_obj_write (ld --wrap) to learn where the memory backend put each compressed page, and
+# the swap targets wrap posix_fallocate to leave their swap files (in /dev/shm) sparse (fuzz.h).
 # A target over a program's code names its sources in FUZZ_EXTRA_SRCS_<target> (zcache.mk
 # does for fuzz_zcache_proto); both builds compile them in.  Such a target may link the library
 # without coverage instrumentation (FUZZ_LIB_OBJS_<target> = $(FUZZ_ZS_NOCOV_OBJS)): still
@@ -25,7 +26,8 @@ FUZZ_CFLAGS = -std=gnu11 -g $(FUZZ_OPT) $(WARN_FLAGS) $(WERROR) -D_GNU_SOURCE -I
 FUZZ_LIB_OBJS := $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(ZS_SRCS) $(SW_SRCS))
 FUZZ_BINS := $(addprefix $(FUZZ_DIR)/,$(FUZZ_TARGETS))
 FUZZ_LIBS := $(LIBS_SW) -lm
-FUZZ_WRAP_fuzz_swap_corrupt := -Wl,--wrap=zs_obj_write
+FUZZ_WRAP_fuzz_swap_corrupt := -Wl,--wrap=zs_obj_write -Wl,--wrap=posix_fallocate
+FUZZ_WRAP_fuzz_swap_ops := -Wl,--wrap=posix_fallocate
 FUZZ_HDRS := tests/fuzz/fuzz.h $(wildcard include/zs/*.h libzs/*.h libswap/*.h)
 
 # The libraries are built without comparison tracing, but for the files that compare input

@@ -24,6 +24,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#define FZ_SPARSE_FILES
 #include "fuzz.h"
 #include "zs/swap.h"
 #include "zs/zsmalloc.h"
@@ -65,8 +66,8 @@ struct run {
 	struct swap_ctx *ctx;
 	bool file, checksum;
 	int fd;
-	struct stored s[MAX_PAGES];
 	unsigned nr;
+	struct stored s[MAX_PAGES]; /* the first nr, each set whole by store() */
 };
 
 static uint8_t page[FZ_PAGE], expect[FZ_PAGE], now[FZ_PAGE];
@@ -253,7 +254,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int type;
 	unsigned ops = 0;
 
-	memset(&r, 0, sizeof(r));
+	/* Not the stored pages: 128 KiB to clear was a twentieth of the time of an input. */
+	memset(&r, 0, offsetof(struct run, s));
 	r.fd = -1;
 	opts.nr_pages = 64;
 	switch (mode % 4) {

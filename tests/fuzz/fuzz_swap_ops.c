@@ -20,6 +20,7 @@
  */
 #include <errno.h>
 
+#define FZ_SPARSE_FILES
 #include "fuzz.h"
 #include "zs/swap.h"
 
