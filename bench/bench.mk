@@ -3,7 +3,7 @@
 #   make bench         build and run every benchmark (medians of BENCH_REPS repetitions, random
 #                      interleaving), write Google Benchmark's JSON to bench/results/bench.json,
 #                      then regenerate BENCHMARKS.md, bench/plots/*.png and
-#                      bench/results/readme-table.md (bench/report.py); about 15 minutes on
+#                      bench/results/readme-table.md (bench/report.py); about 20 minutes on
 #                      2 cores.
 #   make bench-readme  paste bench/results/readme-table.md into README.md between the lines
 #                      <!-- figures:begin --> and <!-- figures:end --> (bench/update-readme.py).
