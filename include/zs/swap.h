@@ -490,8 +490,10 @@ SWAP_API int swap_readpage(struct swap_ctx *ctx, swp_entry_t entry, void *page);
  * swap_mark_idle - mark idle the entries of area @type that have been neither stored nor read
  * for @age_s seconds (0: every entry), as writing to zram's idle file does.  Storing or reading
  * an entry clears its mark.  swap_writeback() and swap_recompress() can then pick idle entries.
- * @return how many entries of the area are idle now (>= 0), or -EINVAL (NULL ctx, no such
- *         area) or -EOPNOTSUPP (a file area).
+ * @return how many entries of the area are idle now (>= 0; an entry freed while a writeback
+ *         batch holds its slot counts until the batch ends, so a tier may count up to
+ *         SWAP_WB_BATCH more than it has live entries), or -EINVAL (NULL ctx, no such area) or
+ *         -EOPNOTSUPP (a file area).
  * Threading: may be called concurrently with everything except swap_ctx_destroy(); an entry
  * stored or read while the call runs may end up marked or not.
  * Kernel: zram's /sys/block/zramN/idle ("all", or an age in seconds).
