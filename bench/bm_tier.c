@@ -436,14 +436,19 @@ BM_REGISTER(bm_tier_paging, "tier_paging/mixed", cfg_once);
 /* ---- writeback throughput ------------------------------------------------------------------ */
 
 /*
- * Write back the file system's dirty pages before a timed phase: writes into the page cache
- * slow down (balance_dirty_pages) once the dirty pages pass a limit, so the phase that ran
- * second (or beside another program's writes) would otherwise pay for the other's pages.
+ * Write back the dirty pages of the file system every file here lives on (the corpus
+ * folder's) before a timed phase: writes into the page cache slow down (balance_dirty_pages)
+ * once the dirty pages pass a limit, so the phase that ran second (or beside another program's
+ * writes) would otherwise pay for the other's pages.
  */
-static void settle_dirty(int fd)
+static void sync_dir(void)
 {
-	if (fd >= 0)
+	int fd = open(bm_corpus_dir(), O_RDONLY | O_DIRECTORY);
+
+	if (fd >= 0) {
 		syncfs(fd);
+		close(fd);
+	}
 }
 
 /* Sequential pwrite of @n pages, SWAP_WB_BATCH at a time, into a fresh preallocated file. */
@@ -458,7 +463,7 @@ static double pwrite_seconds(const struct bm_corpus *c, size_t n, const char **e
 		free(path);
 		return -1;
 	}
-	settle_dirty(fd);
+	sync_dir();
 	t0 = bm_now();
 	for (size_t i = 0; i < n; i += SWAP_WB_BATCH) {
 		size_t k = n - i < SWAP_WB_BATCH ? n - i : SWAP_WB_BATCH;
@@ -472,16 +477,6 @@ static double pwrite_seconds(const struct bm_corpus *c, size_t n, const char **e
 	unlink(path);
 	free(path);
 	return t;
-}
-
-/* settle_dirty() for the corpus directory's file system, where every file here lives. */
-static void sync_dir(void)
-{
-	int fd = open(bm_corpus_dir(), O_RDONLY | O_DIRECTORY);
-
-	settle_dirty(fd);
-	if (fd >= 0)
-		close(fd);
 }
 
 /* Rounds of each phase per iteration: one round lasts tens of milliseconds, so one sample of a

@@ -130,11 +130,19 @@ static inline void pool_pages_released(struct zs_pool *pool, unsigned long n)
  */
 #define ZS_RESIDENT_SHARE 16
 #define ZS_RESIDENT_MAX	  1024
-static inline unsigned long resident_keep(struct zs_pool *pool, unsigned long leaving)
+/* Pages of the pool's zspages and huge objects, @leaving pages being on their way to the
+ * resident runs. */
+static inline unsigned long pages_in_use(struct zs_pool *pool, unsigned long leaving)
 {
 	unsigned long total = zs_load_relaxed(&pool->pages_total);
 	unsigned long idle = zs_load_relaxed(&pool->vm.resident_pages) + leaving;
-	unsigned long keep = total > idle ? (total - idle) / ZS_RESIDENT_SHARE : 0;
+
+	return total > idle ? total - idle : 0;
+}
+
+static inline unsigned long resident_keep(struct zs_pool *pool, unsigned long leaving)
+{
+	unsigned long keep = pages_in_use(pool, leaving) / ZS_RESIDENT_SHARE;
 
 	return keep < ZS_RESIDENT_MAX ? keep : ZS_RESIDENT_MAX;
 }
@@ -149,9 +157,7 @@ static inline unsigned long resident_keep(struct zs_pool *pool, unsigned long le
 #define ZS_RELEASE_BATCH 64
 static inline unsigned long resident_slack(struct zs_pool *pool, unsigned long leaving)
 {
-	unsigned long total = zs_load_relaxed(&pool->pages_total);
-	unsigned long idle = zs_load_relaxed(&pool->vm.resident_pages) + leaving;
-	unsigned long slack = total > idle ? (total - idle) / 128 : 0;
+	unsigned long slack = pages_in_use(pool, leaving) / 128;
 
 	return slack < ZS_RELEASE_BATCH ? slack : ZS_RELEASE_BATCH;
 }

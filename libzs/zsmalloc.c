@@ -238,6 +238,20 @@ ZS_API int zs_free(struct zs_pool *pool, unsigned long handle)
  * zspage's last mapped (object_mapped), and return its address; the protocol is in zspage.h.
  * Huge objects never move, so they need no pin.
  */
+/*
+ * Drop one pin of @z, never below zero: an unmap without a map must not wrap the count and pin
+ * the zspage forever, and a failed pin may find the descriptor zeroed (the ids shrank meanwhile
+ * and its page went back to the kernel), where a plain decrement would wrap the pins of the
+ * zspage that takes the id next.
+ */
+static inline void pin_drop(struct zspage *z)
+{
+	uint32_t pins = zs_load_relaxed(&z->pins);
+
+	while (pins && !zs_cas_weak_release(&z->pins, &pins, pins - 1))
+		;
+}
+
 static char *pin_object(struct zs_pool *pool, unsigned long handle, uint64_t *entry)
 {
 	for (unsigned int spins = 0;; spins++) {
@@ -259,12 +273,7 @@ static char *pin_object(struct zs_pool *pool, unsigned long handle, uint64_t *en
 				       (size_t)he_slot(e) * pool->classes.v[nth].size;
 			}
 		}
-		/* Saturating, as unpin_object: if the ids shrank meanwhile, the descriptor's page
-		 * went back to the kernel and reads as zeros, and a plain decrement would wrap the
-		 * pins of the zspage that takes the id next. */
-		uint32_t pins = zs_load_relaxed(&z->pins);
-		while (pins && !zs_cas_weak_release(&z->pins, &pins, pins - 1))
-			;
+		pin_drop(z);
 		if (spins > 64)
 			sched_yield();
 	}
@@ -276,13 +285,10 @@ static inline void unpin_object(struct zs_pool *pool, uint64_t e)
 	if (he_huge(e))
 		return;
 	struct zspage *z = zspage_of(pool, he_id(e));
-	uint32_t pins = zs_load_relaxed(&z->pins);
 
 	if (zs_load_relaxed(&z->last_mapped) == he_slot(e) + 1)
 		zs_store_relaxed(&z->last_mapped, 0);
-	/* An unmap without a map must not wrap the count and pin the zspage forever. */
-	while (pins && !zs_cas_weak_release(&z->pins, &pins, pins - 1))
-		;
+	pin_drop(z);
 }
 
 /* A user's mapping (zs_map_object, zs_obj_read_begin). */
