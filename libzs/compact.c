@@ -298,30 +298,36 @@ static struct zspage *pick_source(struct zs_pool *pool, struct size_class *class
 }
 
 /* Pages it gave back to the kernel (its own go to the resident runs, which the pass gives back
- * at its end, but keeping them there may push older runs out). */
-static unsigned long destroy_if_empty(struct zs_pool *pool, struct zspage *z)
+ * at its end, but keeping them there may push older runs out).  Pending trims go first: the run
+ * may be handed out as soon as it is a resident run. */
+static unsigned long destroy_if_empty(struct zs_pool *pool, struct zspage *z,
+				      struct zs_release_batch *later)
 {
 	unsigned long released = 0;
 
-	if (!z->inuse)
+	if (!z->inuse) {
+		zsi_os_release_flush(later);
 		zsi_zspage_destroy(pool, z, &released);
+	}
 	return released;
 }
 
 /*
- * Steps 1 and 2 for one class; caller holds class->lock.  Returns the pages given back net of
+ * Steps 1 and 2 for one class; caller holds class->lock and flushes @later before dropping it.
+ * Returns the pages given back net of
  * those that moved objects made resident in their destinations (a destination's free slots may
  * lie past its populated prefix); the emptied zspages' pages are given back with the resident
  * runs at the end of the pass, so this may be negative.
  */
-static long compact_class(struct zs_pool *pool, struct size_class *class, struct rmap *rm)
+static long compact_class(struct zs_pool *pool, struct size_class *class, struct rmap *rm,
+			  struct zs_release_batch *later)
 {
 	unsigned long freed = 0, grown = 0;
 	struct zspage *z;
 	uint32_t next, objs = class->objs_per_zspage;
 
 	for_each_zspage(&pool->vm.desc, class, ZS_EMPTY, z, next) freed +=
-	    destroy_if_empty(pool, z);
+	    destroy_if_empty(pool, z, later);
 	for (uint32_t g = 1; g < ZS_FULL; g++)
 		for_each_zspage(&pool->vm.desc, class, g, z, next) z->skip = 0;
 
@@ -345,7 +351,7 @@ static long compact_class(struct zs_pool *pool, struct size_class *class, struct
 		if (src->inuse && dst->inuse < objs)
 			src->skip = 1;
 		zspage_unclaim(src);
-		freed += destroy_if_empty(pool, src);
+		freed += destroy_if_empty(pool, src, later);
 	}
 
 	for (uint32_t g = 1; g < ZS_FULL; g++) {
@@ -358,7 +364,7 @@ static long compact_class(struct zs_pool *pool, struct size_class *class, struct
 				if (slot_used(z, s) && (hidx = slot_owner(pool, rm, z, s)))
 					move_object(pool, rm, class, z, s, class, z, hidx);
 			}
-			freed += zsi_zspage_trim(pool, class, z);
+			freed += zsi_zspage_trim(pool, class, z, later);
 			zspage_unclaim(z);
 		}
 	}
@@ -401,10 +407,11 @@ static uint32_t collect_resident_free(struct zs_pool *pool, struct size_class *c
 /*
  * Move every object touching the last resident page of @z into the free resident slots of the
  * receiver classes (@class, @last] (locked), if all fit within the pool's packing distance of
- * their own size class.  Returns pages released.
+ * their own size class.  Returns pages released (trims pending in @later).
  */
 static unsigned long pack_last_page(struct zs_pool *pool, struct rmap *rm, struct size_class *class,
-				    struct zspage *z, const struct size_class *last, bool *emptied)
+				    struct zspage *z, const struct size_class *last, bool *emptied,
+				    struct zs_release_batch *later)
 {
 	struct pack_slot free_slots[PACK_MAX_SLOTS];
 	uint32_t tail[PACK_MAX_SLOTS], hidx[PACK_MAX_SLOTS], nt = 0, nf = 0;
@@ -422,7 +429,7 @@ static unsigned long pack_last_page(struct zs_pool *pool, struct rmap *rm, struc
 		tail[nt++] = s;
 	}
 	if (!nt)
-		return zsi_zspage_trim(pool, class, z);
+		return zsi_zspage_trim(pool, class, z, later);
 	for (struct size_class *r = class + 1; r <= last && nf < nt; r++)
 		nf = collect_resident_free(pool, r, free_slots, nf, nt);
 	if (nf < nt)
@@ -442,12 +449,13 @@ static unsigned long pack_last_page(struct zs_pool *pool, struct rmap *rm, struc
 	zspage_unclaim(z);
 	if (!z->inuse) {
 		*emptied = true;
-		return destroy_if_empty(pool, z);
+		return destroy_if_empty(pool, z, later);
 	}
-	return zsi_zspage_trim(pool, class, z);
+	return zsi_zspage_trim(pool, class, z, later);
 }
 
-static unsigned long pack_class(struct zs_pool *pool, struct size_class *class, struct rmap *rm)
+static unsigned long pack_class(struct zs_pool *pool, struct size_class *class, struct rmap *rm,
+				struct zs_release_batch *later)
 {
 	struct size_class *end = pool->classes.v + pool->classes.nr, *last = class;
 	unsigned long freed = 0;
@@ -466,7 +474,7 @@ static unsigned long pack_class(struct zs_pool *pool, struct size_class *class, 
 			/* Page by page from the end, while the receivers have room. */
 			for (bool emptied = false;;) {
 				unsigned long got =
-				    pack_last_page(pool, rm, class, z, last, &emptied);
+				    pack_last_page(pool, rm, class, z, last, &emptied, later);
 				freed += got;
 				if (!got || emptied)
 					break;
@@ -530,6 +538,7 @@ static unsigned long compact_pool(struct zs_pool *pool)
 {
 	long freed = 0;
 	struct rmap_scan sc;
+	struct zs_release_batch later;
 
 	struct rmap rm;
 
@@ -554,11 +563,15 @@ static unsigned long compact_pool(struct zs_pool *pool)
 			continue;
 		}
 		rmap_build(&rm, sc.objs + sc.start[i], sc.start[i + 1] - sc.start[i]);
+		zsi_release_batch_init(&later);
 		pthread_mutex_lock(&class->lock);
-		freed += compact_class(pool, class, &rm);
+		freed += compact_class(pool, class, &rm, &later);
 		if (pool->pack_bytes)
-			freed += (long)pack_class(pool, class, &rm);
+			freed += (long)pack_class(pool, class, &rm, &later);
 		renumber_class(pool, class, &rm);
+		/* The trimmed tails, in as few calls as they take, before an allocation may reach
+		 * them. */
+		zsi_os_release_flush(&later);
 		track_freeable(pool, class);
 		pthread_mutex_unlock(&class->lock);
 	}

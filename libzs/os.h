@@ -7,6 +7,7 @@
 #define ZS_OS_H
 
 #include <stddef.h>
+#include <sys/uio.h>
 
 #define ZS_PAGE_SHIFT 12
 #define ZS_PAGE_SIZE  (1UL << ZS_PAGE_SHIFT)
@@ -24,5 +25,32 @@ void *zsi_os_reserve(size_t bytes);
 void zsi_os_unreserve(void *p, size_t bytes);
 /* Give the pages of [@p, @p + @bytes) back at once; they read as zeros when touched again. */
 void zsi_os_release(void *p, size_t bytes);
+
+/*
+ * Ranges of pages to give back together.  One madvise call costs about 2 us whatever it
+ * releases (the system call and a TLB flush), so a compaction that trims a thousand zspage tails
+ * of a page or two spent most of its time entering the kernel; the ranges of a batch go in one
+ * process_madvise call on the process itself (one entry and one TLB flush for all of them, on
+ * kernels from 6.13; older ones get one madvise per range).  ZS_RELEASE_RANGES: 64 ranges
+ * (1 KiB of stack) already bring the cost per range to a third; the kernel takes up to 1024.
+ *
+ * The caller owns the pages of a pending range until the flush: nothing may populate them again
+ * (no zspage may allocate into them, no run holding them may be handed out) before it.
+ */
+#define ZS_RELEASE_RANGES 64
+struct zs_release_batch {
+	unsigned int n;
+	struct iovec v[ZS_RELEASE_RANGES];
+};
+
+static inline void zsi_release_batch_init(struct zs_release_batch *b)
+{
+	b->n = 0;
+}
+/* Add [@p, @p + @bytes) to @b (merged with the last range if they touch), flushing @b first
+ * when it is full. */
+void zsi_os_release_later(struct zs_release_batch *b, void *p, size_t bytes);
+/* Give back every range of @b; @b is empty afterwards. */
+void zsi_os_release_flush(struct zs_release_batch *b);
 
 #endif /* ZS_OS_H */
