@@ -176,7 +176,8 @@ static unsigned long release_runs(struct zs_vm *vm, struct resident_run *r, uint
 		for (; i < j; i++)
 			released += r[i].resident;
 	}
-	/* Off every list until pushed below: no one can take them while their release is pending. */
+	/* Off every list until pushed below: no one can take them while their release is pending.
+	 */
 	zsi_os_release_flush(&batch);
 	pthread_mutex_lock(&vm->lock);
 	for (uint32_t k = 0; k < n; k++)

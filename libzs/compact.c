@@ -114,18 +114,33 @@ static uint16_t scanned_class(struct zs_pool *pool, uint32_t i, uint64_t *entry)
 	return zs_load_relaxed(&zspage_of(pool, he_id(e))->class_nth);
 }
 
+/*
+ * The indexes that may be live, word by word of the free bitmap (handle.h): the 64 indexes of a
+ * word whose bits are all set are free in the table and passed over, so a scan costs in
+ * proportion to the words that hold a live or magazine index, not to the table's high-water
+ * mark.  The bitmap is read without the lock: an index taken from it meanwhile is younger than
+ * the scan, merely unknown.
+ */
+#define for_each_maybe_live(t, words, w, bits, i)                                                  \
+	for (uint32_t w = 0; w < (words); w++)                                                     \
+		for (uint64_t bits = ~handle_free_word((t), w); bits; bits &= bits - 1)            \
+			for (uint32_t i = (w << 6) + (uint32_t)__builtin_ctzll(bits), once_ = 1;   \
+			     once_ && i; once_ = 0)
+
 static bool scan_handles(struct zs_pool *pool, struct rmap_scan *sc)
 {
 	uint32_t top = zs_load_acquire(&pool->handles.top), n = pool->classes.nr;
+	uint32_t words = handle_free_words(top);
 	size_t *count = tmp_alloc((n + 1) * sizeof(size_t) * 2), total = 0;
 
 	if (!count)
 		return false;
 	memset(count, 0, (n + 1) * sizeof(size_t) * 2);
 	size_t *fill = count + n + 1;
-	for (uint32_t i = 1; i < top; i++) {
+	for_each_maybe_live(&pool->handles, words, w, bits, i)
+	{
 		uint64_t e;
-		uint16_t nth = scanned_class(pool, i, &e);
+		uint16_t nth = i < top ? scanned_class(pool, i, &e) : ZS_NO_CLASS;
 		if (nth != ZS_NO_CLASS) {
 			count[nth]++;
 			total++;
@@ -145,9 +160,10 @@ static bool scan_handles(struct zs_pool *pool, struct rmap_scan *sc)
 		count[c] = fill[c];
 	}
 	count[n] = at;
-	for (uint32_t i = 1; i < top; i++) {
+	for_each_maybe_live(&pool->handles, words, w, bits, i)
+	{
 		uint64_t e;
-		uint16_t nth = scanned_class(pool, i, &e);
+		uint16_t nth = i < top ? scanned_class(pool, i, &e) : ZS_NO_CLASS;
 		if (nth != ZS_NO_CLASS && fill[nth] < count[nth + 1])
 			sc->objs[fill[nth]++] = rm_pack(he_id(e), he_slot(e), i);
 	}
@@ -581,6 +597,9 @@ static unsigned long compact_pool(struct zs_pool *pool)
 	pool_pages_released(pool, runs);
 	freed += (long)runs;
 	zsi_ids_shrink(&pool->vm);
+	/* The pages of handle entries whose indexes are all free (handle.c hands out the lowest
+	 * free index first, so a shrinking pool's upper pages empty). */
+	zsi_handles_shrink(&pool->handles);
 	/* What this pass could not free does not count towards the next automatic one. */
 	zs_store_relaxed(&pool->freeable_floor, zs_load_relaxed(&pool->freeable_total));
 	if (freed < 0)
