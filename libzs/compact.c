@@ -13,14 +13,17 @@
  *     at most pack_bytes larger (a few bytes of slack each) when all of them fit, and the page
  *     is released.  Larger classes are done first, so their last pages are final by then.
  *  4. Zspages are renumbered to the lowest free ids, so the descriptor table's tail can be
- *     given back once every class is done.
+ *     given back once every class is done; so are the pages of free handle entries.
+ * Pages go back in batches (os.h): a class's trimmed tails in one call before its lock is
+ * dropped, the emptied zspages' resident runs together at the end.
  *
  * Descriptors keep no slot-to-handle map (it would cost 4 bytes a slot for the pool's whole
- * life), so compaction builds one: a single scan of the handle table, bucketed by class, and a
- * hash per class while that class is worked on.  An object allocated after the scan is simply
- * unknown: it is not moved, and its zspage is left alone.  The temporary memory is 8 bytes per
- * live object plus one hash, sized for the largest class and used by each class in turn, for the
- * length of the pass (tmp_alloc); a class without zspages is passed over.
+ * life), so compaction builds one: a single scan of the handle table (of its words that hold
+ * live indexes), bucketed by class, and a hash per class while that class is worked on.  An object
+ * allocated after the scan is simply unknown: it is not moved, and its zspage is left alone.  The
+ * temporary memory is 8 bytes per live object plus one hash, sized for the largest class and used
+ * by each class in turn, for the length of the pass (tmp_alloc); a class without zspages is passed
+ * over.
  *
  * Mapped objects never move: a source zspage is claimed busy and skipped if pinned (see the
  * protocol in zspage.h).  A pass runs under pool->compact_lock, from zs_compact or from the
@@ -115,17 +118,21 @@ static uint16_t scanned_class(struct zs_pool *pool, uint32_t i, uint64_t *entry)
 }
 
 /*
- * The indexes that may be live, word by word of the free bitmap (handle.h): the 64 indexes of a
- * word whose bits are all set are free in the table and passed over, so a scan costs in
- * proportion to the words that hold a live or magazine index, not to the table's high-water
- * mark.  The bitmap is read without the lock: an index taken from it meanwhile is younger than
- * the scan, merely unknown.
+ * Compaction reads the free bitmap (handle.h) word by word without the lock and looks only at
+ * the indexes whose bit is clear: the 64 indexes of an all-free word are passed over, so a scan
+ * costs in proportion to the words that hold a live or magazine index, not to the table's
+ * high-water mark.  An index taken from the bitmap meanwhile is younger than the scan: merely
+ * unknown.  (Index 0's bit is never set; its entry reads as free.)
  */
-#define for_each_maybe_live(t, words, w, bits, i)                                                  \
-	for (uint32_t w = 0; w < (words); w++)                                                     \
-		for (uint64_t bits = ~handle_free_word((t), w); bits; bits &= bits - 1)            \
-			for (uint32_t i = (w << 6) + (uint32_t)__builtin_ctzll(bits), once_ = 1;   \
-			     once_ && i; once_ = 0)
+static inline uint64_t maybe_live(struct zs_pool *pool, uint32_t w)
+{
+	return ~handle_free_word(&pool->handles, w);
+}
+
+static inline uint32_t bit_index(uint32_t w, uint64_t bits)
+{
+	return (w << 6) + (uint32_t)__builtin_ctzll(bits);
+}
 
 static bool scan_handles(struct zs_pool *pool, struct rmap_scan *sc)
 {
@@ -137,13 +144,15 @@ static bool scan_handles(struct zs_pool *pool, struct rmap_scan *sc)
 		return false;
 	memset(count, 0, (n + 1) * sizeof(size_t) * 2);
 	size_t *fill = count + n + 1;
-	for_each_maybe_live(&pool->handles, words, w, bits, i)
-	{
-		uint64_t e;
-		uint16_t nth = i < top ? scanned_class(pool, i, &e) : ZS_NO_CLASS;
-		if (nth != ZS_NO_CLASS) {
-			count[nth]++;
-			total++;
+	for (uint32_t w = 0; w < words; w++) {
+		for (uint64_t bits = maybe_live(pool, w); bits; bits &= bits - 1) {
+			uint32_t i = bit_index(w, bits);
+			uint64_t e;
+			uint16_t nth = i < top ? scanned_class(pool, i, &e) : ZS_NO_CLASS;
+			if (nth != ZS_NO_CLASS) {
+				count[nth]++;
+				total++;
+			}
 		}
 	}
 	/* Room for objects allocated while we scan again: they are merely unknown if dropped. */
@@ -160,12 +169,14 @@ static bool scan_handles(struct zs_pool *pool, struct rmap_scan *sc)
 		count[c] = fill[c];
 	}
 	count[n] = at;
-	for_each_maybe_live(&pool->handles, words, w, bits, i)
-	{
-		uint64_t e;
-		uint16_t nth = i < top ? scanned_class(pool, i, &e) : ZS_NO_CLASS;
-		if (nth != ZS_NO_CLASS && fill[nth] < count[nth + 1])
-			sc->objs[fill[nth]++] = rm_pack(he_id(e), he_slot(e), i);
+	for (uint32_t w = 0; w < words; w++) {
+		for (uint64_t bits = maybe_live(pool, w); bits; bits &= bits - 1) {
+			uint32_t i = bit_index(w, bits);
+			uint64_t e;
+			uint16_t nth = i < top ? scanned_class(pool, i, &e) : ZS_NO_CLASS;
+			if (nth != ZS_NO_CLASS && fill[nth] < count[nth + 1])
+				sc->objs[fill[nth]++] = rm_pack(he_id(e), he_slot(e), i);
+		}
 	}
 	/* Buckets that came up short end early: mark the gap empty. */
 	for (uint32_t c = 0; c < n; c++)

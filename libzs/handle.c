@@ -4,11 +4,15 @@
  * handle.h).
  *
  * The table grows in chunks that never move (table.h), ahead of top, so lock-free readers may
- * load any entry below top and a small pool reserves little address space.  Free indexes live on a
- * global list threaded through the free entries (t->lock), and each class keeps a magazine of up to
- * ZS_MAG_SIZE of them under its own lock, so allocation and free in the common case touch no shared
- * lock.  Generations: an entry keeps its generation while free; the next owner gets the next one,
- * so a freed handle no longer matches even after its index is reused.
+ * load any entry below top and a small pool reserves little address space.  Free indexes are
+ * bits of a bitmap (its own chunked table, t->lock), and each class keeps a magazine of up to
+ * ZS_MAG_SIZE of them under its own lock, so allocation and free in the common case touch no
+ * shared lock.  A refill takes the lowest free indexes, so the live ones stay dense at the bottom
+ * and a shrinking pool empties whole pages of entries at the top, which compaction gives back
+ * (zsi_handles_shrink).  Generations: an entry keeps its generation while free; the next owner
+ * gets the next one, so a freed handle no longer matches even after its index is reused; a page
+ * given back remembers a generation above all its entries had, and its entries take it when the
+ * page is first used again.
  *
  * Pool tags: every live pool has its own, so a handle of one pool never names an object of
  * another.  Tags start at a random point, so handles differ between runs too.
