@@ -497,11 +497,16 @@ Test(compact, handle_pages_given_back, .timeout = 60)
 	zs_compact(pool);
 	zs_pool_stats(pool, &after);
 	/* 39000 free entries are 76 pages; the bitmap of 40000 indexes is 2 pages more than the
-	 * survivors' one, its chunk growth 1 more. */
-	cr_assert_leq(after.meta_bytes, alone + 4 * 4096,
-		      "meta_bytes %lu after compaction (%lu before), a pool of the survivors alone "
-		      "%lu",
-		      after.meta_bytes, before.meta_bytes, alone);
+	 * survivors' one, its chunk growth 1 more.  (A DEBUG=1 build's own table of mapping
+	 * counts follows the high-water mark: there only the pages given back are counted.) */
+	cr_assert_geq(before.meta_bytes - after.meta_bytes, 70 * 4096,
+		      "meta_bytes %lu after compaction, %lu before", after.meta_bytes,
+		      before.meta_bytes);
+	if (!ZS_DEBUG)
+		cr_assert_leq(after.meta_bytes, alone + 4 * 4096,
+			      "meta_bytes %lu after compaction (%lu before), a pool of the "
+			      "survivors alone %lu",
+			      after.meta_bytes, before.meta_bytes, alone);
 	zt_assert_pool_consistent(pool, HT_KEEP, HT_KEEP * HT_OBJ);
 	assert_refused(pool, h + HT_KEEP, HT_ALL - HT_KEEP, "after the table shrank");
 
