@@ -288,6 +288,27 @@ static uint32_t slot_owner(struct zs_pool *pool, struct rmap *rm, struct zspage 
 
 /* ---- moving ---- */
 
+#define NO_SLOT UINT32_MAX
+
+/* The highest used slot of @z below slot @s; NO_SLOT if none.  A walk over the bitmap's words,
+ * so a sparse zspage of a small class (up to 1536 slots) costs its words, not its slots. */
+static uint32_t used_slot_below(struct zspage *z, uint32_t s)
+{
+	const uint64_t *map = zspage_map(z);
+
+	while (s > 0) {
+		uint32_t w = (s - 1) >> 6, nbits = ((s - 1) & 63) + 1;
+		uint64_t bits = map[w];
+
+		if (nbits < 64)
+			bits &= (1ULL << nbits) - 1;
+		if (bits)
+			return (w << 6) + 63 - (uint32_t)__builtin_clzll(bits);
+		s = w << 6;
+	}
+	return NO_SLOT;
+}
+
 /* Move handle @hidx from @slot of @src into the lowest free slot of @dst. */
 static void move_object(struct zs_pool *pool, struct rmap *rm, struct size_class *sc,
 			struct zspage *src, uint32_t slot, struct size_class *dc,
@@ -368,9 +389,10 @@ static long compact_class(struct zs_pool *pool, struct size_class *class, struct
 			break;
 		}
 		uint32_t dst_pages = dst->populated;
-		for (uint32_t s = objs; s-- > 0 && src->inuse && dst->inuse < objs;) {
-			uint32_t hidx;
-			if (slot_used(src, s) && (hidx = slot_owner(pool, rm, src, s)))
+		for (uint32_t s = used_slot_below(src, objs);
+		     s != NO_SLOT && src->inuse && dst->inuse < objs; s = used_slot_below(src, s)) {
+			uint32_t hidx = slot_owner(pool, rm, src, s);
+			if (hidx)
 				move_object(pool, rm, class, src, s, class, dst, hidx);
 		}
 		grown += dst->populated - dst_pages;
@@ -386,9 +408,11 @@ static long compact_class(struct zs_pool *pool, struct size_class *class, struct
 		{
 			if (!zspage_claim(z))
 				continue;
-			for (uint32_t s = objs; s-- > z->first_free;) {
-				uint32_t hidx;
-				if (slot_used(z, s) && (hidx = slot_owner(pool, rm, z, s)))
+			/* Objects slid down land below first_free, which the walk stops at. */
+			for (uint32_t s = used_slot_below(z, objs);
+			     s != NO_SLOT && s > z->first_free; s = used_slot_below(z, s)) {
+				uint32_t hidx = slot_owner(pool, rm, z, s);
+				if (hidx)
 					move_object(pool, rm, class, z, s, class, z, hidx);
 			}
 			freed += zsi_zspage_trim(pool, class, z, later);
