@@ -63,8 +63,9 @@ void zsi_os_release_later(struct zs_release_batch *b, void *p, size_t bytes)
 /* The calling process, for process_madvise (PIDFD_SELF_THREAD_GROUP of linux/pidfd.h, which
  * not every libc's headers have yet): a name, not a descriptor, so it stays right across fork. */
 #define ZS_PIDFD_SELF (-10001)
-/* Cleared once the kernel refuses process_madvise on ourselves (before 6.13, or a seccomp
- * filter): every later batch goes range by range. */
+/* Cleared once the kernel refuses process_madvise on ourselves (an older kernel, which knows
+ * neither that use nor the PIDFD_SELF names, or a seccomp filter): every later batch goes
+ * range by range. */
 static _Atomic int vector_release = 1;
 
 void zsi_os_release_flush(struct zs_release_batch *b)
