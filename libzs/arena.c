@@ -158,7 +158,9 @@ static int by_page(const void *a, const void *b)
 static unsigned long release_runs(struct zs_vm *vm, struct resident_run *r, uint32_t n)
 {
 	unsigned long released = 0;
+	struct zs_release_batch batch;
 
+	zsi_release_batch_init(&batch);
 	qsort(r, n, sizeof(*r), by_page);
 	for (uint32_t i = 0; i < n;) {
 		uint32_t first = r[i].page, end = r[i].page + r[i].resident, j = i + 1;
@@ -169,10 +171,14 @@ static unsigned long release_runs(struct zs_vm *vm, struct resident_run *r, uint
 			end = r[j].page + r[j].resident;
 			j++;
 		}
-		zsi_os_release(page_addr(vm, first), (size_t)(end - first) << ZS_PAGE_SHIFT);
+		zsi_os_release_later(&batch, page_addr(vm, first),
+				     (size_t)(end - first) << ZS_PAGE_SHIFT);
 		for (; i < j; i++)
 			released += r[i].resident;
 	}
+	/* Off every list until pushed below: no one can take them while their release is pending.
+	 */
+	zsi_os_release_flush(&batch);
 	pthread_mutex_lock(&vm->lock);
 	for (uint32_t k = 0; k < n; k++)
 		run_push(vm, &vm->free_runs[r[k].pages], r[k].page);

@@ -13,14 +13,17 @@
  *     at most pack_bytes larger (a few bytes of slack each) when all of them fit, and the page
  *     is released.  Larger classes are done first, so their last pages are final by then.
  *  4. Zspages are renumbered to the lowest free ids, so the descriptor table's tail can be
- *     given back once every class is done.
+ *     given back once every class is done; so are the pages of free handle entries.
+ * Pages go back in batches (os.h): a class's trimmed tails in one call before its lock is
+ * dropped, the emptied zspages' resident runs together at the end.
  *
  * Descriptors keep no slot-to-handle map (it would cost 4 bytes a slot for the pool's whole
- * life), so compaction builds one: a single scan of the handle table, bucketed by class, and a
- * hash per class while that class is worked on.  An object allocated after the scan is simply
- * unknown: it is not moved, and its zspage is left alone.  The temporary memory is 8 bytes per
- * live object plus one hash, sized for the largest class and used by each class in turn, for the
- * length of the pass (tmp_alloc); a class without zspages is passed over.
+ * life), so compaction builds one: a single scan of the handle table (of its words that hold
+ * live indexes), bucketed by class, and a hash per class while that class is worked on.  An object
+ * allocated after the scan is simply unknown: it is not moved, and its zspage is left alone.  The
+ * temporary memory is 8 bytes per live object plus one hash, sized for the largest class and used
+ * by each class in turn, for the length of the pass (tmp_alloc); a class without zspages is passed
+ * over.
  *
  * Mapped objects never move: a source zspage is claimed busy and skipped if pinned (see the
  * protocol in zspage.h).  A pass runs under pool->compact_lock, from zs_compact or from the
@@ -114,21 +117,42 @@ static uint16_t scanned_class(struct zs_pool *pool, uint32_t i, uint64_t *entry)
 	return zs_load_relaxed(&zspage_of(pool, he_id(e))->class_nth);
 }
 
+/*
+ * Compaction reads the free bitmap (handle.h) word by word without the lock and looks only at
+ * the indexes whose bit is clear: the 64 indexes of an all-free word are passed over, so a scan
+ * costs in proportion to the words that hold a live or magazine index, not to the table's
+ * high-water mark.  An index taken from the bitmap meanwhile is younger than the scan: merely
+ * unknown.  (Index 0's bit is never set; its entry reads as free.)
+ */
+static inline uint64_t maybe_live(struct zs_pool *pool, uint32_t w)
+{
+	return ~handle_free_word(&pool->handles, w);
+}
+
+static inline uint32_t bit_index(uint32_t w, uint64_t bits)
+{
+	return (w << 6) + (uint32_t)__builtin_ctzll(bits);
+}
+
 static bool scan_handles(struct zs_pool *pool, struct rmap_scan *sc)
 {
 	uint32_t top = zs_load_acquire(&pool->handles.top), n = pool->classes.nr;
+	uint32_t words = handle_free_words(top);
 	size_t *count = tmp_alloc((n + 1) * sizeof(size_t) * 2), total = 0;
 
 	if (!count)
 		return false;
 	memset(count, 0, (n + 1) * sizeof(size_t) * 2);
 	size_t *fill = count + n + 1;
-	for (uint32_t i = 1; i < top; i++) {
-		uint64_t e;
-		uint16_t nth = scanned_class(pool, i, &e);
-		if (nth != ZS_NO_CLASS) {
-			count[nth]++;
-			total++;
+	for (uint32_t w = 0; w < words; w++) {
+		for (uint64_t bits = maybe_live(pool, w); bits; bits &= bits - 1) {
+			uint32_t i = bit_index(w, bits);
+			uint64_t e;
+			uint16_t nth = i < top ? scanned_class(pool, i, &e) : ZS_NO_CLASS;
+			if (nth != ZS_NO_CLASS) {
+				count[nth]++;
+				total++;
+			}
 		}
 	}
 	/* Room for objects allocated while we scan again: they are merely unknown if dropped. */
@@ -145,11 +169,14 @@ static bool scan_handles(struct zs_pool *pool, struct rmap_scan *sc)
 		count[c] = fill[c];
 	}
 	count[n] = at;
-	for (uint32_t i = 1; i < top; i++) {
-		uint64_t e;
-		uint16_t nth = scanned_class(pool, i, &e);
-		if (nth != ZS_NO_CLASS && fill[nth] < count[nth + 1])
-			sc->objs[fill[nth]++] = rm_pack(he_id(e), he_slot(e), i);
+	for (uint32_t w = 0; w < words; w++) {
+		for (uint64_t bits = maybe_live(pool, w); bits; bits &= bits - 1) {
+			uint32_t i = bit_index(w, bits);
+			uint64_t e;
+			uint16_t nth = i < top ? scanned_class(pool, i, &e) : ZS_NO_CLASS;
+			if (nth != ZS_NO_CLASS && fill[nth] < count[nth + 1])
+				sc->objs[fill[nth]++] = rm_pack(he_id(e), he_slot(e), i);
+		}
 	}
 	/* Buckets that came up short end early: mark the gap empty. */
 	for (uint32_t c = 0; c < n; c++)
@@ -261,6 +288,27 @@ static uint32_t slot_owner(struct zs_pool *pool, struct rmap *rm, struct zspage 
 
 /* ---- moving ---- */
 
+#define NO_SLOT UINT32_MAX
+
+/* The highest used slot of @z below slot @s; NO_SLOT if none.  A walk over the bitmap's words,
+ * so a sparse zspage of a small class (up to 1536 slots) costs its words, not its slots. */
+static uint32_t used_slot_below(struct zspage *z, uint32_t s)
+{
+	const uint64_t *map = zspage_map(z);
+
+	while (s > 0) {
+		uint32_t w = (s - 1) >> 6, nbits = ((s - 1) & 63) + 1;
+		uint64_t bits = map[w];
+
+		if (nbits < 64)
+			bits &= (1ULL << nbits) - 1;
+		if (bits)
+			return (w << 6) + 63 - (uint32_t)__builtin_clzll(bits);
+		s = w << 6;
+	}
+	return NO_SLOT;
+}
+
 /* Move handle @hidx from @slot of @src into the lowest free slot of @dst. */
 static void move_object(struct zs_pool *pool, struct rmap *rm, struct size_class *sc,
 			struct zspage *src, uint32_t slot, struct size_class *dc,
@@ -298,30 +346,36 @@ static struct zspage *pick_source(struct zs_pool *pool, struct size_class *class
 }
 
 /* Pages it gave back to the kernel (its own go to the resident runs, which the pass gives back
- * at its end, but keeping them there may push older runs out). */
-static unsigned long destroy_if_empty(struct zs_pool *pool, struct zspage *z)
+ * at its end, but keeping them there may push older runs out).  Pending trims go first: the run
+ * may be handed out as soon as it is a resident run. */
+static unsigned long destroy_if_empty(struct zs_pool *pool, struct zspage *z,
+				      struct zs_release_batch *later)
 {
 	unsigned long released = 0;
 
-	if (!z->inuse)
+	if (!z->inuse) {
+		zsi_os_release_flush(later);
 		zsi_zspage_destroy(pool, z, &released);
+	}
 	return released;
 }
 
 /*
- * Steps 1 and 2 for one class; caller holds class->lock.  Returns the pages given back net of
+ * Steps 1 and 2 for one class; caller holds class->lock and flushes @later before dropping it.
+ * Returns the pages given back net of
  * those that moved objects made resident in their destinations (a destination's free slots may
  * lie past its populated prefix); the emptied zspages' pages are given back with the resident
  * runs at the end of the pass, so this may be negative.
  */
-static long compact_class(struct zs_pool *pool, struct size_class *class, struct rmap *rm)
+static long compact_class(struct zs_pool *pool, struct size_class *class, struct rmap *rm,
+			  struct zs_release_batch *later)
 {
 	unsigned long freed = 0, grown = 0;
 	struct zspage *z;
 	uint32_t next, objs = class->objs_per_zspage;
 
 	for_each_zspage(&pool->vm.desc, class, ZS_EMPTY, z, next) freed +=
-	    destroy_if_empty(pool, z);
+	    destroy_if_empty(pool, z, later);
 	for (uint32_t g = 1; g < ZS_FULL; g++)
 		for_each_zspage(&pool->vm.desc, class, g, z, next) z->skip = 0;
 
@@ -335,9 +389,10 @@ static long compact_class(struct zs_pool *pool, struct size_class *class, struct
 			break;
 		}
 		uint32_t dst_pages = dst->populated;
-		for (uint32_t s = objs; s-- > 0 && src->inuse && dst->inuse < objs;) {
-			uint32_t hidx;
-			if (slot_used(src, s) && (hidx = slot_owner(pool, rm, src, s)))
+		for (uint32_t s = used_slot_below(src, objs);
+		     s != NO_SLOT && src->inuse && dst->inuse < objs; s = used_slot_below(src, s)) {
+			uint32_t hidx = slot_owner(pool, rm, src, s);
+			if (hidx)
 				move_object(pool, rm, class, src, s, class, dst, hidx);
 		}
 		grown += dst->populated - dst_pages;
@@ -345,7 +400,7 @@ static long compact_class(struct zs_pool *pool, struct size_class *class, struct
 		if (src->inuse && dst->inuse < objs)
 			src->skip = 1;
 		zspage_unclaim(src);
-		freed += destroy_if_empty(pool, src);
+		freed += destroy_if_empty(pool, src, later);
 	}
 
 	for (uint32_t g = 1; g < ZS_FULL; g++) {
@@ -353,12 +408,14 @@ static long compact_class(struct zs_pool *pool, struct size_class *class, struct
 		{
 			if (!zspage_claim(z))
 				continue;
-			for (uint32_t s = objs; s-- > z->first_free;) {
-				uint32_t hidx;
-				if (slot_used(z, s) && (hidx = slot_owner(pool, rm, z, s)))
+			/* Objects slid down land below first_free, which the walk stops at. */
+			for (uint32_t s = used_slot_below(z, objs);
+			     s != NO_SLOT && s > z->first_free; s = used_slot_below(z, s)) {
+				uint32_t hidx = slot_owner(pool, rm, z, s);
+				if (hidx)
 					move_object(pool, rm, class, z, s, class, z, hidx);
 			}
-			freed += zsi_zspage_trim(pool, class, z);
+			freed += zsi_zspage_trim(pool, class, z, later);
 			zspage_unclaim(z);
 		}
 	}
@@ -401,10 +458,11 @@ static uint32_t collect_resident_free(struct zs_pool *pool, struct size_class *c
 /*
  * Move every object touching the last resident page of @z into the free resident slots of the
  * receiver classes (@class, @last] (locked), if all fit within the pool's packing distance of
- * their own size class.  Returns pages released.
+ * their own size class.  Returns pages released (trims pending in @later).
  */
 static unsigned long pack_last_page(struct zs_pool *pool, struct rmap *rm, struct size_class *class,
-				    struct zspage *z, const struct size_class *last, bool *emptied)
+				    struct zspage *z, const struct size_class *last, bool *emptied,
+				    struct zs_release_batch *later)
 {
 	struct pack_slot free_slots[PACK_MAX_SLOTS];
 	uint32_t tail[PACK_MAX_SLOTS], hidx[PACK_MAX_SLOTS], nt = 0, nf = 0;
@@ -422,7 +480,7 @@ static unsigned long pack_last_page(struct zs_pool *pool, struct rmap *rm, struc
 		tail[nt++] = s;
 	}
 	if (!nt)
-		return zsi_zspage_trim(pool, class, z);
+		return zsi_zspage_trim(pool, class, z, later);
 	for (struct size_class *r = class + 1; r <= last && nf < nt; r++)
 		nf = collect_resident_free(pool, r, free_slots, nf, nt);
 	if (nf < nt)
@@ -442,12 +500,13 @@ static unsigned long pack_last_page(struct zs_pool *pool, struct rmap *rm, struc
 	zspage_unclaim(z);
 	if (!z->inuse) {
 		*emptied = true;
-		return destroy_if_empty(pool, z);
+		return destroy_if_empty(pool, z, later);
 	}
-	return zsi_zspage_trim(pool, class, z);
+	return zsi_zspage_trim(pool, class, z, later);
 }
 
-static unsigned long pack_class(struct zs_pool *pool, struct size_class *class, struct rmap *rm)
+static unsigned long pack_class(struct zs_pool *pool, struct size_class *class, struct rmap *rm,
+				struct zs_release_batch *later)
 {
 	struct size_class *end = pool->classes.v + pool->classes.nr, *last = class;
 	unsigned long freed = 0;
@@ -466,7 +525,7 @@ static unsigned long pack_class(struct zs_pool *pool, struct size_class *class, 
 			/* Page by page from the end, while the receivers have room. */
 			for (bool emptied = false;;) {
 				unsigned long got =
-				    pack_last_page(pool, rm, class, z, last, &emptied);
+				    pack_last_page(pool, rm, class, z, last, &emptied, later);
 				freed += got;
 				if (!got || emptied)
 					break;
@@ -530,6 +589,7 @@ static unsigned long compact_pool(struct zs_pool *pool)
 {
 	long freed = 0;
 	struct rmap_scan sc;
+	struct zs_release_batch later;
 
 	struct rmap rm;
 
@@ -554,11 +614,15 @@ static unsigned long compact_pool(struct zs_pool *pool)
 			continue;
 		}
 		rmap_build(&rm, sc.objs + sc.start[i], sc.start[i + 1] - sc.start[i]);
+		zsi_release_batch_init(&later);
 		pthread_mutex_lock(&class->lock);
-		freed += compact_class(pool, class, &rm);
+		freed += compact_class(pool, class, &rm, &later);
 		if (pool->pack_bytes)
-			freed += (long)pack_class(pool, class, &rm);
+			freed += (long)pack_class(pool, class, &rm, &later);
 		renumber_class(pool, class, &rm);
+		/* The trimmed tails, in as few calls as they take, before an allocation may reach
+		 * them. */
+		zsi_os_release_flush(&later);
 		track_freeable(pool, class);
 		pthread_mutex_unlock(&class->lock);
 	}
@@ -568,6 +632,9 @@ static unsigned long compact_pool(struct zs_pool *pool)
 	pool_pages_released(pool, runs);
 	freed += (long)runs;
 	zsi_ids_shrink(&pool->vm);
+	/* The pages of handle entries whose indexes are all free (handle.c hands out the lowest
+	 * free index first, so a shrinking pool's upper pages empty). */
+	zsi_handles_shrink(&pool->handles);
 	/* What this pass could not free does not count towards the next automatic one. */
 	zs_store_relaxed(&pool->freeable_floor, zs_load_relaxed(&pool->freeable_total));
 	if (freed < 0)

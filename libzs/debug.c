@@ -500,13 +500,32 @@ static void check_handles(struct zs_pool *pool)
 			  name, c->size, co[n].objs, co[n].bytes, cnt_get(c->obj_used),
 			  cnt_get(c->bytes_used));
 	}
-	/* Every free index is on the free list, in one magazine, or retired (generation spent). */
-	unsigned long steps = 0;
-	for (uint32_t idx = t->free_head; idx;
-	     idx = he_next(zs_load_relaxed(handle_entry(t, idx)))) {
-		zs_assert(++steps < top, "pool %s: the free list of handles loops", name);
-		see_free(pool, seen, top, idx, "the free list");
+	/* Every free index is in the free bitmap, in one magazine, or retired (generation spent);
+	 * the bitmap names no index at or past top, and its lowest-free hint holds. */
+	for (uint32_t w = 0; w < t->free_words; w++) {
+		uint64_t bits = handle_free_word(t, w);
+		zs_assert(!bits || w >= t->free_low,
+			  "pool %s: free index in bitmap word %u, below the hint %u", name, w,
+			  t->free_low);
+		for (; bits; bits &= bits - 1)
+			see_free(pool, seen, top, (w << 6) + (uint32_t)__builtin_ctzll(bits),
+				 "the free bitmap");
 	}
+	/* A page of entries given back reads as zeros, and all its indexes are free. */
+	uint32_t released = 0;
+	for (uint32_t p = 0; p < t->floor_cap; p++) {
+		if (!t->gen_floor[p])
+			continue;
+		released++;
+		for (uint32_t i = p << HT_PAGE_SHIFT; i < (p + 1) << HT_PAGE_SHIFT; i++)
+			zs_assert(!zs_load_relaxed(handle_entry(t, i)) &&
+				      handle_free_word(t, i >> 6) >> (i & 63) & 1,
+				  "pool %s: handle index %u of released page %u is in use", name, i,
+				  p);
+	}
+	zs_assert(released == zs_load_relaxed(&t->released),
+		  "pool %s: %u pages of handle entries released, counted %u", name, released,
+		  zs_load_relaxed(&t->released));
 	for (uint32_t n = 0; n < nr; n++)
 		for (uint32_t k = 0; k < pool->classes.v[n].mag.n; k++)
 			see_free(pool, seen, top, pool->classes.v[n].mag.idx[k], "a magazine");

@@ -11,8 +11,11 @@
  * Entries (64 bits):
  *   live, in a zspage: LIVE | gen (15) | size - 1 (12) | slot (11) | zspage id (24)
  *   live, huge:        LIVE | HUGE | gen (15) | size - 1 (12) | page number (35)
- *   free:              gen (15) | next free index (32)
- * The generation survives a free, so the next owner of the index gets a different one.
+ *   free:              gen (15) | 0 (32)
+ * The generation survives a free, so the next owner of the index gets a different one.  Free
+ * indexes are bits of a bitmap (handle.c), not a list through the entries, so that the lowest
+ * one goes out first and whole pages of free entries can be given back: such a page reads as
+ * zeros (never a live entry) and its indexes return with a generation above all they had.
  */
 #ifndef ZS_HANDLE_H
 #define ZS_HANDLE_H
@@ -22,6 +25,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "os.h"
 #include "table.h"
 #include "zs_atomic.h"
 
@@ -37,6 +41,11 @@
 /* The table grows in chunks (table.h) from one page of entries: 8-byte entries, 512 of them. */
 #define HT_ENTRY_SHIFT 3
 #define HT_FIRST_SHIFT 9
+#define HT_PAGE_SHIFT  (ZS_PAGE_SHIFT - HT_ENTRY_SHIFT) /* entries per page: 512 */
+/* The bitmap of free indexes: 64-bit words in a table of its own, from one page (32768
+ * indexes). */
+#define HF_WORD_SHIFT  3
+#define HF_FIRST_SHIFT 9
 
 static inline uint64_t he_make(uint32_t id, uint32_t slot, uint32_t size, uint32_t gen)
 {
@@ -125,8 +134,23 @@ struct zs_handles {
 	struct zs_table tab;  /* the entries, by index; grown under lock before top passes cap */
 	_Atomic uint32_t top; /* indexes below this have been handed out once */
 	uint16_t tag;	      /* this pool's, in every handle it issues */
-	pthread_mutex_t lock; /* the global free list */
-	uint32_t free_head;   /* first free index (0: the list is empty) */
+	pthread_mutex_t lock; /* the free bitmap and the released pages */
+	/*
+	 * Bit i set: index i is free and held by the table (not by a user, not in a magazine).
+	 * Written under lock, read lock-free by compaction's scan (which passes over words of
+	 * free indexes).  Words exist up to top's.
+	 */
+	struct zs_table free_bits;
+	uint32_t free_low;   /* no free bit in the words below this one */
+	uint32_t free_words; /* words the bitmap has grown to */
+	/*
+	 * Pages of entries given back (zsi_handles_shrink): gen_floor[p] != 0 while page p reads
+	 * as zeros; it is the generation above every one its indexes have had, which the page's
+	 * entries take when it is first used again.  Heap memory, under lock.
+	 */
+	uint16_t *gen_floor;
+	uint32_t floor_cap;	   /* pages gen_floor covers */
+	_Atomic uint32_t released; /* pages of entries given back now */
 };
 
 /* Entry @idx (below top). */
@@ -145,7 +169,27 @@ bool zsi_handle_get(struct zs_handles *t, struct zs_magazine *mag, uint32_t *idx
 /* Give back index @idx, whose entry the caller has already marked free (keeping its
  * generation).  Caller holds the lock of the class owning @mag. */
 void zsi_handle_put(struct zs_handles *t, struct zs_magazine *mag, uint32_t idx);
-/* Resident bytes of the table. */
+/*
+ * Give back the pages of entries whose 512 indexes are all free in the table (none in a
+ * magazine or live); they read as zeros, which lookups refuse, until an index of theirs is
+ * handed out again with a generation above any it had.  Returns the bytes given back.  Takes
+ * t->lock; compaction calls it at the end of a pass.
+ */
+size_t zsi_handles_shrink(struct zs_handles *t);
+/* Word @w of the free bitmap (below handle_free_words()): bit k set when index 64 @w + k is free
+ * in the table.  A snapshot, read without the lock. */
+static inline uint64_t handle_free_word(const struct zs_handles *t, uint32_t w)
+{
+	return zs_load_relaxed(
+	    (_Atomic uint64_t *)table_at(&t->free_bits, w, HF_WORD_SHIFT, HF_FIRST_SHIFT));
+}
+/* Words of the free bitmap that a reader which loaded @top (with acquire) may read: every index
+ * below top has its word, grown before top passed it; none before the first index. */
+static inline uint32_t handle_free_words(uint32_t top)
+{
+	return top > 1 ? (top + 63) / 64 : 0;
+}
+/* Resident bytes of the table, its free bitmap and its released pages' floors. */
 unsigned long zsi_handles_bytes(struct zs_handles *t);
 /* Address space the table has reserved. */
 size_t zsi_handles_reserved(struct zs_handles *t);

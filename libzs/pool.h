@@ -26,8 +26,9 @@
  * touching freed memory.  A descriptor keeps an allocation bitmap, not a slot-to-handle map;
  * compaction, which needs that map, builds it by scanning the handle table (compact.c).  Ids
  * are handed out lowest first and compaction renumbers zspages downward, so the table's
- * resident part follows the live zspages.  Huge objects (one per page) never move: their entry
- * holds the page itself, no descriptor (huge.c).
+ * resident part follows the live zspages.  Handle indexes are handed out lowest first too, and
+ * compaction gives back the pages of the handle table whose entries are all free.  Huge objects
+ * (one per page) never move: their entry holds the page itself, no descriptor (huge.c).
  *
  * Mapping and moving: zs_map_object takes no lock.  It pins the zspage, then checks that no
  * mover is busy on it and that the handle still points where it read; a mover marks the
@@ -39,7 +40,7 @@
  *   size_class->lock       per physical class; two are held only by cross-class moves and
  *                          allocation spill, always the smaller class index first
  *   pool->vm.lock          address space (arenas, free page runs) and zspage ids
- *   pool->handles.lock     the global list of free handle indexes
+ *   pool->handles.lock     the bitmap of free handle indexes, the table's released pages
  * zs_map_object / zs_unmap_object / zs_obj_read_* take no lock at all (in a DEBUG=1 build,
  * the object's class lock: debug.h).
  */

@@ -144,7 +144,8 @@ void zsi_slot_free(struct zs_pool *pool, struct size_class *class, struct zspage
 }
 
 /* The pages released hold no live object, so no correct mapper can be reading them. */
-unsigned long zsi_zspage_trim(struct zs_pool *pool, struct size_class *class, struct zspage *z)
+unsigned long zsi_zspage_trim(struct zs_pool *pool, struct size_class *class, struct zspage *z,
+			      struct zs_release_batch *later)
 {
 	uint64_t *map = zspage_map(z);
 	uint32_t need = 0;
@@ -158,8 +159,8 @@ unsigned long zsi_zspage_trim(struct zs_pool *pool, struct size_class *class, st
 	if (need >= z->populated)
 		return 0;
 	uint32_t drop = z->populated - need;
-	zsi_os_release(zspage_base(pool, z) + ((size_t)need << ZS_PAGE_SHIFT),
-		       (size_t)drop << ZS_PAGE_SHIFT);
+	zsi_os_release_later(later, zspage_base(pool, z) + ((size_t)need << ZS_PAGE_SHIFT),
+			     (size_t)drop << ZS_PAGE_SHIFT);
 	z->populated = need;
 	pool_pages_add(pool, class, -(long)drop);
 	return drop;

@@ -107,8 +107,14 @@ bool zsi_zspage_destroy(struct zs_pool *pool, struct zspage *z, unsigned long *r
 /* Take the lowest free slot of @z (not full), making its pages resident as needed. */
 uint32_t zsi_slot_alloc(struct zs_pool *pool, struct size_class *class, struct zspage *z);
 void zsi_slot_free(struct zs_pool *pool, struct size_class *class, struct zspage *z, uint32_t slot);
-/* Give back the pages past the last live object; returns the pages released. */
-unsigned long zsi_zspage_trim(struct zs_pool *pool, struct size_class *class, struct zspage *z);
+/*
+ * Give back the pages past the last live object into @later (os.h), which the caller flushes
+ * before it lets go of @class's lock and before @z may be destroyed (its run could otherwise be
+ * handed out with those pages still pending); returns the pages released (counted as gone at
+ * once).
+ */
+unsigned long zsi_zspage_trim(struct zs_pool *pool, struct size_class *class, struct zspage *z,
+			      struct zs_release_batch *later);
 /*
  * Renumbering, in two steps around the caller repointing the handles of @z's objects: move
  * (the claimed) @z's state to the free id @nid (taken with zsi_id_get), in @z's place on its

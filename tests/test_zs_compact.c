@@ -10,7 +10,15 @@
  *    zspage too.  The same with hundreds of random mapped objects in a default pool.
  *  - Automatic compaction from zs_free() once freeable pages reach auto_compact_pages,
  *    and none without it.
+ *  - The handle table shrinks with the pool: after all but the oldest objects are freed,
+ *    compaction gives back the pages of free handle entries (meta_bytes as a pool that only
+ *    ever held the survivors, within the bitmap's pages); freed handles stay refused, also once
+ *    their indexes are handed out again (no generation comes back), with lookups and
+ *    compactions racing in other threads.
  */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -436,4 +444,158 @@ Test(compact, no_automatic_compaction_by_default, .timeout = 60)
 
 	cr_assert_eq(compacted, 0, "%lu pages compacted although nobody asked", compacted);
 	zs_destroy_pool(pool);
+}
+
+/* ---- the handle table shrinks ---- */
+
+enum { HT_KEEP = 1000, HT_ALL = 40000, HT_OBJ = 100 };
+
+/* meta_bytes of a compacted pool that only ever held HT_KEEP objects. */
+static unsigned long meta_of_survivors_alone(void)
+{
+	struct zs_pool *pool = zt_pool(0, 0, 0);
+	static unsigned long h[HT_KEEP];
+	struct zs_pool_stats st;
+
+	for (size_t i = 0; i < HT_KEEP; i++)
+		cr_assert_neq(h[i] = zt_alloc_stamped(pool, HT_OBJ, SEED), 0);
+	zs_compact(pool);
+	zs_pool_stats(pool, &st);
+	for (size_t i = 0; i < HT_KEEP; i++)
+		cr_assert_eq(zs_free(pool, h[i]), 0);
+	zs_destroy_pool(pool);
+	return st.meta_bytes;
+}
+
+/* Every handle of @stale[0..@n) is refused by zs_free and zs_map_object, leaving the pool as it
+ * was (a handle that named a new object would free it). */
+static void assert_refused(struct zs_pool *pool, const unsigned long *stale, size_t n,
+			   const char *when)
+{
+	for (size_t i = 0; i < n; i++) {
+		errno = 0;
+		cr_assert_null(zs_map_object(pool, stale[i], ZS_MM_RO),
+			       "%s: freed handle %#lx maps", when, stale[i]);
+		cr_assert_eq(errno, EINVAL, "%s: errno %d", when, errno);
+		cr_assert_eq(zs_free(pool, stale[i]), -EINVAL, "%s: freed handle %#lx frees", when,
+			     stale[i]);
+	}
+}
+
+Test(compact, handle_pages_given_back, .timeout = 60)
+{
+	static unsigned long h[HT_ALL], again[HT_ALL];
+	struct zs_pool *pool = zt_pool(0, 0, 0);
+	struct zs_pool_stats before, after;
+	unsigned long alone = meta_of_survivors_alone();
+
+	for (size_t i = 0; i < HT_ALL; i++)
+		cr_assert_neq(h[i] = zt_alloc_stamped(pool, HT_OBJ, SEED), 0);
+	for (size_t i = HT_KEEP; i < HT_ALL; i++)
+		cr_assert_eq(zs_free(pool, h[i]), 0);
+	zs_pool_stats(pool, &before);
+	zs_compact(pool);
+	zs_pool_stats(pool, &after);
+	/* 39000 free entries are 76 pages; the bitmap of 40000 indexes is 2 pages more than the
+	 * survivors' one, its chunk growth 1 more.  (A DEBUG=1 build's own table of mapping
+	 * counts follows the high-water mark: there only the pages given back are counted.) */
+	cr_assert_geq(before.meta_bytes - after.meta_bytes, 70 * 4096,
+		      "meta_bytes %lu after compaction, %lu before", after.meta_bytes,
+		      before.meta_bytes);
+	if (!ZS_DEBUG)
+		cr_assert_leq(after.meta_bytes, alone + 4 * 4096,
+			      "meta_bytes %lu after compaction (%lu before), a pool of the "
+			      "survivors alone %lu",
+			      after.meta_bytes, before.meta_bytes, alone);
+	zt_assert_pool_consistent(pool, HT_KEEP, HT_KEEP * HT_OBJ);
+	assert_refused(pool, h + HT_KEEP, HT_ALL - HT_KEEP, "after the table shrank");
+
+	/* The released indexes come back (lowest first) with generations none of them had. */
+	for (size_t i = HT_KEEP; i < HT_ALL; i++)
+		cr_assert_neq(again[i] = zt_alloc_stamped(pool, HT_OBJ, SEED), 0);
+	assert_refused(pool, h + HT_KEEP, HT_ALL - HT_KEEP, "after the indexes were reused");
+	for (size_t i = 0; i < HT_ALL; i++) {
+		unsigned long live = i < HT_KEEP ? h[i] : again[i];
+		cr_assert_eq(zt_check_handle(pool, live, HT_OBJ, SEED), -1, "object %zu", i);
+	}
+	zt_assert_pool_consistent(pool, HT_ALL, (unsigned long)HT_ALL * HT_OBJ);
+	for (size_t i = 0; i < HT_ALL; i++)
+		cr_assert_eq(zs_free(pool, i < HT_KEEP ? h[i] : again[i]), 0);
+	zt_assert_pool_consistent(pool, 0, 0);
+	zs_destroy_pool(pool);
+}
+
+struct shrink_race {
+	struct zs_pool *pool;
+	const unsigned long *keep; /* HT_KEEP live objects */
+	unsigned long *stale;	   /* handles freed before the threads started */
+	size_t nstale;
+	atomic_bool stop;
+	atomic_long bad;
+};
+
+/* Map the survivors and the stale handles over and over while the table grows and shrinks. */
+static void *shrink_reader(void *arg)
+{
+	struct shrink_race *r = arg;
+
+	while (!atomic_load(&r->stop)) {
+		for (size_t i = 0; i < HT_KEEP; i += 7)
+			if (zt_check_handle(r->pool, r->keep[i], HT_OBJ, SEED) != -1)
+				atomic_fetch_add(&r->bad, 1);
+		for (size_t i = 0; i < r->nstale; i += 13)
+			if (zs_map_object(r->pool, r->stale[i], ZS_MM_RO))
+				atomic_fetch_add(&r->bad, 1000000);
+	}
+	return NULL;
+}
+
+/* Compactions racing the main thread's, each giving table pages back. */
+static void *shrink_compactor(void *arg)
+{
+	struct shrink_race *r = arg;
+
+	while (!atomic_load(&r->stop))
+		zs_compact(r->pool);
+	return NULL;
+}
+
+Test(compact, handle_pages_given_back_under_lookups, .timeout = 120)
+{
+	static unsigned long keep[HT_KEEP], stale[HT_ALL], batch[HT_ALL];
+	struct shrink_race r = {.pool = zt_pool(0, 0, 0), .keep = keep, .stale = stale};
+	pthread_t th[3];
+
+	for (size_t i = 0; i < HT_KEEP; i++)
+		cr_assert_neq(keep[i] = zt_alloc_stamped(r.pool, HT_OBJ, SEED), 0);
+	for (size_t i = 0; i < HT_ALL; i++)
+		cr_assert_neq(stale[i] = zt_alloc_stamped(r.pool, HT_OBJ, SEED), 0);
+	for (size_t i = 0; i < HT_ALL; i++)
+		cr_assert_eq(zs_free(r.pool, stale[i]), 0);
+	r.nstale = HT_ALL;
+	zs_compact(r.pool);
+	cr_assert_eq(pthread_create(&th[0], NULL, shrink_reader, &r), 0);
+	cr_assert_eq(pthread_create(&th[1], NULL, shrink_reader, &r), 0);
+	cr_assert_eq(pthread_create(&th[2], NULL, shrink_compactor, &r), 0);
+	for (int round = 0; round < 8; round++) {
+		size_t n = HT_ALL / 2 + (size_t)round * 2000;
+		for (size_t i = 0; i < n; i++)
+			cr_assert_neq(batch[i] = zt_alloc_stamped(r.pool, HT_OBJ, SEED), 0);
+		for (size_t i = 0; i < n; i++)
+			cr_assert_eq(zt_check_handle(r.pool, batch[i], HT_OBJ, SEED), -1,
+				     "round %d, object %zu", round, i);
+		for (size_t i = 0; i < n; i++)
+			cr_assert_eq(zs_free(r.pool, batch[i]), 0);
+		zs_compact(r.pool);
+	}
+	atomic_store(&r.stop, true);
+	for (int t = 0; t < 3; t++)
+		pthread_join(th[t], NULL);
+	cr_assert_eq(atomic_load(&r.bad), 0, "%ld bad reads (a million per stale handle mapped)",
+		     atomic_load(&r.bad));
+	assert_refused(r.pool, stale, HT_ALL, "after the race");
+	zt_assert_pool_consistent(r.pool, HT_KEEP, HT_KEEP * HT_OBJ);
+	for (size_t i = 0; i < HT_KEEP; i++)
+		cr_assert_eq(zs_free(r.pool, keep[i]), 0);
+	zs_destroy_pool(r.pool);
 }

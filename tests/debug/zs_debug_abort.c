@@ -52,7 +52,7 @@ static void die(const char *what)
 	exit(2);
 }
 
-/* A pool with NOBJ live objects, and freed ones of another class so the free list is used. */
+/* A pool with NOBJ live objects, and freed ones of another class so the free bitmap is used. */
 static void setup(struct fixture *f)
 {
 	unsigned long other[NOBJ];
@@ -115,20 +115,31 @@ static void break_entry_slot(struct fixture *f)
 			 he_make(he_id(e), z->first_free, he_size(e), he_gen(e)));
 }
 
-static void break_free_list_loop(struct fixture *f)
+/* Mark a live index free in the table's bitmap as well. */
+static void break_free_live(struct fixture *f)
 {
 	struct zs_handles *t = &f->pool->handles;
-	uint32_t idx = t->free_head;
+	uint32_t idx = handle_idx(f->h[1]);
+	_Atomic uint64_t *w = table_at(&t->free_bits, idx >> 6, HF_WORD_SHIFT, HF_FIRST_SHIFT);
 
-	zs_store_relaxed(handle_entry(t, idx),
-			 he_make_free(he_gen(zs_load_relaxed(handle_entry(t, idx))), idx));
+	zs_store_relaxed(w, zs_load_relaxed(w) | 1ULL << (idx & 63));
+	if (idx >> 6 < t->free_low)
+		t->free_low = idx >> 6;
 }
 
+/* Drop a free index of the table's bitmap: it is then nowhere. */
 static void break_lose_index(struct fixture *f)
 {
 	struct zs_handles *t = &f->pool->handles;
 
-	t->free_head = he_next(zs_load_relaxed(handle_entry(t, t->free_head)));
+	for (uint32_t w = 0; w < t->free_words; w++) {
+		_Atomic uint64_t *word = table_at(&t->free_bits, w, HF_WORD_SHIFT, HF_FIRST_SHIFT);
+		uint64_t bits = zs_load_relaxed(word);
+		if (bits) {
+			zs_store_relaxed(word, bits & (bits - 1));
+			return;
+		}
+	}
 }
 
 static void break_id_bit(struct fixture *f)
@@ -169,7 +180,7 @@ static const struct test_case cases[] = {
     {"class list_mask bit flipped", break_list_mask, call_malloc, "list_mask"},
     {"class obj_used counter off", break_obj_used, call_free, "counters say"},
     {"handle entry naming a free slot", break_entry_slot, call_compact, "which is free"},
-    {"handle free list looping", break_free_list_loop, call_compact, "free"},
+    {"live handle in the free bitmap", break_free_live, call_compact, "live"},
     {"handle index lost", break_lose_index, call_compact, "lost"},
     {"zspage id freed under a live zspage", break_id_bit, call_compact, "its id is not in use"},
 };
