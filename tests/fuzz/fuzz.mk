@@ -1,5 +1,6 @@
 # Fuzz targets (tests/fuzz/fuzz_*.c, one property each) in two builds:
-#   make fuzz FUZZ_SECONDS=N   libFuzzer with clang, ASan and UBSan, N seconds per target; new
+#   make fuzz FUZZ_SECONDS=N   libFuzzer with clang, ASan and UBSan, N seconds per target (with
+#                              the target's own libFuzzer options, FUZZ_FLAGS_<target>); new
 #                              inputs go to $(B)/fuzz/corpus/<target>, crashes to
 #                              $(B)/fuzz/artifacts/<target>/ (copy the good ones into
 #                              tests/fuzz/corpus/<target>/ to keep them)
