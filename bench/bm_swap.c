@@ -7,6 +7,13 @@
  *                                   in a steady state (the area holds half the pages; the
  *                                   oldest entries are freed, untimed, as new ones go in)
  *   swap_in/CODEC/KIND/threads:T    swap_in() of those pages (checked, untimed)
+ *   swap_fresh/lz4/mixed/threads:T  a new user's first round trips: a memory area made
+ *                                   (untimed) for each iteration, then each thread
+ *                                   swap_out()s its FRESH_PAGES pages of the mixed corpus and
+ *                                   swap_in()s them back (checked, untimed), so the pool grows
+ *                                   from empty; pages_per_s (a page stored and read back)
+ *                                   is wall clock, both threads together, ns_per_page the
+ *                                   thread's CPU time; the area's setup and teardown left out
  * Each swap_out/swap_in iteration handles a batch of BATCH pages per thread and times, on the
  * same pages right after, the bare codec call (LZ4_compress_default / ZSTD_compressCCtx,
  * LZ4_decompress_safe / ZSTD_decompressDCtx): counters pages_per_s and bare_pages_per_s (wall
@@ -412,3 +419,84 @@ static void register_swap_io(void)
 	}
 }
 BM_INIT(register_swap_io);
+
+/* ---- round trips into a fresh area --------------------------------------------------------- */
+
+/* Pages each thread stores in a fresh area per iteration: 8 MiB, a few zspages of every class. */
+#define FRESH_PAGES 2048
+
+static void bm_swap_fresh(struct bm_state *s)
+{
+	const struct bm_corpus *c = bm_corpus_get(BM_KIND_MIXED);
+	int t = bm_thread_index(s), nt = bm_nthreads(s), failed = 0;
+	size_t n = bm_quick() ? 256 : FRESH_PAGES, total, first, i;
+	unsigned char page[BM_PAGE];
+	swp_entry_t *e;
+	double secs = 0, cpu = 0;
+	int64_t pages = 0;
+
+	if (!c) {
+		bm_fail(s, "no corpus");
+		return;
+	}
+	total = c->npages < n * nt ? c->npages : n * nt;
+	n = total / nt;
+	first = n * t;
+	e = bm_alloc(sizeof(*e) * n);
+	while (bm_keep_running(s)) {
+		double t0, t1, c0;
+
+		if (t == 0)
+			shared_ctx = memory_ctx(n * nt + 4 * SWAPFILE_CLUSTER, "lz4");
+		bm_sync(s);
+		if (!shared_ctx) {
+			failed = 1;
+			bm_set_iteration_time(s, 1);
+			bm_sync(s);
+			continue;
+		}
+		t0 = bm_now();
+		c0 = bm_cpu_now();
+		for (i = 0; i < n; i++)
+			e[i] = swap_out(shared_ctx, c->pages + (first + i) * BM_PAGE);
+		for (i = 0; i < n; i++)
+			failed |= !e[i].val || swap_in(shared_ctx, e[i], page) != 0;
+		cpu += bm_cpu_now() - c0;
+		bm_sync(s);
+		t1 = bm_now();
+		bm_set_iteration_time(s, t1 - t0);
+		secs += t1 - t0;
+		pages += (int64_t)n;
+		/* untimed: every page read back is the page stored, then the area goes */
+		for (i = 0; i < n && !failed; i++)
+			failed |= swap_in(shared_ctx, e[i], page) ||
+				  memcmp(page, c->pages + (first + i) * BM_PAGE, BM_PAGE);
+		for (i = 0; i < n; i++)
+			if (e[i].val)
+				swap_free(shared_ctx, e[i]);
+		bm_sync(s);
+		if (t == 0) {
+			swap_ctx_destroy(shared_ctx);
+			shared_ctx = NULL;
+		}
+	}
+	if (failed)
+		bm_fail(s, "swap_on, swap_out or swap_in of a fresh area failed");
+	else if (pages) {
+		bm_items(s, pages);
+		bm_counter(s, "pages_per_s", (double)pages / secs, 0);
+		bm_counter(s, "ns_per_page", cpu * 1e9 / (double)pages, BM_AVG_THREADS);
+	}
+	free(e);
+}
+
+static void cfg_swap_fresh(struct bm_bench *b)
+{
+	bm_threads(b, 1);
+	bm_threads(b, 2);
+	bm_manual_time(b);
+	bm_unit(b, BM_MS);
+	if (!bm_quick())
+		bm_min_time(b, 0.5);
+}
+BM_REGISTER(bm_swap_fresh, "swap_fresh/lz4/mixed", cfg_swap_fresh);

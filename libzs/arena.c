@@ -25,6 +25,7 @@ int zsi_vm_init(struct zs_vm *vm)
 		return -ENOMEM;
 	vm->id_words = ID_WORDS_MIN;
 	zsi_table_init(&vm->desc);
+	vm->desc.heap_pointers = true; /* ext_map */
 	pthread_mutex_init(&vm->lock, NULL);
 	vm->id_bits[0] = 1; /* id 0 means "none" */
 	vm->id_top = 1;

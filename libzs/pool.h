@@ -125,12 +125,16 @@ static inline void pool_pages_released(struct zs_pool *pool, unsigned long n)
 
 /*
  * How many pages the resident runs (arena.h) may keep, @leaving pages being on their way there:
- * one per ZS_RESIDENT_SHARE pages in use, so an emptied pool keeps none, and at most
- * ZS_RESIDENT_MAX.  The measurement that chose them
- * is in BENCHMARKS.md ("Resident runs").
+ * one per ZS_RESIDENT_SHARE pages in use, and at most ZS_RESIDENT_MAX.  The measurement that
+ * chose them is in BENCHMARKS.md ("Resident runs").  A small pool may keep as many pages as it
+ * uses, up to ZS_RESIDENT_MIN (64 KiB): below 256 pages the share alone kept almost none, so a
+ * pool of a few zspages gave its pages back and faulted them in again on every turn of its
+ * objects (a fifth of the time of libzs's fuzz target, madvise and page faults).  An emptied
+ * pool still keeps none.
  */
 #define ZS_RESIDENT_SHARE 16
 #define ZS_RESIDENT_MAX	  1024
+#define ZS_RESIDENT_MIN	  16
 /* Pages of the pool's zspages and huge objects, @leaving pages being on their way to the
  * resident runs. */
 static inline unsigned long pages_in_use(struct zs_pool *pool, unsigned long leaving)
@@ -143,8 +147,10 @@ static inline unsigned long pages_in_use(struct zs_pool *pool, unsigned long lea
 
 static inline unsigned long resident_keep(struct zs_pool *pool, unsigned long leaving)
 {
-	unsigned long keep = pages_in_use(pool, leaving) / ZS_RESIDENT_SHARE;
+	unsigned long used = pages_in_use(pool, leaving), keep = used / ZS_RESIDENT_SHARE;
 
+	if (keep < ZS_RESIDENT_MIN)
+		keep = used < ZS_RESIDENT_MIN ? used : ZS_RESIDENT_MIN;
 	return keep < ZS_RESIDENT_MAX ? keep : ZS_RESIDENT_MAX;
 }
 

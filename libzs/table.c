@@ -8,6 +8,35 @@
 #include "os.h"
 #include "table.h"
 
+/*
+ * LeakSanitizer scans the heap, stacks and globals for pointers, not memory we map ourselves: a
+ * heap block that only a descriptor points to (a long zspage's allocation bitmap) would be
+ * reported as leaked whenever it looks, so the chunks of such a table are registered with it.
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#define ZS_LSAN_ROOTS 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ZS_LSAN_ROOTS 1
+#endif
+#endif
+#ifdef ZS_LSAN_ROOTS
+#include <sanitizer/lsan_interface.h>
+#define lsan_root_add(t, p, n)                                                                     \
+	do {                                                                                       \
+		if ((t)->heap_pointers)                                                            \
+			__lsan_register_root_region(p, n);                                         \
+	} while (0)
+#define lsan_root_del(t, p, n)                                                                     \
+	do {                                                                                       \
+		if ((t)->heap_pointers)                                                            \
+			__lsan_unregister_root_region(p, n);                                       \
+	} while (0)
+#else
+#define lsan_root_add(t, p, n) ((void)0)
+#define lsan_root_del(t, p, n) ((void)0)
+#endif
+
 void zsi_table_init(struct zs_table *t)
 {
 	for (uint32_t k = 0; k < ZS_TABLE_CHUNKS; k++)
@@ -15,6 +44,7 @@ void zsi_table_init(struct zs_table *t)
 	t->cap = 0;
 	t->nr = 0;
 	t->reserved = 0;
+	t->heap_pointers = false;
 }
 
 /* Bytes of chunk @k of a table of at most @max entries (the last one is cut short). */
@@ -37,6 +67,7 @@ int zsi_table_grow(struct zs_table *t, uint32_t n, uint32_t max, unsigned entry_
 
 		if (!p)
 			return -ENOMEM;
+		lsan_root_add(t, p, bytes);
 		/* Published before anything names an entry of it (the caller's release store). */
 		zs_store_release(&t->base[k], (uintptr_t)p - ((uintptr_t)first << entry_shift));
 		t->nr++;
@@ -76,9 +107,12 @@ size_t zsi_table_release(struct zs_table *t, uint32_t from, uint32_t to, unsigne
 
 void zsi_table_fini(struct zs_table *t, uint32_t max, unsigned entry_shift, unsigned first_shift)
 {
-	for (uint32_t k = 0; k < t->nr; k++)
-		zsi_os_unreserve(
-		    table_at(t, table_chunk_first(k, first_shift), entry_shift, first_shift),
-		    chunk_bytes(k, max, entry_shift, first_shift));
+	for (uint32_t k = 0; k < t->nr; k++) {
+		void *chunk = table_at(t, table_chunk_first(k, first_shift), entry_shift, first_shift);
+		size_t bytes = chunk_bytes(k, max, entry_shift, first_shift);
+
+		lsan_root_del(t, chunk, bytes);
+		zsi_os_unreserve(chunk, bytes);
+	}
 	zsi_table_init(t);
 }

@@ -20,6 +20,7 @@
 #ifndef ZS_TABLE_H
 #define ZS_TABLE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -38,6 +39,9 @@ struct zs_table {
 	uint32_t cap;	 /* entries the reserved chunks hold */
 	uint32_t nr;	 /* chunks reserved */
 	size_t reserved; /* bytes of address space they take */
+	/* Its entries hold heap pointers (the descriptor table): under ASan, LeakSanitizer is
+	 * told to look in its chunks, which it would otherwise never scan. */
+	bool heap_pointers;
 };
 
 /* The chunk that holds entry @i. */

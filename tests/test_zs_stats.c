@@ -671,3 +671,32 @@ Test(stats, create_destroy_cycles_do_not_leak, .timeout = 60)
 		      (vm1 - vm0) >> 10, CYCLES);
 	cr_assert_leq(maps1, maps0 + 8, "%ld mappings more after %d cycles", maps1 - maps0, CYCLES);
 }
+
+/*
+ * LeakSanitizer looks for pointers in the heap, stacks and globals, not in memory libzs maps
+ * itself; the heap blocks only a zspage descriptor points to (the allocation bitmaps of long
+ * zspages) must still count as reachable, or every leak check of a program with a live pool
+ * (a fuzzer's after each input, __lsan_do_leak_check) reports them.
+ */
+#if ZT_ASAN
+#include <sanitizer/lsan_interface.h>
+#endif
+Test(stats, live_pool_is_no_leak_to_leaksanitizer)
+{
+#if ZT_ASAN
+	struct zs_pool *pool = zs_create_pool("lsan");
+	unsigned long h[256];
+
+	cr_assert_not_null(pool);
+	/* small objects: their zspages keep the bitmap on the heap */
+	for (int i = 0; i < 256; i++)
+		cr_assert(h[i] = zs_malloc(pool, 32 + (size_t)(i % 32) * 8));
+	cr_expect_eq(__lsan_do_recoverable_leak_check(), 0,
+		     "LeakSanitizer took a live pool's bitmaps for leaks");
+	for (int i = 0; i < 256; i++)
+		cr_assert_eq(zs_free(pool, h[i]), 0);
+	zs_destroy_pool(pool);
+#else
+	cr_skip_test("needs an AddressSanitizer build (make test SANITIZE=address,undefined)");
+#endif
+}

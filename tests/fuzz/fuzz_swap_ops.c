@@ -19,6 +19,7 @@
  * each followed by its arguments.
  */
 #include <errno.h>
+#include <zstd.h>
 
 #define FZ_SPARSE_FILES
 #include "fuzz.h"
@@ -27,6 +28,8 @@
 #define MAX_AREAS   3
 #define MAX_ENTRIES 256
 #define MAX_COUNT   600 /* past SWAP_MAP_MAX and one continuation digit, at bounded cost */
+/* An area's own compressor and the 3 second ones swap_recompress may add over its life. */
+#define AREA_COMPRESSORS 4
 
 enum area_kind { AK_MEMORY, AK_FILE, AK_TIER };
 
@@ -40,6 +43,10 @@ struct area {
 	char compressor[16];
 	uint32_t bad[4];
 	uint64_t usable;
+	/* the compressors its entries may use, its own first, as the area names them (at most
+	 * AREA_COMPRESSORS over its life: recompression with another is refused) */
+	char comps[AREA_COMPRESSORS][16];
+	unsigned nr_comps;
 };
 
 struct entry {
@@ -54,6 +61,7 @@ struct model {
 	struct area area[MAX_AREAS]; /* by type */
 	struct area parked[MAX_AREAS];
 	unsigned nr_parked;
+	bool area_went_off; /* the areas on may no longer be the ones the input began with */
 	struct entry e[MAX_ENTRIES];
 	unsigned nr;
 	struct fz_stale stale;
@@ -86,8 +94,9 @@ static int lowest_free_type(struct model *m)
 	return -1;
 }
 
-/* Make area @a's options from the input; files get a fresh path in the scratch folder. */
-static void area_from_input(struct area *a, struct fz *f, unsigned n)
+/* Make area @a's options from the input; files get a path of their own in the scratch folder,
+ * named by the context @ctx_nr and the area's place @n in it. */
+static void area_from_input(struct area *a, struct fz *f, unsigned ctx_nr, unsigned n)
 {
 	uint8_t k = fz_u8(f);
 	uint16_t pages = fz_u16(f);
@@ -97,7 +106,7 @@ static void area_from_input(struct area *a, struct fz *f, unsigned n)
 	if (k % 6 >= 4) {
 		/* a tier: a small pool in front of a small backing file */
 		a->kind = AK_TIER;
-		snprintf(a->path, sizeof(a->path), "%s/area%u", fz_scratch_dir(), n);
+		snprintf(a->path, sizeof(a->path), "%s/c%u-area%u", fz_scratch_dir(), ctx_nr, n);
 		unlink(a->path);
 		a->opts.backing_path = a->path;
 		a->opts.nr_pages = 2 + pages % 600;
@@ -125,7 +134,7 @@ static void area_from_input(struct area *a, struct fz *f, unsigned n)
 		return;
 	}
 	a->kind = AK_FILE;
-	snprintf(a->path, sizeof(a->path), "%s/area%u", fz_scratch_dir(), n);
+	snprintf(a->path, sizeof(a->path), "%s/c%u-area%u", fz_scratch_dir(), ctx_nr, n);
 	unlink(a->path);
 	a->opts.path = a->path;
 	a->opts.nr_pages = SWAP_MIN_FILE_PAGES + pages % 600;
@@ -145,6 +154,17 @@ static void area_from_input(struct area *a, struct fz *f, unsigned n)
 		}
 		a->opts.bad_pages = a->bad;
 	}
+}
+
+/* The name the library gives compressor @name (NULL: lz4; "zstd": its default level). */
+static void compressor_name(char *out, size_t len, const char *name)
+{
+	if (!name || !strcmp(name, "lz4"))
+		snprintf(out, len, "lz4");
+	else if (!strcmp(name, "zstd"))
+		snprintf(out, len, "zstd:%d", ZSTD_CLEVEL_DEFAULT);
+	else
+		snprintf(out, len, "%s", name);
 }
 
 /* Put area @a on; @from_header: open its existing file with nr_pages 0 and no bad pages. */
@@ -176,6 +196,8 @@ static void area_on(struct model *m, const struct area *a, bool from_header)
 	type = swap_on(m->ctx, &o);
 	fz_check(type == want, "swap_on gave %d, want type %d", type, want);
 	at->on = true;
+	compressor_name(at->comps[0], sizeof(at->comps[0]), at->opts.compressor);
+	at->nr_comps = 1;
 	at->draining = false;
 }
 
@@ -312,6 +334,7 @@ static void op_off(struct model *m, uint8_t how)
 	if (err == -EBUSY)
 		m->area[type].draining = true;
 	if (!err) {
+		m->area_went_off = true;
 		m->parked[m->nr_parked++] = m->area[type];
 		m->area[type].on = false;
 	}
@@ -341,6 +364,22 @@ static void op_cancel(struct model *m, uint8_t how)
 		 err, draining);
 	if (draining)
 		m->area[type].draining = false;
+}
+
+/* Whether area @a may recompress with @name: one of its compressors already, or room for it
+ * (then it is one from now on). */
+static bool area_takes_compressor(struct area *a, const char *name)
+{
+	char c[16];
+
+	compressor_name(c, sizeof(c), name);
+	for (unsigned i = 0; i < a->nr_comps; i++)
+		if (!strcmp(a->comps[i], c))
+			return true;
+	if (a->nr_comps == AREA_COMPRESSORS)
+		return false;
+	memcpy(a->comps[a->nr_comps++], c, sizeof(c));
+	return true;
 }
 
 /* Idle marking, writeback, recompression and the writeback limit on one area: no page changes,
@@ -390,6 +429,8 @@ static void op_reclaim(struct model *m, struct fz *f)
 			fz_check(r == -EINVAL, "swap_recompress of no area = %ld", r);
 		else if (kind == AK_FILE)
 			fz_check(r == -EOPNOTSUPP, "swap_recompress of a file = %ld", r);
+		else if (!area_takes_compressor(&m->area[type], o.compressor))
+			fz_check(r == -ENOSPC, "swap_recompress with a compressor too many = %ld", r);
 		else
 			fz_check(r >= 0 && r <= (long)live_in(m, (unsigned)type),
 				 "swap_recompress = %ld", r);
@@ -558,20 +599,161 @@ static void run(struct model *m, struct fz *f)
 	}
 }
 
+/*
+ * Contexts are kept across inputs with their areas on and empty, keyed by the input bytes that
+ * chose the areas: most inputs are mutations that keep those bytes, and making the areas (pools
+ * and their reservations, a tier's writeback thread, files, and the grace periods of taking
+ * them down) cost more than the operations of a typical input.  A context is put back only when
+ * the input left the areas it began with on, none draining, and (every entry having been freed)
+ * nothing in them; it is checked to hold nothing again when it is taken, and a tier's writeback
+ * limit, which writeback spends, is armed again as swap_on arms it.  So an input finds the areas
+ * as it would find new ones: only the offsets they give differ.  Each context's files have paths
+ * of their own.  FZ_FRESH_AREAS=1 in the environment makes every context anew, to tell whether a
+ * crash depends on history.
+ */
+#define CTX_CACHE 8
+#define AREA_KEY  32 /* the most bytes area_from_input reads for MAX_AREAS areas, and some */
+
+static struct kept_ctx {
+	struct swap_ctx *ctx;
+	uint8_t key[AREA_KEY];
+	size_t key_len;
+	unsigned nr_areas;
+	struct area area[MAX_AREAS];
+	unsigned long last_use;
+} kept[CTX_CACHE];
+static unsigned long kept_clock;
+
+static bool fresh_areas(void)
+{
+	static int fresh = -1;
+
+	if (fresh < 0) {
+		const char *e = getenv("FZ_FRESH_AREAS");
+		fresh = e && *e && strcmp(e, "0") != 0;
+	}
+	return fresh;
+}
+
+static void unlink_files(const struct area *a, unsigned nr)
+{
+	for (unsigned i = 0; i < nr; i++)
+		if (a[i].path[0])
+			unlink(a[i].path);
+}
+
+/* Take down @k's context: every area of it is empty, so swap_off succeeds. */
+static void kept_destroy(struct kept_ctx *k)
+{
+	if (!k->ctx)
+		return;
+	for (unsigned t = 0; t < k->nr_areas; t++)
+		fz_check(swap_off(k->ctx, (int)t) == 0, "swap_off(%u) of a kept area", t);
+	swap_ctx_destroy(k->ctx);
+	unlink_files(k->area, k->nr_areas);
+	k->ctx = NULL;
+}
+
+static void kept_destroy_all(void)
+{
+	for (unsigned i = 0; i < CTX_CACHE; i++)
+		kept_destroy(&kept[i]);
+}
+
+/* Take the kept context whose areas the bytes @key chose into @m, checked empty; false if
+ * there is none. */
+static bool kept_take(struct model *m, const uint8_t *key, size_t key_len)
+{
+	struct kept_ctx *k = NULL;
+	struct swap_area_stats st;
+
+	if (key_len > AREA_KEY)
+		return false;
+	for (unsigned i = 0; i < CTX_CACHE && !k; i++)
+		if (kept[i].ctx && kept[i].key_len == key_len && !memcmp(kept[i].key, key, key_len))
+			k = &kept[i];
+	if (!k)
+		return false;
+	m->ctx = k->ctx;
+	k->ctx = NULL;
+	for (unsigned t = 0; t < k->nr_areas; t++) {
+		struct area *a = &m->area[t];
+
+		*a = k->area[t];
+		fz_check(swap_area_stats(m->ctx, (int)t, &st) == 0, "stats of kept area %u", t);
+		fz_check(st.inuse_pages == 0 && st.cache_pages == 0 && st.orig_data_size == 0 &&
+			     st.same_pages == 0 && st.huge_pages == 0 && st.mem_used_total == 0 &&
+			     st.wb_pages == 0 && st.backing_used == 0 && !st.draining && st.usable_pages == a->usable,
+			 "kept area %u is not as new: %llu in use, %llu in its file, %llu usable", t,
+			 (unsigned long long)st.inuse_pages, (unsigned long long)st.wb_pages,
+			 (unsigned long long)st.usable_pages);
+		if (a->kind == AK_TIER) {
+			uint64_t lim = a->opts.writeback_limit;
+
+			fz_check(swap_set_writeback_limit(m->ctx, (int)t,
+							  lim ? lim : SWAP_WB_UNLIMITED) == 0,
+				 "re-arm the writeback limit of kept area %u", t);
+		}
+	}
+	fz_check(swap_area_stats(m->ctx, (int)k->nr_areas, &st) == -EINVAL,
+		 "a kept context has an area past its %u", k->nr_areas);
+	return true;
+}
+
+/* Keep @m's context, in place of the one unused longest; false if it is not fit to keep. */
+static bool kept_put(struct model *m, const uint8_t *key, size_t key_len, unsigned nr_areas,
+		     const struct area *made)
+{
+	struct kept_ctx *k = &kept[0];
+	static bool registered;
+
+	if (fresh_areas() || key_len > AREA_KEY || m->area_went_off)
+		return false;
+	for (unsigned t = 0; t < MAX_AREAS; t++)
+		if (m->area[t].on != (t < nr_areas) || m->area[t].draining)
+			return false;
+	if (!registered) {
+		atexit(kept_destroy_all);
+		registered = true;
+	}
+	for (unsigned i = 0; i < CTX_CACHE; i++) {
+		if (!kept[i].ctx) {
+			k = &kept[i];
+			break;
+		}
+		if (kept[i].last_use < k->last_use)
+			k = &kept[i];
+	}
+	kept_destroy(k);
+	k->ctx = m->ctx;
+	memcpy(k->key, key, key_len);
+	k->key_len = key_len;
+	k->nr_areas = nr_areas;
+	memcpy(k->area, made, nr_areas * sizeof(*made));
+	k->last_use = ++kept_clock;
+	return true;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fz f = {data, size};
 	static struct model m;
+	static unsigned ctx_nr;
+	struct area made[MAX_AREAS];
 	unsigned nr_areas;
+	size_t key_len;
 
 	memset(&m, 0, sizeof(m));
-	m.ctx = swap_ctx_create();
-	fz_check(m.ctx != NULL, "swap_ctx_create");
 	nr_areas = 1 + fz_u8(&f) % MAX_AREAS;
-	for (unsigned i = 0; i < nr_areas; i++) {
-		struct area a;
-		area_from_input(&a, &f, i);
-		area_on(&m, &a, false);
+	ctx_nr++;
+	for (unsigned i = 0; i < nr_areas; i++)
+		area_from_input(&made[i], &f, ctx_nr, i);
+	key_len = size - f.n;
+	if (fresh_areas() || !kept_take(&m, data, key_len)) {
+		m.ctx = swap_ctx_create();
+		fz_check(m.ctx != NULL, "swap_ctx_create");
+		for (unsigned i = 0; i < nr_areas; i++)
+			area_on(&m, &made[i], false);
 	}
 
 	run(&m, &f);
@@ -598,15 +780,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			 t, (unsigned long long)st.wb_pages, (unsigned long long)st.backing_used,
 			 (unsigned long long)st.inuse_pages);
 	}
+	/* a kept context's areas were made from the bytes of the input that made it */
+	if (kept_put(&m, data, key_len, nr_areas, m.area))
+		return 0;
 	for (int t = 0; t < MAX_AREAS; t++) {
 		if (m.area[t].on)
 			fz_check(swap_off(m.ctx, t) == 0, "swap_off(%d) of an empty area", t);
 	}
 	swap_ctx_destroy(m.ctx);
-	for (unsigned i = 0; i < nr_areas; i++) {
-		char path[96];
-		snprintf(path, sizeof(path), "%s/area%u", fz_scratch_dir(), i);
-		unlink(path);
-	}
+	unlink_files(m.area, MAX_AREAS);
+	unlink_files(m.parked, m.nr_parked);
+	unlink_files(made, nr_areas);
 	return 0;
 }
