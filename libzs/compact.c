@@ -593,6 +593,10 @@ static unsigned long compact_pool(struct zs_pool *pool)
 
 	struct rmap rm;
 
+	/* No page in a zspage or a huge object (an emptied pool): nothing to move or trim, only
+	 * the resident runs and the tables to give back. */
+	if (!pages_in_use(pool, 0))
+		goto tables;
 	if (!scan_handles(pool, &sc))
 		return 0;
 	if (!rmap_alloc(&rm, &sc, pool->classes.nr)) {
@@ -628,6 +632,7 @@ static unsigned long compact_pool(struct zs_pool *pool)
 	}
 	tmp_free(rm.keys, rm.bytes);
 	scan_free(pool, &sc);
+tables:;
 	unsigned long runs = zsi_resident_release(&pool->vm);
 	pool_pages_released(pool, runs);
 	freed += (long)runs;

@@ -22,8 +22,10 @@
 
 /* ---- the generator: splitmix64 ---------------------------------------------------------- */
 
-/* The finaliser alone: consecutive inputs give unrelated outputs (stamps, pattern bytes). */
-static inline uint64_t tu_mix64(uint64_t x)
+/* The finaliser alone: consecutive inputs give unrelated outputs (stamps, pattern bytes).
+ * Always inlined, also into the fuzz targets' uninstrumented helpers (fuzz.h's FZ_DATA), which
+ * clang would otherwise not inline it into, their sanitizer attributes being different. */
+static inline __attribute__((always_inline)) uint64_t tu_mix64(uint64_t x)
 {
 	x += 0x9e3779b97f4a7c15ULL;
 	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;

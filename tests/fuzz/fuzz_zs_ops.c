@@ -86,7 +86,8 @@ static void check_stats(struct model *m, bool every_class)
 	fz_check(used == m->nr, "classes hold %lu objects, model %u", used, m->nr);
 }
 
-static struct obj *find_live(struct model *m, unsigned long h)
+/* A search of the model, kept out of the fuzzer's feedback (FZ_DATA). */
+FZ_DATA static struct obj *find_live(struct model *m, unsigned long h)
 {
 	for (unsigned i = 0; i < m->nr; i++)
 		if (m->obj[i].h == h)
