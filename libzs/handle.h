@@ -12,6 +12,8 @@
  *   live, in a zspage: LIVE | gen (15) | size - 1 (12) | slot (11) | zspage id (24)
  *   live, huge:        LIVE | HUGE | gen (15) | size - 1 (12) | page number (35)
  *   free:              gen (15) | next free index (32)
+ *   cached:            a live zspage entry without LIVE: its slot waits in a thread's cache
+ *                      (tcache.h) for the next object, on no free list
  * The generation survives a free, so the next owner of the index gets a different one.
  */
 #ifndef ZS_HANDLE_H
@@ -79,6 +81,11 @@ static inline uint32_t he_gen(uint64_t e)
 static inline uint64_t he_make_free(uint32_t gen, uint32_t next)
 {
 	return (uint64_t)(gen & HE_GEN_MASK) << HE_GEN_SHIFT | next;
+}
+/* The entry of a freed object whose slot a thread's cache keeps (tcache.h). */
+static inline uint64_t he_cached(uint64_t e)
+{
+	return e & ~HE_LIVE;
 }
 static inline uint32_t he_next(uint64_t e)
 {
