@@ -158,23 +158,32 @@ unsigned long zsi_handles_bytes(struct zs_handles *t);
 size_t zsi_handles_reserved(struct zs_handles *t);
 
 /*
- * The live entry of @handle into *@entry; false (errno EINVAL) if @handle was not issued by
- * this table or its object is gone.  Takes no lock; inline, as every mapping call starts here.
+ * The entry of the live @handle, its value in *@entry; NULL (errno EINVAL) if @handle was not
+ * issued by this table or its object is gone.  Takes no lock; inline, as every mapping call
+ * and zs_free start here.
  */
-static inline bool handle_lookup(struct zs_handles *t, unsigned long handle, uint64_t *entry)
+static inline _Atomic uint64_t *handle_lookup_entry(struct zs_handles *t, unsigned long handle,
+						    uint64_t *entry)
 {
 	uint32_t idx = handle_idx(handle);
 
 	if (handle_tag(handle) != t->tag || idx == 0 || idx >= zs_load_acquire(&t->top))
 		goto bad;
-	uint64_t e = zs_load_acquire(handle_entry(t, idx));
+	_Atomic uint64_t *ent = handle_entry(t, idx);
+	uint64_t e = zs_load_acquire(ent);
 	if (!he_live(e) || he_gen(e) != handle_gen(handle))
 		goto bad;
 	*entry = e;
-	return true;
+	return ent;
 bad:
 	errno = EINVAL;
-	return false;
+	return NULL;
+}
+
+/* The same, for callers that need only the entry's value. */
+static inline bool handle_lookup(struct zs_handles *t, unsigned long handle, uint64_t *entry)
+{
+	return handle_lookup_entry(t, handle, entry) != NULL;
 }
 
 #endif /* ZS_HANDLE_H */

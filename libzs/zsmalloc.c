@@ -304,7 +304,8 @@ static inline int cached_free(struct zs_pool *pool, unsigned long handle, struct
 
 	if (!c || !tcache_enter(c, &pool->tc))
 		return 1;
-	if (!handle_lookup(&pool->handles, handle, &e)) {
+	_Atomic uint64_t *ent = handle_lookup_entry(&pool->handles, handle, &e);
+	if (!ent) {
 		ret = -EINVAL;
 		goto out;
 	}
@@ -323,7 +324,7 @@ static inline int cached_free(struct zs_pool *pool, unsigned long handle, struct
 	if (object_mapped(pool, hidx, e))
 		ret = -EBUSY;
 	/* A compare-and-swap, so that of two frees of one handle racing, one fails. */
-	else if (zs_cas_strong_release(handle_entry(&pool->handles, hidx), &e, he_cached(e)))
+	else if (zs_cas_strong_release(ent, &e, he_cached(e)))
 		ret = 0;
 #if ZS_DEBUG
 	if (!ret)
@@ -422,16 +423,16 @@ static char *pin_object(struct zs_pool *pool, unsigned long handle, uint64_t *en
 {
 	for (unsigned int spins = 0;; spins++) {
 		uint64_t e;
+		_Atomic uint64_t *ent = handle_lookup_entry(&pool->handles, handle, &e);
 
-		if (!handle_lookup(&pool->handles, handle, &e))
+		if (!ent)
 			return NULL;
 		*entry = e;
 		if (he_huge(e))
 			return page_addr(&pool->vm, he_page(e));
 		struct zspage *z = zspage_of(pool, he_id(e));
 		zs_fetch_add_seq_cst(&z->pins, 1);
-		if (!zs_load_seq_cst(&z->busy) &&
-		    zs_load_seq_cst(handle_entry(&pool->handles, handle_idx(handle))) == e) {
+		if (!zs_load_seq_cst(&z->busy) && zs_load_seq_cst(ent) == e) {
 			uint16_t nth = zs_load_acquire(&z->class_nth);
 			if (nth != ZS_NO_CLASS) {
 				zs_store_relaxed(&z->last_mapped, he_slot(e) + 1);
