@@ -38,8 +38,8 @@ static void tc_setup(void)
 {
 	/*
 	 * Registering once lets every drain use the expedited command, which interrupts only the
-	 * CPUs running this process's threads; without it the owners fence instead (about 10 ns
-	 * more per call, measured in BENCHMARKS.md's pair rows).
+	 * CPUs running this process's threads; without it each fast path pays a locked exchange
+	 * where a plain store would do (tcache_enter).
 	 */
 	if (syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0))
 		zs_store_relaxed(&zsi_tc_fence, 1);
@@ -49,12 +49,19 @@ static void tc_setup(void)
 /* Every other thread of the process has passed a full memory barrier when this returns. */
 static void tc_barrier(void)
 {
-	if (!zs_load_relaxed(&zsi_tc_fence) &&
-	    syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0)) {
-		/* Cannot happen once registered; if it did, owners fence from now on, and
-		 * those in a fast path already are waited for below all the same. */
-		zs_store_seq_cst(&zsi_tc_fence, 1);
-	}
+	if (zs_load_relaxed(&zsi_tc_fence) ||
+	    !syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0))
+		return;
+	/*
+	 * Not registered (a child of fork() may not be): register again, or else owners fence
+	 * from now on and the global command (slow, but needs no registration) covers those
+	 * that did not.
+	 */
+	if (!syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) &&
+	    !syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0))
+		return;
+	zs_store_seq_cst(&zsi_tc_fence, 1);
+	syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0);
 }
 
 /* Slots a bin of @class holds at most (0: huge classes are never cached). */
@@ -174,6 +181,9 @@ static void tc_thread_exit(void *slots)
 	pthread_mutex_unlock(&tc_lock);
 }
 
+/* Misses since this thread last made a cache while all its slots were taken. */
+static __thread uint32_t tc_misses __attribute__((tls_model("initial-exec")));
+
 struct zs_tcache *zsi_tcache_find(struct zs_pool *pool)
 {
 	struct zs_tcache **s = zsi_tc_slot;
@@ -186,6 +196,14 @@ struct zs_tcache *zsi_tcache_find(struct zs_pool *pool)
 			return c;
 		}
 	}
+	/*
+	 * A thread going round more pools than it has slots would drain and make a cache at
+	 * nearly every call: past ZS_TCACHE_POOLS, only one miss in ZS_TCACHE_EVICT_EVERY makes
+	 * one, and the others take the locked paths (what they cost without caches).
+	 */
+	if (s[ZS_TCACHE_POOLS - 1] && zs_load_relaxed(&s[ZS_TCACHE_POOLS - 1]->pool) &&
+	    ++tc_misses % ZS_TCACHE_EVICT_EVERY)
+		return NULL;
 	pthread_once(&tc_once, tc_setup);
 	if (!tc_key_made)
 		return NULL; /* no destructor to drain at thread exit: no caches */
@@ -231,7 +249,7 @@ unsigned long zsi_tcache_gate_up(struct zs_pool *pool)
 	}
 	for (struct zs_tcache *c = pool->tc.list; c; c = c->pool_next) {
 		/* A fast path is a few dozen instructions, unless its owner was preempted. */
-		while (zs_load_acquire(&c->active))
+		while (zs_load_seq_cst(&c->active))
 			sched_yield();
 		released += cache_drain(pool, c);
 	}

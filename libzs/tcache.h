@@ -20,7 +20,7 @@
  * memory barrier (membarrier), then waits for each cache's `active` to read 0: a fast path that
  * read the gate down had stored `active` before the barrier, so the drainer sees it and waits;
  * one that starts later sees the gate and takes the locked path.  Where membarrier is missing
- * the owner issues a seq_cst fence after its store instead.  While the gate is up no fast path
+ * the owner's store is a seq_cst exchange instead, and its load of the gate seq_cst.  While the gate is up no fast path
  * runs on the pool and no cache of it fills, so compaction may move any object (compact.c).
  *
  * lock ordering: tc_lock (tcache.c: every pool's list of caches, thread exit, eviction) sits
@@ -45,9 +45,10 @@ struct size_class;
  * the class in one locked batch.  The byte bound keeps what a thread holds of a pool to a few
  * hundred KiB in the worst case (BENCHMARKS.md: fill and memory rows did not change).
  */
-#define ZS_TCACHE_POOLS 4
-#define ZS_TCACHE_BYTES 8192
-#define ZS_TCACHE_MAX	64
+#define ZS_TCACHE_POOLS	      4
+#define ZS_TCACHE_EVICT_EVERY 64 /* past that many pools: tcache.c, zsi_tcache_find */
+#define ZS_TCACHE_BYTES	      8192
+#define ZS_TCACHE_MAX	      64
 
 struct tc_bin {
 	_Atomic uint32_t n;  /* slots cached: the owner stores, readers load (relaxed) */
@@ -94,12 +95,18 @@ static inline struct zs_tcache *tcache_of(struct zs_pool *pool)
  */
 static inline bool tcache_enter(struct zs_tcache *c, struct zs_pool_tc *ptc)
 {
-	zs_store_relaxed(&c->active, 1);
-	if (__builtin_expect(zs_load_relaxed(&zsi_tc_fence), 0))
-		zs_fence_seq_cst();
-	else
+	uint32_t gate;
+
+	if (__builtin_expect(zs_load_relaxed(&zsi_tc_fence), 0)) {
+		/* Without membarrier: a Dekker handshake with the drainer's seq_cst add. */
+		zs_exchange_seq_cst(&c->active, 1);
+		gate = zs_load_seq_cst(&ptc->gate);
+	} else {
+		zs_store_relaxed(&c->active, 1);
 		atomic_signal_fence(memory_order_seq_cst);
-	if (__builtin_expect(zs_load_acquire(&ptc->gate), 0)) {
+		gate = zs_load_acquire(&ptc->gate);
+	}
+	if (__builtin_expect(gate, 0)) {
 		zs_store_release(&c->active, 0);
 		return false;
 	}
