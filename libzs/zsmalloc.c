@@ -127,19 +127,15 @@ static inline unsigned long cached_malloc(struct zs_pool *pool, struct size_clas
 	return handle;
 }
 
-ZS_API unsigned long zs_malloc(struct zs_pool *pool, size_t size)
+/* zs_malloc under the class lock.  Out of line, so the cached path saves no registers for it. */
+static __attribute__((noinline)) unsigned long malloc_locked(struct zs_pool *pool,
+							     struct size_class *class, size_t size)
 {
-	if (!pool || size == 0 || size > ZS_MAX_ALLOC_SIZE) {
-		errno = EINVAL;
-		return 0;
-	}
-	struct size_class *class = class_for_size(&pool->classes, size), *owner;
+	struct size_class *owner;
 	unsigned long handle = 0;
 	struct zspage *z = NULL;
 	uint32_t hidx = 0;
 
-	if (!class->huge && (handle = cached_malloc(pool, class, size)))
-		return handle;
 	pthread_mutex_lock(&class->lock);
 	if (!zsi_handle_get(&pool->handles, &class->mag, &hidx))
 		goto out;
@@ -181,6 +177,20 @@ out:
 	if (!handle)
 		errno = ENOMEM;
 	return handle;
+}
+
+ZS_API unsigned long zs_malloc(struct zs_pool *pool, size_t size)
+{
+	if (!pool || size == 0 || size > ZS_MAX_ALLOC_SIZE) {
+		errno = EINVAL;
+		return 0;
+	}
+	struct size_class *class = class_for_size(&pool->classes, size);
+	unsigned long handle;
+
+	if (!class->huge && (handle = cached_malloc(pool, class, size)))
+		return handle;
+	return malloc_locked(pool, class, size);
 }
 
 /* ---- free ---- */
@@ -357,25 +367,11 @@ out:
 	return ret;
 }
 
-ZS_API int zs_free(struct zs_pool *pool, unsigned long handle)
+/* zs_free under the owner's class lock; out of line as malloc_locked. */
+static __attribute__((noinline)) int free_locked(struct zs_pool *pool, unsigned long handle)
 {
-	struct size_class *flushed = NULL;
 	struct zspage *z;
 	uint64_t e;
-
-	if (!pool)
-		return -EINVAL;
-	int ret = cached_free(pool, handle, &flushed);
-	if (ret <= 0) {
-		if (flushed && pool->auto_compact_pages) {
-			pthread_mutex_lock(&flushed->lock);
-			auto_compact(pool, flushed);
-			pthread_mutex_unlock(&flushed->lock);
-		}
-		if (!ret)
-			zsi_debug_tick(pool);
-		return ret;
-	}
 	struct size_class *class = lock_owner(pool, handle, &e);
 	if (!class)
 		return -EINVAL;
@@ -396,6 +392,31 @@ ZS_API int zs_free(struct zs_pool *pool, unsigned long handle)
 	pthread_mutex_unlock(&class->lock);
 	zsi_debug_tick(pool);
 	return 0;
+}
+
+/* After a full bin gave half its slots back: automatic compaction may be due. */
+static __attribute__((noinline)) void auto_compact_after_flush(struct zs_pool *pool,
+							       struct size_class *class)
+{
+	pthread_mutex_lock(&class->lock);
+	auto_compact(pool, class);
+	pthread_mutex_unlock(&class->lock);
+}
+
+ZS_API int zs_free(struct zs_pool *pool, unsigned long handle)
+{
+	struct size_class *flushed = NULL;
+
+	if (!pool)
+		return -EINVAL;
+	int ret = cached_free(pool, handle, &flushed);
+	if (ret > 0)
+		return free_locked(pool, handle);
+	if (flushed && pool->auto_compact_pages)
+		auto_compact_after_flush(pool, flushed);
+	if (!ret)
+		zsi_debug_tick(pool);
+	return ret;
 }
 
 /* ---- mapping ---- */
