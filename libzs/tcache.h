@@ -20,8 +20,9 @@
  * memory barrier (membarrier), then waits for each cache's `active` to read 0: a fast path that
  * read the gate down had stored `active` before the barrier, so the drainer sees it and waits;
  * one that starts later sees the gate and takes the locked path.  Where membarrier is missing
- * the owner's store is a seq_cst exchange instead, and its load of the gate seq_cst.  While the gate is up no fast path
- * runs on the pool and no cache of it fills, so compaction may move any object (compact.c).
+ * the owner's store is a seq_cst exchange instead, and its load of the gate seq_cst.  While the
+ * gate is up no fast path runs on the pool and no cache of it fills, so compaction may move any
+ * object (compact.c).
  *
  * lock ordering: tc_lock (tcache.c: every pool's list of caches, thread exit, eviction) sits
  * below pool->compact_lock and above every class lock.  A fast path holds no lock; a drainer
@@ -51,10 +52,10 @@ struct size_class;
 #define ZS_TCACHE_MAX	      64
 
 struct tc_bin {
-	_Atomic uint32_t n;  /* slots cached: the owner stores, readers load (relaxed) */
-	uint32_t cap;	     /* 0: the class is huge, never cached */
-	_Atomic long bytes;  /* to add to the class's bytes_used (owner stores, readers load) */
-	uint32_t *idx;	     /* handle indexes whose entries hold the cached slots, oldest first */
+	_Atomic uint32_t n; /* slots cached: the owner stores, readers load (relaxed) */
+	uint32_t cap;	    /* 0: the class is huge, never cached */
+	_Atomic long bytes; /* to add to the class's bytes_used (owner stores, readers load) */
+	uint32_t *idx;	    /* handle indexes whose entries hold the cached slots, oldest first */
 };
 
 struct zs_tcache {
@@ -62,18 +63,19 @@ struct zs_tcache {
 	_Atomic uint32_t active;      /* the owner is in a fast path */
 	uint32_t nr;		      /* bins: the pool's physical classes */
 	struct tc_bin *bins;
-	void *owner;			     /* the owning thread's slot array (tcache.c) */
+	void *owner;				   /* the owning thread's slot array (tcache.c) */
 	struct zs_tcache *pool_next, **pool_pprev; /* the pool's list, under tc_lock */
 };
 
 /* A pool's side: its gate and its list of caches. */
 struct zs_pool_tc {
-	_Atomic uint32_t gate;	 /* drainers at work: no fast path while not 0 */
-	struct zs_tcache *list;	 /* every thread's cache of this pool, under tc_lock */
-	_Atomic uint32_t nr;	 /* caches on the list (a lock-free hint for the debug checks) */
+	_Atomic uint32_t gate;	/* drainers at work: no fast path while not 0 */
+	struct zs_tcache *list; /* every thread's cache of this pool, under tc_lock */
+	_Atomic uint32_t nr;	/* caches on the list (a lock-free hint for the debug checks) */
 };
 
-extern __thread struct zs_tcache *zsi_tc_slot[ZS_TCACHE_POOLS] __attribute__((tls_model("initial-exec")));
+extern __thread struct zs_tcache *zsi_tc_slot[ZS_TCACHE_POOLS]
+    __attribute__((tls_model("initial-exec")));
 extern _Atomic int zsi_tc_fence; /* membarrier is missing: owners fence */
 
 /* This thread's cache of @pool, made on first use; NULL when out of memory. */

@@ -251,8 +251,8 @@ static inline bool object_mapped(struct zs_pool *pool, uint32_t hidx, uint64_t e
  * the zspage it left, NULL when that went too (or for a huge object); *@released (if not
  * NULL) grows by the pages that went back to the kernel.
  */
-static struct zspage *release_object(struct zs_pool *pool, struct size_class *class,
-				     uint32_t hidx, uint64_t e, unsigned long *released)
+static struct zspage *release_object(struct zs_pool *pool, struct size_class *class, uint32_t hidx,
+				     uint64_t e, unsigned long *released)
 {
 	struct zspage *z = NULL;
 
@@ -304,7 +304,8 @@ unsigned long zsi_cached_release(struct zs_pool *pool, struct size_class *class,
  * do it (huge or retiring objects, no cache, the gate up, a racing free).  *@flushed: the bin
  * was full and gave half its slots back (then automatic compaction may be due).
  */
-static inline int cached_free(struct zs_pool *pool, unsigned long handle, struct size_class **flushed)
+static inline int cached_free(struct zs_pool *pool, unsigned long handle,
+			      struct size_class **flushed)
 {
 	if (pool->no_tcache)
 		return 1;

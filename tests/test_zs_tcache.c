@@ -245,8 +245,9 @@ Test(tcache, compaction_takes_back_other_threads_slots, .timeout = 60)
 	for (unsigned int n = 0; n < zs_nr_classes(pool); n++) {
 		struct zs_class_stats cs;
 		zs_class_stats(pool, n, &cs);
-		cr_assert_eq(cs.freeable, 0, "class size %u: %lu pages still freeable (%lu of %lu "
-					     "slots used)",
+		cr_assert_eq(cs.freeable, 0,
+			     "class size %u: %lu pages still freeable (%lu of %lu "
+			     "slots used)",
 			     cs.size, cs.freeable, cs.obj_used, cs.obj_allocated);
 		cr_assert_eq(cs.obj_allocated % cs.objs_per_zspage, 0);
 	}
