@@ -119,7 +119,9 @@ static inline unsigned long cached_malloc(struct zs_pool *pool, struct size_clas
 #if ZS_DEBUG
 	if (handle) {
 		pthread_mutex_lock(&class->lock);
+		uint64_t e = zs_load_relaxed(handle_entry(&pool->handles, handle_idx(handle)));
 		zsi_debug_check_object(pool, class, handle_idx(handle));
+		zsi_debug_check_change(pool, class, zspage_of(pool, he_id(e)));
 		pthread_mutex_unlock(&class->lock);
 		zsi_debug_tick(pool);
 	}
@@ -338,8 +340,10 @@ static inline int cached_free(struct zs_pool *pool, unsigned long handle,
 	else if (zs_cas_strong_release(ent, &e, he_cached(e)))
 		ret = 0;
 #if ZS_DEBUG
-	if (!ret)
+	if (!ret) {
 		zsi_debug_check_freed(pool, hidx);
+		zsi_debug_check_change(pool, class, zspage_of(pool, he_id(e)));
+	}
 	pthread_mutex_unlock(&class->lock);
 #endif
 	if (ret)
