@@ -1,7 +1,8 @@
 /*
  * bm_zs.c - libzs micro benchmarks, each beside the same work done with glibc malloc:
- *   zs_malloc_free/size:S/threads:T    zs_free of the oldest of 1024 live objects + zs_malloc
- *   glibc_malloc_free/size:S/threads:T     the same with free + malloc
+ *   zs_malloc_free/size:S/threads:T    zs_free of the oldest of 1024 live objects + zs_malloc +
+ *                                      a 16-byte write into the new object (zs_obj_write)
+ *   glibc_malloc_free/size:S/threads:T     the same with free + malloc + memcpy
  *   zs_malloc_free/corpus_sizes/threads:T  100000 live objects of the sizes the mixed corpus
  *   glibc_malloc_free/corpus_sizes/...     compresses to; a random one replaced each time
  *   zs_map_read/size:S                 zs_map_object(RO) + memcpy of the object + unmap
@@ -36,6 +37,10 @@ static const int64_t map_sizes[] = {64, 512, 2048, 4096};
 
 static struct zs_pool *shared_pool;
 
+/* Every new object gets a 16-byte stamp written, on both sides: a store writes its object. */
+#define STAMP 16
+static const char stamp[STAMP] = "libzs-bench-obj";
+
 static void bm_zs_malloc_free(struct bm_state *s)
 {
 	size_t size = bm_range(s, 0), i;
@@ -57,7 +62,7 @@ static void bm_zs_malloc_free(struct bm_state *s)
 	while (bm_keep_running(s)) {
 		zs_free(shared_pool, ring[i]);
 		ring[i] = zs_malloc(shared_pool, size);
-		failed |= !ring[i];
+		failed |= !ring[i] || zs_obj_write(shared_pool, ring[i], stamp, STAMP);
 		i = (i + 1) % RING;
 	}
 	for (i = 0; i < RING; i++)
@@ -84,6 +89,7 @@ static void bm_glibc_malloc_free(struct bm_state *s)
 	while (bm_keep_running(s)) {
 		free(ring[i]);
 		ring[i] = malloc(size);
+		memcpy(ring[i], stamp, STAMP);
 		i = (i + 1) % RING;
 	}
 	for (i = 0; i < RING; i++)
@@ -114,7 +120,6 @@ BM_REGISTER(bm_glibc_malloc_free, "glibc_malloc_free", cfg_malloc_free);
  * writes its object; here glibc's tcache cannot hand back the block just freed).
  */
 #define SIZE_SEQ 65536
-#define STAMP	 16
 
 struct mixed_sizes {
 	uint16_t size[SIZE_SEQ];
@@ -138,8 +143,6 @@ static struct mixed_sizes *mixed_sizes_get(void)
 	m.live = bm_quick() ? 10000 : 100000;
 	return &m;
 }
-
-static const char stamp[STAMP] = "libzs-bench-obj";
 
 static void bm_malloc_free_mixed(struct bm_state *s)
 {

@@ -25,6 +25,9 @@
  * by each class in turn, for the length of the pass (tmp_alloc); a class without zspages is passed
  * over.
  *
+ * The caller holds the gate of the per-thread caches (tcache.h): their slots are back in their
+ * classes, and no free bypasses the class locks while objects move.
+ *
  * Mapped objects never move: a source zspage is claimed busy and skipped if pinned (see the
  * protocol in zspage.h).  A pass runs under pool->compact_lock, from zs_compact or from the
  * automatic trigger at the end of this file (zs_free, once the pool's running total of
@@ -42,6 +45,7 @@
 #include "huge.h"
 #include "os.h"
 #include "pool.h"
+#include "tcache.h"
 #include "zspage.h"
 
 /* Fewest pages @n objects of @class could occupy, packed at the front of full zspages. */
@@ -653,7 +657,10 @@ ZS_API unsigned long zs_compact(struct zs_pool *pool)
 	if (!pool)
 		return 0;
 	pthread_mutex_lock(&pool->compact_lock);
-	unsigned long freed = compact_pool(pool);
+	unsigned long drained = zsi_tcache_gate_up(pool);
+	unsigned long freed = compact_pool(pool) + drained;
+	zs_fetch_add_relaxed(&pool->pages_compacted, drained);
+	zsi_tcache_gate_down(pool);
 	zsi_debug_check_pool_locked(pool);
 	pthread_mutex_unlock(&pool->compact_lock);
 	return freed;
@@ -690,7 +697,9 @@ void zsi_auto_compact(struct zs_pool *pool, struct size_class *class)
 	/* Never wait behind a running compaction: it is doing the same job. */
 	pthread_mutex_unlock(&class->lock);
 	if (!pthread_mutex_trylock(&pool->compact_lock)) {
+		zsi_tcache_gate_up(pool);
 		compact_pool(pool);
+		zsi_tcache_gate_down(pool);
 		zsi_debug_check_pool_locked(pool);
 		pthread_mutex_unlock(&pool->compact_lock);
 	}

@@ -12,6 +12,8 @@
  *   live, in a zspage: LIVE | gen (15) | size - 1 (12) | slot (11) | zspage id (24)
  *   live, huge:        LIVE | HUGE | gen (15) | size - 1 (12) | page number (35)
  *   free:              gen (15) | 0 (32)
+ *   cached:            a live zspage entry without LIVE: its slot waits in a thread's cache
+ *                      (tcache.h) for the next object; its index is not free
  * The generation survives a free, so the next owner of the index gets a different one.  Free
  * indexes are bits of a bitmap (handle.c), not a list through the entries, so that the lowest
  * one goes out first and whole pages of free entries can be given back: such a page reads as
@@ -88,6 +90,11 @@ static inline uint32_t he_gen(uint64_t e)
 static inline uint64_t he_make_free(uint32_t gen, uint32_t next)
 {
 	return (uint64_t)(gen & HE_GEN_MASK) << HE_GEN_SHIFT | next;
+}
+/* The entry of a freed object whose slot a thread's cache keeps (tcache.h). */
+static inline uint64_t he_cached(uint64_t e)
+{
+	return e & ~HE_LIVE;
 }
 static inline uint32_t he_next(uint64_t e)
 {
@@ -195,23 +202,32 @@ unsigned long zsi_handles_bytes(struct zs_handles *t);
 size_t zsi_handles_reserved(struct zs_handles *t);
 
 /*
- * The live entry of @handle into *@entry; false (errno EINVAL) if @handle was not issued by
- * this table or its object is gone.  Takes no lock; inline, as every mapping call starts here.
+ * The entry of the live @handle, its value in *@entry; NULL (errno EINVAL) if @handle was not
+ * issued by this table or its object is gone.  Takes no lock; inline, as every mapping call
+ * and zs_free start here.
  */
-static inline bool handle_lookup(struct zs_handles *t, unsigned long handle, uint64_t *entry)
+static inline _Atomic uint64_t *handle_lookup_entry(struct zs_handles *t, unsigned long handle,
+						    uint64_t *entry)
 {
 	uint32_t idx = handle_idx(handle);
 
 	if (handle_tag(handle) != t->tag || idx == 0 || idx >= zs_load_acquire(&t->top))
 		goto bad;
-	uint64_t e = zs_load_acquire(handle_entry(t, idx));
+	_Atomic uint64_t *ent = handle_entry(t, idx);
+	uint64_t e = zs_load_acquire(ent);
 	if (!he_live(e) || he_gen(e) != handle_gen(handle))
 		goto bad;
 	*entry = e;
-	return true;
+	return ent;
 bad:
 	errno = EINVAL;
-	return false;
+	return NULL;
+}
+
+/* The same, for callers that need only the entry's value. */
+static inline bool handle_lookup(struct zs_handles *t, unsigned long handle, uint64_t *entry)
+{
+	return handle_lookup_entry(t, handle, entry) != NULL;
 }
 
 #endif /* ZS_HANDLE_H */

@@ -14,6 +14,7 @@
 #include "handle.h"
 #include "pool.h"
 #include "size_class.h"
+#include "tcache.h"
 #include "zspage.h"
 
 enum pool_step {
@@ -88,7 +89,7 @@ ZS_API struct zs_pool *zs_create_pool_opts(const char *name, const struct zs_poo
 	struct zs_pool_opts o = opts ? *opts : (struct zs_pool_opts){0};
 
 	if (o.max_pages_per_zspage > ZS_MAX_PAGES_PER_ZSPAGE || o.pack_bytes > ZS_MAX_PACK_BYTES ||
-	    (o.flags & ~ZS_POOL_NO_PACK)) {
+	    (o.flags & ~(ZS_POOL_NO_PACK | ZS_POOL_NO_TCACHE))) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -99,6 +100,7 @@ ZS_API struct zs_pool *zs_create_pool_opts(const char *name, const struct zs_poo
 			   : o.pack_bytes	       ? o.pack_bytes
 						       : ZS_DEFAULT_PACK_BYTES;
 	pool->auto_compact_pages = o.auto_compact_pages;
+	pool->no_tcache = o.flags & ZS_POOL_NO_TCACHE;
 	uint32_t max_pages =
 	    o.max_pages_per_zspage ? o.max_pages_per_zspage : ZS_DEFAULT_PAGES_PER_ZSPAGE;
 	for (enum pool_step s = 0; s < NR_STEPS; s++) {
@@ -125,6 +127,7 @@ ZS_API void zs_destroy_pool(struct zs_pool *pool)
 	if (!pool)
 		return;
 	zsi_debug_check_pool(pool);
+	zsi_tcache_pool_fini(pool);
 	pool_destroy(pool, NR_STEPS);
 }
 

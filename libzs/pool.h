@@ -35,8 +35,13 @@
  * zspage busy, then checks the pins (the protocol is in zspage.h).  A mapped object is
  * therefore never moved.
  *
+ * Each thread keeps the slots it freed for its next allocations of their class (tcache.h), and
+ * compaction first takes them all back (the gate), so what it moves and frees is as before.
+ *
  * lock ordering (outermost first):
  *   pool->compact_lock     serialises compactions (zs_compact, automatic compaction)
+ *   tc_lock                (tcache.c, one for all pools) the lists of per-thread caches;
+ *                          draining them takes class locks under it
  *   size_class->lock       per physical class; two are held only by cross-class moves and
  *                          allocation spill, always the smaller class index first
  *   pool->vm.lock          address space (arenas, free page runs) and zspage ids
@@ -55,6 +60,7 @@
 #include "handle.h"
 #include "size_class.h"
 #include "debug.h"
+#include "tcache.h"
 #include "zs_atomic.h"
 #include "zspage.h"
 
@@ -68,9 +74,11 @@ struct zs_pool {
 	char *name;
 	uint32_t pack_bytes; /* 0: no cross-class packing */
 	unsigned long auto_compact_pages;
+	bool no_tcache; /* ZS_POOL_NO_TCACHE */
 	struct zs_class_table classes;
 	struct zs_handles handles;
 	struct zs_vm vm;
+	struct zs_pool_tc tc; /* the per-thread caches of this pool (tcache.h) */
 
 	pthread_mutex_t compact_lock;
 	_Atomic unsigned long pages_total;

@@ -2,7 +2,8 @@
  * stats.c - statistics: the pool's counters, per-class figures, and the text table in the
  * layout of the kernel's debugfs zsmalloc "classes" file.  Read-only: counters are read
  * lock-free as snapshots; zs_class_stats takes the class lock to count the zspages on its
- * fullness lists.
+ * fullness lists.  Slots waiting in threads' caches (tcache.h) count as allocated, not used:
+ * the classes count them used, the caches' sums are taken off.
  */
 #include <errno.h>
 
@@ -13,12 +14,20 @@
 #include "debug.h"
 #include "pool.h"
 #include "size_class.h"
+#include "tcache.h"
 
 ZS_API void zs_pool_stats(struct zs_pool *pool, struct zs_pool_stats *stats)
 {
 	if (!pool || !stats)
 		return;
+	unsigned long cached;
+	long moved;
+
 	*stats = (struct zs_pool_stats){0};
+	zsi_tcache_sums(pool, -1, &cached, &moved);
+	/* Slots in threads' caches: allocated, not used (tcache.h). */
+	stats->objs_used -= cached;
+	stats->bytes_used += (unsigned long)moved;
 	for (uint32_t i = 0; i < pool->classes.nr; i++) {
 		struct size_class *c = &pool->classes.v[i];
 
@@ -52,7 +61,10 @@ ZS_API int zs_class_stats(struct zs_pool *pool, unsigned int nth, struct zs_clas
 	if (!pool || !out || nth >= pool->classes.nr)
 		return -EINVAL;
 	struct size_class *c = &pool->classes.v[nth];
+	unsigned long cached;
+	long moved;
 
+	zsi_tcache_sums(pool, (int)nth, &cached, &moved);
 	*out = (struct zs_class_stats){
 	    .index = c->index,
 	    .size = c->size,
@@ -68,7 +80,7 @@ ZS_API int zs_class_stats(struct zs_pool *pool, unsigned int nth, struct zs_clas
 		out->zspages[ZS_FULL] = cnt_get(c->zspages) - c->hot_n;
 	}
 	out->obj_allocated = cnt_get(c->zspages) * c->objs_per_zspage;
-	out->obj_used = cnt_get(c->obj_used);
+	out->obj_used = cnt_get(c->obj_used) - cached;
 	out->pages_used = cnt_get(c->pages_used);
 	out->freeable = zsi_class_freeable(c);
 	pthread_mutex_unlock(&c->lock);

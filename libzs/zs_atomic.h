@@ -70,6 +70,9 @@
 #define zs_cas_strong_acquire(p, expected, v)                                                      \
 	atomic_compare_exchange_strong_explicit((p), (expected), (v), memory_order_acquire,        \
 						memory_order_acquire)
+#define zs_cas_strong_release(p, expected, v)                                                      \
+	atomic_compare_exchange_strong_explicit((p), (expected), (v), memory_order_release,        \
+						memory_order_relaxed)
 #define zs_cas_strong_seq_cst(p, expected, v)                                                      \
 	atomic_compare_exchange_strong_explicit((p), (expected), (v), memory_order_seq_cst,        \
 						memory_order_seq_cst)

@@ -4,7 +4,10 @@
  * (in a DEBUG=1 build, the object's class lock, to count mappings).
  * They put the parts together: a handle index from the class's magazine (handle.c), a slot of
  * the fullest zspage (fullness.c, zspage.c) or a page of its own (huge.c), and last the entry
- * that names it.  Creating and destroying a pool is pool.c's; compaction is compact.c's.
+ * that names it.  Before that, zs_malloc and zs_free try the thread's cache of free slots
+ * (tcache.h): a freed object's handle index, with its slot, waits there for the next object of
+ * its class, and neither call takes a lock.  Creating and destroying a pool is pool.c's;
+ * compaction is compact.c's.
  */
 #include <errno.h>
 #include <sched.h>
@@ -17,6 +20,7 @@
 #include "handle.h"
 #include "huge.h"
 #include "pool.h"
+#include "tcache.h"
 #include "zspage.h"
 
 /* ---- allocation ---- */
@@ -84,13 +88,52 @@ static inline unsigned long place_object(struct zs_pool *pool, struct size_class
 		       he_make(zspage_id(pool, z), slot, size, next_gen(pool, hidx)), size);
 }
 
-ZS_API unsigned long zs_malloc(struct zs_pool *pool, size_t size)
+/*
+ * The object of @size bytes in a slot of @class from the thread's cache: its handle, or 0 when
+ * the cache has none (or a drainer holds the gate).  The slot's entry still names it.
+ */
+static inline unsigned long cached_malloc(struct zs_pool *pool, struct size_class *class,
+					  size_t size)
 {
-	if (!pool || size == 0 || size > ZS_MAX_ALLOC_SIZE) {
-		errno = EINVAL;
+	if (pool->no_tcache)
 		return 0;
+	struct zs_tcache *c = tcache_of(pool);
+	unsigned long handle = 0;
+
+	if (!c || !tcache_enter(c, &pool->tc))
+		return 0;
+	struct tc_bin *b = &c->bins[class->nth];
+	uint32_t n = zs_load_relaxed(&b->n);
+	if (n) {
+		uint32_t hidx = b->idx[n - 1];
+		_Atomic uint64_t *ent = handle_entry(&pool->handles, hidx);
+		uint64_t e = zs_load_relaxed(ent);
+		uint64_t live = he_make(he_id(e), he_slot(e), size, he_next_gen(e));
+
+		zs_store_release(ent, live);
+		zs_store_relaxed(&b->n, n - 1);
+		zs_store_relaxed(&b->bytes, zs_load_relaxed(&b->bytes) + (long)size);
+		handle = handle_make(pool->handles.tag, he_gen(live), hidx);
 	}
-	struct size_class *class = class_for_size(&pool->classes, size), *owner;
+	tcache_leave(c);
+#if ZS_DEBUG
+	if (handle) {
+		pthread_mutex_lock(&class->lock);
+		uint64_t e = zs_load_relaxed(handle_entry(&pool->handles, handle_idx(handle)));
+		zsi_debug_check_object(pool, class, handle_idx(handle));
+		zsi_debug_check_change(pool, class, zspage_of(pool, he_id(e)));
+		pthread_mutex_unlock(&class->lock);
+		zsi_debug_tick(pool);
+	}
+#endif
+	return handle;
+}
+
+/* zs_malloc under the class lock.  Out of line, so the cached path saves no registers for it. */
+static __attribute__((noinline)) unsigned long malloc_locked(struct zs_pool *pool,
+							     struct size_class *class, size_t size)
+{
+	struct size_class *owner;
 	unsigned long handle = 0;
 	struct zspage *z = NULL;
 	uint32_t hidx = 0;
@@ -136,6 +179,20 @@ out:
 	if (!handle)
 		errno = ENOMEM;
 	return handle;
+}
+
+ZS_API unsigned long zs_malloc(struct zs_pool *pool, size_t size)
+{
+	if (!pool || size == 0 || size > ZS_MAX_ALLOC_SIZE) {
+		errno = EINVAL;
+		return 0;
+	}
+	struct size_class *class = class_for_size(&pool->classes, size);
+	unsigned long handle;
+
+	if (!class->huge && (handle = cached_malloc(pool, class, size)))
+		return handle;
+	return malloc_locked(pool, class, size);
 }
 
 /* ---- free ---- */
@@ -190,23 +247,17 @@ static inline bool object_mapped(struct zs_pool *pool, uint32_t hidx, uint64_t e
 	return zs_load_relaxed(&z->last_mapped) == he_slot(e) + 1 && zs_load_relaxed(&z->pins);
 }
 
-ZS_API int zs_free(struct zs_pool *pool, unsigned long handle)
+/*
+ * Take the object @e of handle index @hidx out of @class (locked), its entry already not live:
+ * the counters, the index back to the magazine (or retired), the slot or page freed.  Returns
+ * the zspage it left, NULL when that went too (or for a huge object); *@released (if not
+ * NULL) grows by the pages that went back to the kernel.
+ */
+static struct zspage *release_object(struct zs_pool *pool, struct size_class *class, uint32_t hidx,
+				     uint64_t e, unsigned long *released)
 {
 	struct zspage *z = NULL;
-	uint64_t e;
 
-	if (!pool)
-		return -EINVAL;
-	struct size_class *class = lock_owner(pool, handle, &e);
-	if (!class)
-		return -EINVAL;
-	uint32_t hidx = handle_idx(handle);
-	if (object_mapped(pool, hidx, e)) {
-		pthread_mutex_unlock(&class->lock);
-		return -EBUSY; /* its mapping's pin stays counted, its unmap will find it */
-	}
-
-	zs_store_release(handle_entry(&pool->handles, hidx), he_make_free(he_gen(e), 0));
 	cnt_add_locked(class->obj_used, -1);
 	cnt_add_locked(class->bytes_used, -(long)he_size(e));
 	/*
@@ -220,15 +271,157 @@ ZS_API int zs_free(struct zs_pool *pool, unsigned long handle)
 	} else {
 		z = zspage_of(pool, he_id(e));
 		zsi_slot_free(pool, class, z, he_slot(e));
-		if (z->inuse == 0 && zsi_zspage_destroy(pool, z, NULL))
+		unsigned long gone = 0;
+		if (z->inuse == 0 && zsi_zspage_destroy(pool, z, &gone))
 			z = NULL;
+		if (released)
+			*released += gone;
 	}
 	zsi_debug_check_freed(pool, hidx);
+	return z;
+}
+
+unsigned long zsi_cached_release(struct zs_pool *pool, struct size_class *class,
+				 const uint32_t *idx, uint32_t n)
+{
+	unsigned long released = 0;
+	struct zspage *z = NULL;
+
+	for (uint32_t i = 0; i < n; i++) {
+		_Atomic uint64_t *ent = handle_entry(&pool->handles, idx[i]);
+		uint64_t e = zs_load_relaxed(ent);
+
+		zs_store_release(ent, he_make_free(he_gen(e), 0));
+		z = release_object(pool, class, idx[i], e, &released);
+		/* The bin took its bytes off already, and the caller folds the bin in. */
+		cnt_add_locked(class->bytes_used, he_size(e));
+	}
+	track_freeable(pool, class);
+	zsi_debug_check_change(pool, class, z);
+	return released;
+}
+
+/*
+ * zs_free into the thread's cache: 0, -EINVAL, -EBUSY as zs_free; 1 when the locked path must
+ * do it (huge or retiring objects, no cache, the gate up, a racing free).  *@flushed: the bin
+ * was full and gave half its slots back (then automatic compaction may be due).
+ */
+static inline int cached_free(struct zs_pool *pool, unsigned long handle,
+			      struct size_class **flushed)
+{
+	if (pool->no_tcache)
+		return 1;
+	struct zs_tcache *c = tcache_of(pool);
+	int ret = 1;
+	uint64_t e;
+
+	if (!c || !tcache_enter(c, &pool->tc))
+		return 1;
+	_Atomic uint64_t *ent = handle_lookup_entry(&pool->handles, handle, &e);
+	if (!ent) {
+		ret = -EINVAL;
+		goto out;
+	}
+	if (he_huge(e) || he_gen(e) == HE_GEN_MASK)
+		goto out;
+	/* No mover runs while we are inside (the gate), so the zspage is the object's. */
+	uint16_t nth = zs_load_acquire(&zspage_of(pool, he_id(e))->class_nth);
+	if (nth >= c->nr)
+		goto out;
+	uint32_t hidx = handle_idx(handle);
+	struct tc_bin *b = &c->bins[nth];
+#if ZS_DEBUG
+	struct size_class *class = &pool->classes.v[nth];
+	pthread_mutex_lock(&class->lock); /* the map counts are read under it */
+#endif
+	if (object_mapped(pool, hidx, e))
+		ret = -EBUSY;
+	/* A compare-and-swap, so that of two frees of one handle racing, one fails. */
+	else if (zs_cas_strong_release(ent, &e, he_cached(e)))
+		ret = 0;
+#if ZS_DEBUG
+	if (!ret) {
+		zsi_debug_check_freed(pool, hidx);
+		zsi_debug_check_change(pool, class, zspage_of(pool, he_id(e)));
+	}
+	pthread_mutex_unlock(&class->lock);
+#endif
+	if (ret)
+		goto out;
+	uint32_t n = zs_load_relaxed(&b->n);
+	if (n == b->cap) {
+		zsi_tcache_flush(pool, c, nth, false);
+		n = zs_load_relaxed(&b->n);
+		*flushed = &pool->classes.v[nth];
+	}
+	b->idx[n] = hidx;
+	zs_store_relaxed(&b->n, n + 1);
+	zs_store_relaxed(&b->bytes, zs_load_relaxed(&b->bytes) - (long)he_size(e));
+	/*
+	 * The class's last object but those this thread caches: give them all back, so that a
+	 * pool whose objects are all freed holds no page (one load of a line that the fast
+	 * paths only read).  Other threads' cached slots go back when their bins fill, when
+	 * they exit, or at the next compaction.
+	 */
+	if (cnt_get(pool->classes.v[nth].obj_used) <= n + 1) {
+		zsi_tcache_flush(pool, c, nth, true);
+		*flushed = &pool->classes.v[nth];
+	}
+out:
+	tcache_leave(c);
+	return ret;
+}
+
+/* zs_free under the owner's class lock; out of line as malloc_locked. */
+static __attribute__((noinline)) int free_locked(struct zs_pool *pool, unsigned long handle)
+{
+	struct zspage *z;
+	uint64_t e;
+	struct size_class *class = lock_owner(pool, handle, &e);
+	if (!class)
+		return -EINVAL;
+	uint32_t hidx = handle_idx(handle);
+	if (object_mapped(pool, hidx, e)) {
+		pthread_mutex_unlock(&class->lock);
+		return -EBUSY; /* its mapping's pin stays counted, its unmap will find it */
+	}
+	/* A fast path's free of the same handle may have won since lock_owner looked. */
+	if (!zs_cas_strong_release(handle_entry(&pool->handles, hidx), &e,
+				   he_make_free(he_gen(e), 0))) {
+		pthread_mutex_unlock(&class->lock);
+		return -EINVAL;
+	}
+	z = release_object(pool, class, hidx, e, NULL);
 	zsi_debug_check_change(pool, class, z);
 	auto_compact(pool, class);
 	pthread_mutex_unlock(&class->lock);
 	zsi_debug_tick(pool);
 	return 0;
+}
+
+/* After a full bin gave half its slots back: automatic compaction may be due. */
+static __attribute__((noinline)) void auto_compact_after_flush(struct zs_pool *pool,
+							       struct size_class *class)
+{
+	pthread_mutex_lock(&class->lock);
+	auto_compact(pool, class);
+	pthread_mutex_unlock(&class->lock);
+}
+
+ZS_API int zs_free(struct zs_pool *pool, unsigned long handle)
+{
+	struct size_class *flushed = NULL;
+
+	if (!pool)
+		return -EINVAL;
+	int ret = cached_free(pool, handle, &flushed);
+	if (ret > 0)
+		return free_locked(pool, handle);
+	if (flushed && pool->auto_compact_pages)
+		auto_compact_after_flush(pool, flushed);
+	if (!ret)
+		zsi_debug_tick(pool);
+	return ret;
 }
 
 /* ---- mapping ---- */
@@ -256,16 +449,16 @@ static char *pin_object(struct zs_pool *pool, unsigned long handle, uint64_t *en
 {
 	for (unsigned int spins = 0;; spins++) {
 		uint64_t e;
+		_Atomic uint64_t *ent = handle_lookup_entry(&pool->handles, handle, &e);
 
-		if (!handle_lookup(&pool->handles, handle, &e))
+		if (!ent)
 			return NULL;
 		*entry = e;
 		if (he_huge(e))
 			return page_addr(&pool->vm, he_page(e));
 		struct zspage *z = zspage_of(pool, he_id(e));
 		zs_fetch_add_seq_cst(&z->pins, 1);
-		if (!zs_load_seq_cst(&z->busy) &&
-		    zs_load_seq_cst(handle_entry(&pool->handles, handle_idx(handle))) == e) {
+		if (!zs_load_seq_cst(&z->busy) && zs_load_seq_cst(ent) == e) {
 			uint16_t nth = zs_load_acquire(&z->class_nth);
 			if (nth != ZS_NO_CLASS) {
 				zs_store_relaxed(&z->last_mapped, he_slot(e) + 1);

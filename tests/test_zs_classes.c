@@ -416,7 +416,7 @@ static void fullness(unsigned int want_pages, unsigned int min_objs)
 		}
 	}
 	cr_assert_neq(f.size, 0, "no class with %u pages and %u objects", want_pages, min_objs);
-	f.pool = zt_pool(0, ZS_POOL_NO_PACK, 0);
+	f.pool = zt_pool(0, ZS_POOL_NO_PACK | ZS_POOL_NO_TCACHE, 0);
 	n = f.objs;
 	total = MAXZSP * n;
 	h = calloc(total, sizeof(*h));

@@ -592,8 +592,8 @@ Test(errors, create_pool_opts_invalid)
 	struct zs_pool_opts o;
 	static const unsigned int bad_pages[] = {ZS_MAX_PAGES_PER_ZSPAGE + 1, 32, 1000, UINT_MAX};
 	/* clang-format off */
-	static const unsigned int bad_flags[] = { 0x2, 0x4, 0x100, 0x80000000u, ~0u,
-						  ZS_POOL_NO_PACK | 0x2 };
+	static const unsigned int bad_flags[] = { 0x4, 0x8, 0x100, 0x80000000u, ~0u,
+						  ZS_POOL_NO_PACK | 0x4 };
 	/* clang-format on */
 	size_t i;
 
@@ -627,6 +627,8 @@ Test(errors, create_pool_opts_invalid)
 	o.flags = ZS_POOL_NO_PACK;
 	o.auto_compact_pages = 1;
 	assert_opts_accepted(o, "ZS_POOL_NO_PACK with auto compaction");
+	o.flags = ZS_POOL_NO_PACK | ZS_POOL_NO_TCACHE;
+	assert_opts_accepted(o, "ZS_POOL_NO_PACK | ZS_POOL_NO_TCACHE");
 }
 
 Test(errors, lookup_class_index_out_of_range)

@@ -69,8 +69,9 @@ struct zs_pool_stats {
 	unsigned long pages_cached;    /* resident pages of emptied zspages kept for the next ones
 					* (bounded; zs_compact() gives them all back) */
 	unsigned long pages_peak;      /* the most pages_used has been */
-	unsigned long objs_allocated;  /* object slots in all zspages */
-	unsigned long objs_used;       /* live objects */
+	unsigned long objs_allocated;  /* object slots in all zspages (those in threads' caches
+					* of free slots too: see zs_free) */
+	unsigned long objs_used;       /* live objects (cached slots not included) */
 	unsigned long bytes_used;      /* sum of the requested sizes of live objects */
 	unsigned long meta_bytes;      /* metadata outside zspages: handles, descriptors */
 };
@@ -101,6 +102,9 @@ struct zs_pool_opts {
  * stalls allocation in those classes meanwhile; 128 measured within 0.25% of 64. */
 #define ZS_MAX_PACK_BYTES 256
 #define ZS_POOL_NO_PACK	  0x1u /* never place an object outside its own size class */
+/* No per-thread caches of free slots (see zs_free): every free gives its slot back to its class
+ * at once, as the kernel does, at the cost of a class lock per zs_malloc and zs_free. */
+#define ZS_POOL_NO_TCACHE 0x2u
 
 /* Ratio buckets of the per-class statistics, as the kernel's debugfs "classes" file shows them:
  * [0] empty zspages, [1] 0-9% in use ... [10] 90-99%, [11] full. */
@@ -114,7 +118,7 @@ struct zs_class_stats {
 	unsigned int objs_per_zspage;		    /* slots per zspage */
 	unsigned long zspages[ZS_NR_RATIO_BUCKETS]; /* zspages per in-use ratio bucket */
 	unsigned long obj_allocated;		    /* slots in this class's zspages */
-	unsigned long obj_used;			    /* live objects in them */
+	unsigned long obj_used;			    /* live objects in them (not cached slots) */
 	unsigned long pages_used;		    /* resident pages of this class */
 	unsigned long freeable;			    /* pages compaction could free in this class */
 };
@@ -175,8 +179,19 @@ ZS_API unsigned long zs_malloc(struct zs_pool *pool, size_t size);
  * @return 0; -EINVAL if @handle is not a live handle of this pool; -EBUSY if the object is
  *         mapped (nothing is freed and the mapping stays valid: unmap, then free).  On either
  *         error the pool is unchanged.
+ *
+ * Per-thread caches: the freed slot normally waits in the calling thread's cache of its pool
+ * (up to 64 slots and 8 KiB per class, for the last 4 pools the thread used) for that thread's
+ * next zs_malloc of its class, and neither call then takes a lock.  A cached slot stays taken
+ * in its zspage: it counts in objs_allocated, pages_used and the fullness buckets, not in
+ * objs_used, obj_used or bytes_used.  The slots go back to their classes half a cache at a
+ * time when the cache of a class fills, all of them when the class has no other objects left
+ * (so a pool whose objects this thread freed holds no page), when the thread exits, and at
+ * every compaction (zs_compact() and automatic compaction take every thread's cached slots
+ * back first).  ZS_POOL_NO_TCACHE turns them off.  Huge objects are never cached.
  * Kernel: zs_free() returns nothing and trusts the handle (a bad one corrupts memory); here
- * a handle that is not live is refused, and so is a mapped object where it is detected.
+ * a handle that is not live is refused, and so is a mapped object where it is detected.  The
+ * kernel has no per-thread caches.
  */
 ZS_API int zs_free(struct zs_pool *pool, unsigned long handle);
 
@@ -263,6 +278,8 @@ ZS_API unsigned long zs_get_total_pages(struct zs_pool *pool);
  * ZS_POOL_NO_PACK) across neighbouring classes, and give the emptied pages back to the OS.
  * Safe while other threads allocate, free and map; concurrent compactions are serialised.
  * Mapped objects are not moved.
+ * Takes every thread's cached free slots (zs_free) back to their classes first; the pages that
+ * frees are counted in the result.
  * @return the number of pages given back: pages released, less those that moved objects made
  *         resident in their new zspages (the pool's pages_used drops by this much when nothing
  *         else runs).

@@ -408,7 +408,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&m, 0, sizeof(m));
 	opts.max_pages_per_zspage = fz_u8(&f) % (ZS_MAX_PAGES_PER_ZSPAGE + 1);
 	flags = fz_u8(&f);
-	opts.flags = flags & 1 ? ZS_POOL_NO_PACK : 0;
+	opts.flags = (flags & 1 ? ZS_POOL_NO_PACK : 0) | (flags & 4 ? ZS_POOL_NO_TCACHE : 0);
 	opts.auto_compact_pages = flags & 2 ? 1 + (flags >> 4) : 0;
 	opts.pack_bytes = fz_u16(&f) % (ZS_MAX_PACK_BYTES + 1);
 	m.pool = pool_take(&opts);
