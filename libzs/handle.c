@@ -241,6 +241,12 @@ size_t zsi_handles_shrink(struct zs_handles *t)
 			if (g > top_gen)
 				top_gen = g;
 		}
+		/* Every index of the page comes back at the floor: a page with an old index would
+		 * spend the generations of all 511 others (one hot index would retire its page).
+		 * Only pages below half the generations go, so an index still has half of them
+		 * for its own reuses, whatever its neighbours did. */
+		if (top_gen >= HT_RELEASE_GEN_MAX)
+			continue;
 		size_t got = zsi_table_release(&t->tab, first, first + (1U << HT_PAGE_SHIFT),
 					       HT_ENTRY_SHIFT, HT_FIRST_SHIFT);
 		if (!got)

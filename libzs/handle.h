@@ -44,6 +44,8 @@
 #define HT_ENTRY_SHIFT 3
 #define HT_FIRST_SHIFT 9
 #define HT_PAGE_SHIFT  (ZS_PAGE_SHIFT - HT_ENTRY_SHIFT) /* entries per page: 512 */
+/* A page of free entries is given back only while all its generations are below this. */
+#define HT_RELEASE_GEN_MAX ((HE_GEN_MASK + 1) / 2)
 /* The bitmap of free indexes: 64-bit words in a table of its own, from one page (32768
  * indexes). */
 #define HF_WORD_SHIFT  3
@@ -178,9 +180,9 @@ bool zsi_handle_get(struct zs_handles *t, struct zs_magazine *mag, uint32_t *idx
 void zsi_handle_put(struct zs_handles *t, struct zs_magazine *mag, uint32_t idx);
 /*
  * Give back the pages of entries whose 512 indexes are all free in the table (none in a
- * magazine or live); they read as zeros, which lookups refuse, until an index of theirs is
- * handed out again with a generation above any it had.  Returns the bytes given back.  Takes
- * t->lock; compaction calls it at the end of a pass.
+ * magazine or live) and below HT_RELEASE_GEN_MAX generations; they read as zeros, which lookups
+ * refuse, until an index of theirs is handed out again with a generation above any it had.  Returns
+ * the bytes given back.  Takes t->lock; compaction calls it at the end of a pass.
  */
 size_t zsi_handles_shrink(struct zs_handles *t);
 /* Word @w of the free bitmap (below handle_free_words()): bit k set when index 64 @w + k is free

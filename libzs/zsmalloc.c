@@ -262,7 +262,8 @@ static struct zspage *release_object(struct zs_pool *pool, struct size_class *cl
 	cnt_add_locked(class->bytes_used, -(long)he_size(e));
 	/*
 	 * An index whose generation is spent is retired, never issued again: so no handle value
-	 * is ever valid twice, at the cost of 8 bytes per 32767 reuses of one index.
+	 * is ever valid twice, at the cost of 8 bytes per 32767 reuses of one index (at least
+	 * 16384 if its page of entries was given back: handle.c).
 	 */
 	if (he_gen(e) != HE_GEN_MASK)
 		zsi_handle_put(&pool->handles, &class->mag, hidx);

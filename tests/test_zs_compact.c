@@ -599,3 +599,93 @@ Test(compact, handle_pages_given_back_under_lookups, .timeout = 120)
 		cr_assert_eq(zs_free(r.pool, keep[i]), 0);
 	zs_destroy_pool(r.pool);
 }
+
+/*
+ * A released page of handle entries comes back with one generation for all its 512 indexes,
+ * the highest any of them had: one hot index must not spend its 511 neighbours' generations.
+ * (zsmalloc.c: a spent index is retired at a cost of "8 bytes per 32767 reuses of one index".)
+ * One index of a middle page is reused until its generation is nearly spent, the page's
+ * objects are freed and compacted away, then a working set that fits in the table's free
+ * indexes (with a few hundred to spare) is allocated and freed ten times.  At most the hot
+ * index may retire: if its whole page did, the table has to grow past its old top.  Handle
+ * values are decoded as handle.h lays them out (index: low 32 bits, generation: next 16).
+ */
+enum { HOT_ALL = 4096, HOT_LOW = 1024, HOT_SPARE = 256, HOT_GEN = 32760, HOT_ROUNDS = 10 };
+
+static uint32_t h_idx(unsigned long h)
+{
+	return (uint32_t)h;
+}
+
+static uint32_t h_gen(unsigned long h)
+{
+	return (uint32_t)(h >> 32) & 0xffff;
+}
+
+static int by_idx_desc(const void *a, const void *b)
+{
+	uint32_t x = h_idx(*(const unsigned long *)a), y = h_idx(*(const unsigned long *)b);
+
+	return (x < y) - (x > y);
+}
+
+Test(compact, hot_index_does_not_spend_its_page, .timeout = 120)
+{
+	static unsigned long h[HOT_ALL], w[HOT_ALL];
+	struct zs_pool *pool = zt_pool(0, 0, 0);
+	uint32_t top = 0, hot = HOT_ALL;
+	size_t keep = 0;
+
+	for (size_t i = 0; i < HOT_ALL; i++) {
+		cr_assert_neq(h[i] = zs_malloc(pool, HT_OBJ), 0);
+		if (h_idx(h[i]) >= top)
+			top = h_idx(h[i]) + 1;
+	}
+	/* The hot one: an index in the middle of what will be freed (page 5 of entries). */
+	for (size_t i = 0; i < HOT_ALL && hot == HOT_ALL; i++)
+		if (h_idx(h[i]) >= 5 * 512 + 100 && h_idx(h[i]) < 5 * 512 + 400)
+			hot = (uint32_t)i;
+	cr_assert_neq(hot, HOT_ALL);
+	uint32_t hot_idx = h_idx(h[hot]);
+	while (h_gen(h[hot]) < HOT_GEN) {
+		cr_assert_eq(zs_free(pool, h[hot]), 0);
+		cr_assert_neq(h[hot] = zs_malloc(pool, HT_OBJ), 0);
+		cr_assert_eq(h_idx(h[hot]), hot_idx, "the magazine handed out another index");
+	}
+	/* Free everything from the 1024th index up, highest first: the magazine keeps some of
+	 * the highest and the lowest, the middle pages go to the bitmap whole. */
+	qsort(h, HOT_ALL, sizeof(h[0]), by_idx_desc);
+	for (size_t i = 0; i < HOT_ALL; i++) {
+		if (h_idx(h[i]) >= HOT_LOW)
+			cr_assert_eq(zs_free(pool, h[i]), 0);
+		else
+			h[keep++] = h[i];
+	}
+	struct zs_pool_stats before, after;
+	zs_pool_stats(pool, &before);
+	zs_compact(pool);
+	zs_pool_stats(pool, &after);
+	cr_log_info("meta_bytes %lu -> %lu", before.meta_bytes, after.meta_bytes);
+
+	/* The working set leaves HOT_SPARE free indexes below top, and more than one index to
+	 * spare: no fresh index is needed unless hundreds of indexes retired. */
+	size_t n = (size_t)top - 1 - keep - HOT_SPARE;
+	uint32_t most = 0;
+	for (int round = 0; round < HOT_ROUNDS; round++) {
+		for (size_t i = 0; i < n; i++) {
+			cr_assert_neq(w[i] = zs_malloc(pool, HT_OBJ), 0);
+			if (h_idx(w[i]) > most)
+				most = h_idx(w[i]);
+		}
+		for (size_t i = 0; i < n; i++)
+			cr_assert_eq(zs_free(pool, w[i]), 0);
+	}
+	cr_assert_lt(most, top,
+		     "%zu objects and %zu live ones needed index %u, the table's top was %u: "
+		     "hundreds of indexes retired early",
+		     n, keep, most, top);
+	zt_assert_pool_consistent(pool, keep, keep * HT_OBJ);
+	for (size_t i = 0; i < keep; i++)
+		cr_assert_eq(zs_free(pool, h[i]), 0);
+	zs_destroy_pool(pool);
+}
