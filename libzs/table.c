@@ -108,7 +108,8 @@ size_t zsi_table_release(struct zs_table *t, uint32_t from, uint32_t to, unsigne
 void zsi_table_fini(struct zs_table *t, uint32_t max, unsigned entry_shift, unsigned first_shift)
 {
 	for (uint32_t k = 0; k < t->nr; k++) {
-		void *chunk = table_at(t, table_chunk_first(k, first_shift), entry_shift, first_shift);
+		void *chunk =
+		    table_at(t, table_chunk_first(k, first_shift), entry_shift, first_shift);
 		size_t bytes = chunk_bytes(k, max, entry_shift, first_shift);
 
 		lsan_root_del(t, chunk, bytes);

@@ -431,7 +431,8 @@ static void op_reclaim(struct model *m, struct fz *f)
 		else if (kind == AK_FILE)
 			fz_check(r == -EOPNOTSUPP, "swap_recompress of a file = %ld", r);
 		else if (!area_takes_compressor(&m->area[type], o.compressor))
-			fz_check(r == -ENOSPC, "swap_recompress with a compressor too many = %ld", r);
+			fz_check(r == -ENOSPC, "swap_recompress with a compressor too many = %ld",
+				 r);
 		else
 			fz_check(r >= 0 && r <= (long)live_in(m, (unsigned)type),
 				 "swap_recompress = %ld", r);
@@ -684,9 +685,10 @@ static bool kept_take(struct model *m, const uint8_t *key, size_t key_len)
 		fz_check(swap_area_stats(m->ctx, (int)t, &st) == 0, "stats of kept area %u", t);
 		fz_check(st.inuse_pages == 0 && st.cache_pages == 0 && st.orig_data_size == 0 &&
 			     st.same_pages == 0 && st.huge_pages == 0 && st.mem_used_total == 0 &&
-			     st.wb_pages == 0 && st.backing_used == 0 && !st.draining && st.usable_pages == a->usable,
-			 "kept area %u is not as new: %llu in use, %llu in its file, %llu usable", t,
-			 (unsigned long long)st.inuse_pages, (unsigned long long)st.wb_pages,
+			     st.wb_pages == 0 && st.backing_used == 0 && !st.draining &&
+			     st.usable_pages == a->usable,
+			 "kept area %u is not as new: %llu in use, %llu in its file, %llu usable",
+			 t, (unsigned long long)st.inuse_pages, (unsigned long long)st.wb_pages,
 			 (unsigned long long)st.usable_pages);
 		if (a->kind == AK_TIER) {
 			uint64_t lim = a->opts.writeback_limit;
