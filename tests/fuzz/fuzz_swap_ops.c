@@ -682,14 +682,21 @@ static bool kept_take(struct model *m, const uint8_t *key, size_t key_len)
 		struct area *a = &m->area[t];
 
 		*a = k->area[t];
+		/* Slots other threads freed (a tier's writeback) may wait in their caches of the
+		 * pool until a compaction takes them back: compact first. */
+		fz_check(swap_compact(m->ctx, (int)t) >= 0, "compaction of kept area %u", t);
 		fz_check(swap_area_stats(m->ctx, (int)t, &st) == 0, "stats of kept area %u", t);
-		fz_check(st.inuse_pages == 0 && st.cache_pages == 0 && st.orig_data_size == 0 &&
-			     st.same_pages == 0 && st.huge_pages == 0 && st.mem_used_total == 0 &&
-			     st.wb_pages == 0 && st.backing_used == 0 && !st.draining &&
-			     st.usable_pages == a->usable,
-			 "kept area %u is not as new: %llu in use, %llu in its file, %llu usable",
-			 t, (unsigned long long)st.inuse_pages, (unsigned long long)st.wb_pages,
-			 (unsigned long long)st.usable_pages);
+		fz_check(
+		    st.inuse_pages == 0 && st.cache_pages == 0 && st.orig_data_size == 0 &&
+			st.same_pages == 0 && st.huge_pages == 0 && st.mem_used_total == 0 &&
+			st.wb_pages == 0 && st.backing_used == 0 && !st.draining &&
+			st.usable_pages == a->usable,
+		    "kept area %u is not as new: %llu in use, %llu in the cache, %llu bytes in "
+		    "%llu of pool, %llu in its file, %llu usable (model %llu)",
+		    t, (unsigned long long)st.inuse_pages, (unsigned long long)st.cache_pages,
+		    (unsigned long long)st.orig_data_size, (unsigned long long)st.mem_used_total,
+		    (unsigned long long)st.wb_pages, (unsigned long long)st.usable_pages,
+		    (unsigned long long)a->usable);
 		if (a->kind == AK_TIER) {
 			uint64_t lim = a->opts.writeback_limit;
 
