@@ -595,7 +595,10 @@ struct swap_area_stats {
 	/* memory areas: zram's mm_stat */
 	uint64_t orig_data_size;  /* bytes of pages stored (4096 each) */
 	uint64_t compr_data_size; /* bytes of compressed data stored (huge pages count 4096) */
-	uint64_t mem_used_total;  /* bytes of pool memory in use */
+	/* bytes of pool memory in use: also slots another thread freed (a tier's writeback) and
+	 * keeps in its per-thread cache for reuse, until a compaction (swap_compact(), a tier's
+	 * own) takes them back (zs_free) */
+	uint64_t mem_used_total;
 	uint64_t mem_limit;	  /* the area's mem_limit (0: none) */
 	uint64_t mem_used_max;	  /* the most mem_used_total has been */
 	uint64_t same_pages;	  /* pages stored as one repeated 8-byte word, with no allocation */
