@@ -277,11 +277,14 @@ void zsi_tcache_sums(struct zs_pool *pool, int nth, unsigned long *objs, long *b
 {
 	*objs = 0;
 	*bytes = 0;
+	if (!zs_load_relaxed(&pool->tc.nr))
+		return; /* no thread has a cache of it (a snapshot, as every figure is) */
 	pthread_mutex_lock(&tc_lock);
 	for (struct zs_tcache *c = pool->tc.list; c; c = c->pool_next) {
-		for (uint32_t i = 0; i < c->nr; i++) {
-			if (nth >= 0 && i != (uint32_t)nth)
-				continue;
+		/* one class: its bin alone (zs_dump_classes asks for every class in turn) */
+		uint32_t i = nth >= 0 ? (uint32_t)nth : 0, end = nth >= 0 ? i + 1 : c->nr;
+
+		for (; i < end && i < c->nr; i++) {
 			*objs += zs_load_relaxed(&c->bins[i].n);
 			*bytes += zs_load_relaxed(&c->bins[i].bytes);
 		}
