@@ -104,6 +104,19 @@ static inline void fz_bytes(struct fz *f, void *dst, size_t len)
 		}                                                                                  \
 	} while (0)
 
+/*
+ * Whether the switch @name is on in the environment (set, not empty, not "0"): read once, into
+ * *@cache (which starts at -1), since a target asks for every input.
+ */
+static inline bool fz_env_on(const char *name, int *cache)
+{
+	if (*cache < 0) {
+		const char *e = getenv(name);
+		*cache = e && *e && strcmp(e, "0") != 0;
+	}
+	return *cache;
+}
+
 /* Byte @i of the pattern named @seed. */
 static inline uint8_t fz_pattern_byte(uint32_t seed, size_t i)
 {
@@ -257,11 +270,7 @@ int __wrap_posix_fallocate(int fd, off_t off, off_t len)
 	static int real = -1;
 	struct stat st;
 
-	if (real < 0) {
-		const char *e = getenv("FZ_REAL_FALLOCATE");
-		real = e && *e && strcmp(e, "0") != 0;
-	}
-	if (real)
+	if (fz_env_on("FZ_REAL_FALLOCATE", &real))
 		return __real_posix_fallocate(fd, off, len);
 	if (fstat(fd, &st))
 		return errno;

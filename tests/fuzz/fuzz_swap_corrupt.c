@@ -210,9 +210,9 @@ static struct swap_ctx *mem_ctx[2];
 
 static bool fresh_areas(void)
 {
-	const char *e = getenv("FZ_FRESH_AREAS");
+	static int fresh = -1;
 
-	return e && *e && strcmp(e, "0") != 0;
+	return fz_env_on("FZ_FRESH_AREAS", &fresh);
 }
 
 static void mem_ctx_destroy(void)

@@ -630,11 +630,7 @@ static bool fresh_areas(void)
 {
 	static int fresh = -1;
 
-	if (fresh < 0) {
-		const char *e = getenv("FZ_FRESH_AREAS");
-		fresh = e && *e && strcmp(e, "0") != 0;
-	}
-	return fresh;
+	return fz_env_on("FZ_FRESH_AREAS", &fresh);
 }
 
 static void unlink_files(const struct area *a, unsigned nr)

@@ -332,11 +332,7 @@ static bool fresh_pools(void)
 {
 	static int fresh = -1;
 
-	if (fresh < 0) {
-		const char *e = getenv("FZ_FRESH_POOLS");
-		fresh = e && *e && strcmp(e, "0") != 0;
-	}
-	return fresh;
+	return fz_env_on("FZ_FRESH_POOLS", &fresh);
 }
 
 static void destroy_pools(void)
