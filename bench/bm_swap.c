@@ -489,14 +489,4 @@ static void bm_swap_fresh(struct bm_state *s)
 	}
 	free(e);
 }
-
-static void cfg_swap_fresh(struct bm_bench *b)
-{
-	bm_threads(b, 1);
-	bm_threads(b, 2);
-	bm_manual_time(b);
-	bm_unit(b, BM_MS);
-	if (!bm_quick())
-		bm_min_time(b, 0.5);
-}
-BM_REGISTER(bm_swap_fresh, "swap_fresh/lz4/mixed", cfg_swap_fresh);
+BM_REGISTER(bm_swap_fresh, "swap_fresh/lz4/mixed", cfg_swap_io);
