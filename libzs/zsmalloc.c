@@ -88,6 +88,10 @@ static inline unsigned long place_object(struct zs_pool *pool, struct size_class
 		       he_make(zspage_id(pool, z), slot, size, next_gen(pool, hidx)), size);
 }
 
+#if ZS_DEBUG
+static struct size_class *lock_owner(struct zs_pool *pool, unsigned long handle, uint64_t *entry);
+#endif
+
 /*
  * The object of @size bytes in a slot of @class from the thread's cache: its handle, or 0 when
  * the cache has none (or a drainer holds the gate).  The slot's entry still names it.
@@ -118,11 +122,16 @@ static inline unsigned long cached_malloc(struct zs_pool *pool, struct size_clas
 	tcache_leave(c);
 #if ZS_DEBUG
 	if (handle) {
-		pthread_mutex_lock(&class->lock);
-		uint64_t e = zs_load_relaxed(handle_entry(&pool->handles, handle_idx(handle)));
-		zsi_debug_check_object(pool, class, handle_idx(handle));
-		zsi_debug_check_change(pool, class, zspage_of(pool, he_id(e)));
-		pthread_mutex_unlock(&class->lock);
+		/* Under its owner's lock now: once out of the gate, a compaction may have moved it
+		 * (packing: into another class). */
+		uint64_t e;
+		struct size_class *owner = lock_owner(pool, handle, &e);
+
+		if (owner) {
+			zsi_debug_check_object(pool, owner, handle_idx(handle));
+			zsi_debug_check_change(pool, owner, zspage_of(pool, he_id(e)));
+			pthread_mutex_unlock(&owner->lock);
+		}
 		zsi_debug_tick(pool);
 	}
 #endif
