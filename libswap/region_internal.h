@@ -63,8 +63,15 @@
  * eviction's system calls, few enough to keep the fault short. */
 #define REGION_DIRECT_BATCH 8
 /* Rounds of direct reclaim that may free nothing (the pages wanted are in other hands) before a
- * fault gives up and goes over the limit: each yields to whoever holds them. */
+ * fault gives up and goes over the limit.  The first few yield to whoever holds them; past
+ * those, while another thread is still shrinking the region (so it holds the victims), the
+ * fault naps REGION_DIRECT_NAP_NS a round and gives up only once REGION_DIRECT_WAIT_NS have
+ * passed too: a holder that is slow (descheduled, or under a sanitizer) still finishes in time.
+ * With nobody shrinking, nothing is reclaimable (no swap space): the fault gives up at once. */
 #define REGION_DIRECT_TRIES 64
+#define REGION_DIRECT_YIELDS 8
+#define REGION_DIRECT_NAP_NS 50000
+#define REGION_DIRECT_WAIT_NS 50000000
 /* Faults a handler keeps for a retry when the kernel answers EAGAIN (the program is changing
  * its mappings); more than this are left for the thread to raise again. */
 #define REGION_MAX_DEFERRED 64
@@ -190,6 +197,7 @@ struct swap_region {
 	uint64_t resident_max, resident_min, limit, cache_target;
 	_Atomic uint64_t nr_charged; /* pages holding RAM: resident + cached */
 	_Atomic uint64_t nr_resident, nr_cached, nr_swapped;
+	_Atomic uint64_t nr_shrinking; /* threads in swi_region_shrink: holders of victims */
 
 	pthread_mutex_t lru_lock;
 	struct region_list active, inactive;

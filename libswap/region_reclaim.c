@@ -194,12 +194,22 @@ void swi_region_charge(struct swap_region *r)
 		/* Reclaim until the region is back within its limit.  A round that frees nothing
 		 * found the pages it wanted in someone else's hands (the reclaim thread's eviction
 		 * or writeback, another fault): let them finish, a bounded number of times. */
-		for (unsigned tries = 0;
-		     zs_load_relaxed(&r->nr_charged) > r->limit && tries < REGION_DIRECT_TRIES;) {
-			if (!swi_region_shrink(r, REGION_DIRECT_BATCH, true)) {
-				tries++;
+		uint64_t give_up = 0;
+
+		for (unsigned tries = 0; zs_load_relaxed(&r->nr_charged) > r->limit;) {
+			if (swi_region_shrink(r, REGION_DIRECT_BATCH, true))
+				continue;
+			if (++tries <= REGION_DIRECT_YIELDS) {
 				sched_yield();
+				continue;
 			}
+			if (!zs_load_relaxed(&r->nr_shrinking))
+				break;
+			if (!give_up)
+				give_up = swi_now_ns() + REGION_DIRECT_WAIT_NS;
+			else if (tries >= REGION_DIRECT_TRIES && swi_now_ns() >= give_up)
+				break;
+			nanosleep(&(struct timespec){0, REGION_DIRECT_NAP_NS}, NULL);
 		}
 	}
 }
@@ -494,6 +504,7 @@ uint64_t swi_region_shrink(struct swap_region *r, uint64_t nr, bool direct)
 		nr = r->nr_pages; /* all there is (and no overflow below) */
 	/* Second chances are progress too (the next pass finds those pages unreferenced), but
 	 * only for two passes over the resident pages: if all of them are in use, stop. */
+	zs_fetch_add_relaxed(&r->nr_shrinking, 1);
 	scan_budget = 2 * zs_load_relaxed(&r->nr_resident) + REGION_BATCH;
 	while (freed < nr && stuck < 2) {
 		uint64_t want = nr - freed, cached, fill, wb;
@@ -527,6 +538,7 @@ uint64_t swi_region_shrink(struct swap_region *r, uint64_t nr, bool direct)
 		}
 		stuck = progress ? 0 : stuck + 1;
 	}
+	zs_fetch_sub_relaxed(&r->nr_shrinking, 1);
 	region_stat_inc(&r->stat.reclaim_ns, swi_thread_cpu_ns() - t0);
 	return freed;
 }
