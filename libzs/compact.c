@@ -78,11 +78,35 @@ static inline uint64_t rm_pack(uint32_t id, uint32_t slot, uint32_t hidx)
 	return ((uint64_t)id << HE_SLOT_BITS | slot) << RM_HIDX_BITS | hidx;
 }
 
+/*
+ * The scan's objects, bucketed by class: only the classes in use when it began have a bucket (a
+ * class taken into use since holds only unknown objects), numbered by rank among them, so a
+ * pass over a pool using few of its classes allocates and clears little.
+ */
 struct rmap_scan {
-	uint64_t *objs; /* bucketed by class */
-	size_t *start;	/* bucket of class nth: objs[start[nth] .. start[nth + 1]) */
-	size_t bytes;
+	uint64_t *objs;
+	size_t *start; /* bucket of the class of rank r: objs[start[r] .. end[r]) */
+	size_t *end;
+	size_t bytes, nr_buckets;
+	uint64_t in_use[ZS_CLASS_WORDS];
+	uint32_t rank_base[ZS_CLASS_WORDS]; /* buckets of the classes in words below */
 };
+
+/* The bucket of class @nth, which the scan's snapshot holds. */
+static inline uint32_t scan_rank(const struct rmap_scan *sc, uint32_t nth)
+{
+	uint64_t below = sc->in_use[nth >> 6] & ((1ULL << (nth & 63)) - 1);
+
+	return sc->rank_base[nth >> 6] + (uint32_t)__builtin_popcountll(below);
+}
+
+static inline const uint64_t *scan_bucket(const struct rmap_scan *sc, uint32_t nth, size_t *n)
+{
+	uint32_t r = scan_rank(sc, nth);
+
+	*n = sc->end[r] - sc->start[r];
+	return sc->objs + sc->start[r];
+}
 
 struct rmap {
 	uint64_t *keys; /* (id << 11 | slot) + 1; 0 = empty */
@@ -138,23 +162,32 @@ static inline uint32_t bit_index(uint32_t w, uint64_t bits)
 	return (w << 6) + (uint32_t)__builtin_ctzll(bits);
 }
 
+/* The scan's three arrays of a count per bucket: start, fill point, limit. */
+#define SCAN_ARRAYS 3
+
 static bool scan_handles(struct zs_pool *pool, struct rmap_scan *sc)
 {
-	uint32_t top = zs_load_acquire(&pool->handles.top), n = pool->classes.nr;
-	uint32_t words = handle_free_words(top);
-	size_t *count = tmp_alloc((n + 1) * sizeof(size_t) * 2), total = 0;
+	uint32_t top = zs_load_acquire(&pool->handles.top), words = handle_free_words(top);
+	size_t k = 0, total = 0;
 
+	classes_in_use(&pool->classes, sc->in_use);
+	for (uint32_t w = 0; w < ZS_CLASS_WORDS; w++) {
+		sc->rank_base[w] = (uint32_t)k;
+		k += (size_t)__builtin_popcountll(sc->in_use[w]);
+	}
+	sc->nr_buckets = k;
+	size_t *count = tmp_alloc((k + 1) * sizeof(size_t) * SCAN_ARRAYS);
 	if (!count)
 		return false;
-	memset(count, 0, (n + 1) * sizeof(size_t) * 2);
-	size_t *fill = count + n + 1;
+	memset(count, 0, (k + 1) * sizeof(size_t) * SCAN_ARRAYS);
+	size_t *fill = count + k + 1, *limit = fill + k + 1;
 	for (uint32_t w = 0; w < words; w++) {
 		for (uint64_t bits = maybe_live(pool, w); bits; bits &= bits - 1) {
 			uint32_t i = bit_index(w, bits);
 			uint64_t e;
 			uint16_t nth = i < top ? scanned_class(pool, i, &e) : ZS_NO_CLASS;
-			if (nth != ZS_NO_CLASS) {
-				count[nth]++;
+			if (nth != ZS_NO_CLASS && class_map_has(sc->in_use, nth)) {
+				count[scan_rank(sc, nth)]++;
 				total++;
 			}
 		}
@@ -163,37 +196,37 @@ static bool scan_handles(struct zs_pool *pool, struct rmap_scan *sc)
 	sc->bytes = (total + 1) * sizeof(uint64_t);
 	sc->objs = tmp_alloc(sc->bytes);
 	if (!sc->objs) {
-		tmp_free(count, (n + 1) * sizeof(size_t) * 2);
+		tmp_free(count, (k + 1) * sizeof(size_t) * SCAN_ARRAYS);
 		return false;
 	}
 	size_t at = 0;
-	for (uint32_t c = 0; c < n; c++) {
-		fill[c] = at;
-		at += count[c];
-		count[c] = fill[c];
+	for (size_t r = 0; r < k; r++) {
+		fill[r] = at;
+		at += count[r];
+		limit[r] = at;
+		count[r] = fill[r];
 	}
-	count[n] = at;
 	for (uint32_t w = 0; w < words; w++) {
 		for (uint64_t bits = maybe_live(pool, w); bits; bits &= bits - 1) {
 			uint32_t i = bit_index(w, bits);
 			uint64_t e;
 			uint16_t nth = i < top ? scanned_class(pool, i, &e) : ZS_NO_CLASS;
-			if (nth != ZS_NO_CLASS && fill[nth] < count[nth + 1])
-				sc->objs[fill[nth]++] = rm_pack(he_id(e), he_slot(e), i);
+			if (nth == ZS_NO_CLASS || !class_map_has(sc->in_use, nth))
+				continue;
+			uint32_t r = scan_rank(sc, nth);
+			if (fill[r] < limit[r])
+				sc->objs[fill[r]++] = rm_pack(he_id(e), he_slot(e), i);
 		}
 	}
-	/* Buckets that came up short end early: mark the gap empty. */
-	for (uint32_t c = 0; c < n; c++)
-		for (size_t k = fill[c]; k < count[c + 1]; k++)
-			sc->objs[k] = 0;
 	sc->start = count;
+	sc->end = fill;
 	return true;
 }
 
-static void scan_free(struct zs_pool *pool, struct rmap_scan *sc)
+static void scan_free(struct rmap_scan *sc)
 {
 	tmp_free(sc->objs, sc->bytes);
-	tmp_free(sc->start, (pool->classes.nr + 1) * sizeof(size_t) * 2);
+	tmp_free(sc->start, (sc->nr_buckets + 1) * sizeof(size_t) * SCAN_ARRAYS);
 }
 
 static inline size_t rm_hash(uint64_t key)
@@ -246,13 +279,13 @@ static size_t rmap_cap(size_t n)
 }
 
 /* One buffer serves every class of a pass: room for the largest bucket's hash. */
-static bool rmap_alloc(struct rmap *rm, const struct rmap_scan *sc, uint32_t nr_classes)
+static bool rmap_alloc(struct rmap *rm, const struct rmap_scan *sc)
 {
 	size_t most = 0;
 
-	for (uint32_t c = 0; c < nr_classes; c++)
-		if (sc->start[c + 1] - sc->start[c] > most)
-			most = sc->start[c + 1] - sc->start[c];
+	for (size_t r = 0; r < sc->nr_buckets; r++)
+		if (sc->end[r] - sc->start[r] > most)
+			most = sc->end[r] - sc->start[r];
 	size_t cap = rmap_cap(most);
 	rm->bytes = cap * (sizeof(uint64_t) + sizeof(uint32_t));
 	rm->keys = tmp_alloc(rm->bytes);
@@ -439,10 +472,16 @@ struct pack_slot {
 static uint32_t collect_resident_free(struct zs_pool *pool, struct size_class *class,
 				      struct pack_slot *out, uint32_t n, uint32_t max)
 {
+	/* Only the partly used lists that are not empty, fullest first: a receiver class is
+	 * asked for every tail page packed, and most of its lists are empty. */
+	uint32_t mask = zs_load_relaxed(&class->list_mask) & ~(1U << ZS_FULL) & ~(1U << ZS_EMPTY);
 	struct zspage *z;
 	uint32_t next;
 
-	for (uint32_t g = ZS_FULL - 1; g >= 1 && n < max; g--) {
+	while (mask && n < max) {
+		uint32_t g = 31 - (uint32_t)__builtin_clz(mask);
+
+		mask &= ~(1U << g);
 		for_each_zspage(&pool->vm.desc, class, g, z, next)
 		{
 			for (uint32_t s = z->first_free; s < class->objs_per_zspage && n < max;
@@ -603,15 +642,15 @@ static unsigned long compact_pool(struct zs_pool *pool)
 		goto tables;
 	if (!scan_handles(pool, &sc))
 		return 0;
-	if (!rmap_alloc(&rm, &sc, pool->classes.nr)) {
-		scan_free(pool, &sc);
+	if (!rmap_alloc(&rm, &sc)) {
+		scan_free(&sc);
 		return 0;
 	}
-	for (uint32_t i = pool->classes.nr; i-- > 0;) {
+	/* The classes that had a zspage when the scan began: one that has none has nothing to
+	 * give, and one taken into use since holds only objects younger than the scan. */
+	for_each_class_down(sc.in_use, pool->classes.nr, i) {
 		struct size_class *class = &pool->classes.v[i];
 
-		/* A class with no zspage has nothing to give (a snapshot: one made meanwhile
-		 * is younger than the scan and would be left alone anyway). */
 		if (!cnt_get(class->zspages))
 			continue;
 		if (class->huge) {
@@ -621,7 +660,10 @@ static unsigned long compact_pool(struct zs_pool *pool)
 			pthread_mutex_unlock(&class->lock);
 			continue;
 		}
-		rmap_build(&rm, sc.objs + sc.start[i], sc.start[i + 1] - sc.start[i]);
+		size_t n;
+		const uint64_t *objs = scan_bucket(&sc, (uint32_t)i, &n);
+
+		rmap_build(&rm, objs, n);
 		zsi_release_batch_init(&later);
 		pthread_mutex_lock(&class->lock);
 		freed += compact_class(pool, class, &rm, &later);
@@ -635,7 +677,7 @@ static unsigned long compact_pool(struct zs_pool *pool)
 		pthread_mutex_unlock(&class->lock);
 	}
 	tmp_free(rm.keys, rm.bytes);
-	scan_free(pool, &sc);
+	scan_free(&sc);
 tables:;
 	unsigned long runs = zsi_resident_release(&pool->vm);
 	pool_pages_released(pool, runs);

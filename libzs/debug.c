@@ -212,6 +212,12 @@ static void check_class_head(struct zs_pool *pool, struct size_class *class)
 			  "pool %s: class size %u: magazine index %u is not a free entry", name,
 			  class->size, idx);
 	}
+	uint64_t in_use[ZS_CLASS_WORDS];
+	classes_in_use(&pool->classes, in_use);
+	zs_assert(class_map_has(in_use, class->nth) == (cnt_get(class->zspages) != 0),
+		  "pool %s: class size %u: %lu zspages, but the table's in_use bit is %s", name,
+		  class->size, cnt_get(class->zspages),
+		  class_map_has(in_use, class->nth) ? "set" : "clear");
 	if (class->huge) {
 		unsigned long zspages = cnt_get(class->zspages);
 		zs_assert(!mask, "pool %s: huge class size %u has zspages on lists", name,

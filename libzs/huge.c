@@ -22,7 +22,7 @@ uint32_t zsi_huge_page_new(struct zs_pool *pool, struct size_class *class)
 			cnt_add_locked(class->pages_used, 1);
 		else
 			pool_pages_add(pool, class, 1);
-		cnt_add_locked(class->zspages, 1);
+		class_zspages_add(&pool->classes, class, 1);
 	}
 	return page;
 }
@@ -37,7 +37,7 @@ static unsigned long release_pages(struct zs_pool *pool, struct size_class *clas
 	if (!n)
 		return 0;
 	cnt_add_locked(class->pages_used, -(long)n);
-	cnt_add_locked(class->zspages, -(long)n);
+	class_zspages_add(&pool->classes, class, -(long)n);
 	for (uint32_t i = n; i-- > 0;)
 		released += zsi_run_put_resident(&pool->vm, pages[i], 1, 1, resident_keep(pool, 1),
 						 resident_slack(pool, 1));

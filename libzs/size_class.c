@@ -115,6 +115,8 @@ int zsi_classes_init(struct zs_class_table *t, uint32_t max_pages)
 	}
 	t->v = v;
 	t->nr = nr;
+	for (uint32_t w = 0; w < ZS_CLASS_WORDS; w++)
+		zs_store_relaxed(&t->in_use[w], 0);
 	/* Map every logical index to its physical class (they are in increasing size). */
 	nth = 0;
 	for (int i = 0; i < ZS_SIZE_CLASSES; i++) {

@@ -51,13 +51,68 @@ struct size_class {
 #define cnt_add_locked(c, v) zs_store_relaxed(&(c), zs_load_relaxed(&(c)) + (v))
 #define cnt_get(c)	     zs_load_relaxed(&(c))
 
-/* The physical classes, by size, and the logical index -> physical class map. */
+#define ZS_CLASS_WORDS ((ZS_SIZE_CLASSES + 63) / 64)
+
+/*
+ * The physical classes, by size, and the logical index -> physical class map.  in_use has bit
+ * nth set while physical class nth has a zspage (a huge class: a page), so what walks the
+ * classes (compaction, the pool's statistics) costs in proportion to the classes in use, not
+ * to the few hundred a pool has.  Set and cleared with the count, under the class lock; read
+ * without it as a snapshot, like the counters.
+ */
 struct zs_class_table {
 	struct size_class *v;
 	uint32_t nr;
 	size_t huge_size; /* zs_huge_class_size() */
+	_Atomic uint64_t in_use[ZS_CLASS_WORDS];
 	struct size_class *of[ZS_SIZE_CLASSES];
 };
+
+/* Add @delta to @class's zspages (its lock held), keeping @t's in_use bit in step. */
+static inline void class_zspages_add(struct zs_class_table *t, struct size_class *class,
+				     long delta)
+{
+	unsigned long old = cnt_get(class->zspages), now = old + (unsigned long)delta;
+	uint64_t bit = 1ULL << (class->nth & 63);
+
+	cnt_add_locked(class->zspages, delta);
+	if (!old && now)
+		atomic_fetch_or_explicit(&t->in_use[class->nth >> 6], bit, memory_order_relaxed);
+	else if (old && !now)
+		atomic_fetch_and_explicit(&t->in_use[class->nth >> 6], ~bit, memory_order_relaxed);
+}
+
+/* A snapshot of @t's in_use bits, for the walks below. */
+static inline void classes_in_use(const struct zs_class_table *t, uint64_t map[ZS_CLASS_WORDS])
+{
+	for (uint32_t w = 0; w < ZS_CLASS_WORDS; w++)
+		map[w] = zs_load_relaxed(&t->in_use[w]);
+}
+
+/* The highest class set in @map below @below, or -1. */
+static inline int class_map_below(const uint64_t *map, int below)
+{
+	while (below > 0) {
+		uint32_t w = (uint32_t)(below - 1) >> 6, top = (uint32_t)(below - 1) & 63;
+		uint64_t bits = map[w];
+
+		if (top < 63)
+			bits &= (2ULL << top) - 1;
+		if (bits)
+			return (int)(w << 6) + 63 - __builtin_clzll(bits);
+		below = (int)(w << 6);
+	}
+	return -1;
+}
+
+/* The classes set in @map (of a table of @nr), from the largest; @i an int. */
+#define for_each_class_down(map, nr, i)                                                            \
+	for (int i = class_map_below((map), (int)(nr)); i >= 0; i = class_map_below((map), i))
+
+static inline bool class_map_has(const uint64_t *map, uint32_t nth)
+{
+	return map[nth >> 6] >> (nth & 63) & 1;
+}
 
 /* Build the table for zspages of at most @max_pages pages: 0, or -ENOMEM (nothing held). */
 int zsi_classes_init(struct zs_class_table *t, uint32_t max_pages);

@@ -20,15 +20,19 @@ ZS_API void zs_pool_stats(struct zs_pool *pool, struct zs_pool_stats *stats)
 {
 	if (!pool || !stats)
 		return;
+	uint64_t map[ZS_CLASS_WORDS];
 	unsigned long cached;
 	long moved;
 
 	*stats = (struct zs_pool_stats){0};
-	zsi_tcache_sums(pool, -1, &cached, &moved);
+	/* The classes with a zspage: the others count nothing (their bytes_used may differ from
+	 * 0 by what a cache moved, which the cache's sum skips alike; tcache.h). */
+	classes_in_use(&pool->classes, map);
+	zsi_tcache_sums(pool, -1, map, &cached, &moved);
 	/* Slots in threads' caches: allocated, not used (tcache.h). */
 	stats->objs_used -= cached;
 	stats->bytes_used += (unsigned long)moved;
-	for (uint32_t i = 0; i < pool->classes.nr; i++) {
+	for_each_class_down(map, pool->classes.nr, i) {
 		struct size_class *c = &pool->classes.v[i];
 
 		stats->objs_allocated += cnt_get(c->zspages) * c->objs_per_zspage;
@@ -64,13 +68,17 @@ ZS_API int zs_class_stats(struct zs_pool *pool, unsigned int nth, struct zs_clas
 	unsigned long cached;
 	long moved;
 
-	zsi_tcache_sums(pool, (int)nth, &cached, &moved);
 	*out = (struct zs_class_stats){
 	    .index = c->index,
 	    .size = c->size,
 	    .pages_per_zspage = c->pages_per_zspage,
 	    .objs_per_zspage = c->objs_per_zspage,
 	};
+	/* A class without zspages holds nothing, in a cache or out (most classes of a pool):
+	 * no lock to take. */
+	if (!cnt_get(c->zspages))
+		return 0;
+	zsi_tcache_sums(pool, (int)nth, NULL, &cached, &moved);
 	pthread_mutex_lock(&c->lock);
 	for (int g = 0; g < ZS_NR_RATIO_BUCKETS; g++)
 		for (uint32_t id = c->fullness_list[g]; id; id = zspage_of(pool, id)->next)

@@ -273,7 +273,8 @@ void zsi_tcache_pool_fini(struct zs_pool *pool)
 	pthread_mutex_unlock(&tc_lock);
 }
 
-void zsi_tcache_sums(struct zs_pool *pool, int nth, unsigned long *objs, long *bytes)
+void zsi_tcache_sums(struct zs_pool *pool, int nth, const uint64_t *map, unsigned long *objs,
+		     long *bytes)
 {
 	*objs = 0;
 	*bytes = 0;
@@ -282,9 +283,14 @@ void zsi_tcache_sums(struct zs_pool *pool, int nth, unsigned long *objs, long *b
 	pthread_mutex_lock(&tc_lock);
 	for (struct zs_tcache *c = pool->tc.list; c; c = c->pool_next) {
 		/* one class: its bin alone (zs_dump_classes asks for every class in turn) */
-		uint32_t i = nth >= 0 ? (uint32_t)nth : 0, end = nth >= 0 ? i + 1 : c->nr;
-
-		for (; i < end && i < c->nr; i++) {
+		if (nth >= 0) {
+			if ((uint32_t)nth < c->nr) {
+				*objs += zs_load_relaxed(&c->bins[nth].n);
+				*bytes += zs_load_relaxed(&c->bins[nth].bytes);
+			}
+			continue;
+		}
+		for_each_class_down(map, c->nr, i) {
 			*objs += zs_load_relaxed(&c->bins[i].n);
 			*bytes += zs_load_relaxed(&c->bins[i].bytes);
 		}

@@ -132,9 +132,12 @@ void zsi_tcache_gate_down(struct zs_pool *pool);
 void zsi_tcache_flush(struct zs_pool *pool, struct zs_tcache *c, uint32_t nth, bool all);
 /* At zs_destroy_pool: detach every cache of @pool (their slots go with the pool). */
 void zsi_tcache_pool_fini(struct zs_pool *pool);
-/* Slots and bytes the caches hold or moved, for class @nth (-1: all classes) of @pool: the
- * statistics subtract *@objs and add *@bytes.  Takes tc_lock; caller holds no class lock. */
-void zsi_tcache_sums(struct zs_pool *pool, int nth, unsigned long *objs, long *bytes);
+/* Slots and bytes the caches hold or moved, for class @nth (-1: the classes set in @map, a
+ * snapshot of the classes in use) of @pool: the statistics subtract *@objs and add *@bytes.
+ * A bin of a class with no zspage holds no slot, and the bytes it moved cancel its class's
+ * count, so the sums skip both.  Takes tc_lock; caller holds no class lock. */
+void zsi_tcache_sums(struct zs_pool *pool, int nth, const uint64_t *map, unsigned long *objs,
+		     long *bytes);
 
 /*
  * zsmalloc.c's: give the cached slots whose handle indexes are @idx[0..@n) back to @class

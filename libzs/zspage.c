@@ -56,7 +56,7 @@ struct zspage *zsi_zspage_create(struct zs_pool *pool, struct size_class *class)
 	z->ext_map = ext;
 	zsi_list_add(&pool->vm.desc, class, z);
 	zs_store_release(&z->class_nth, class->nth);
-	cnt_add_locked(class->zspages, 1);
+	class_zspages_add(&pool->classes, class, 1);
 	if (ext_bytes)
 		zs_fetch_add_relaxed(&pool->heap_bytes, ext_bytes);
 	return z;
@@ -93,7 +93,7 @@ bool zsi_zspage_destroy(struct zs_pool *pool, struct zspage *z, unsigned long *r
 	if (released)
 		*released = gone;
 	zsi_id_put(&pool->vm, zspage_id(pool, z));
-	cnt_add_locked(class->zspages, -1);
+	class_zspages_add(&pool->classes, class, -1);
 	return true;
 }
 
