@@ -60,6 +60,7 @@ struct stored {
 	unsigned long handle;
 	size_t len;
 	uint8_t bytes[ZS_MAX_ALLOC_SIZE];
+	uint8_t want[FZ_PAGE]; /* the page stored, made once (fz_make_page of kind and seed) */
 };
 
 struct run {
@@ -70,15 +71,15 @@ struct run {
 	struct stored s[MAX_PAGES]; /* the first nr, each set whole by store() */
 };
 
-static uint8_t page[FZ_PAGE], expect[FZ_PAGE], now[FZ_PAGE];
+static uint8_t page[FZ_PAGE], now[FZ_PAGE];
 
 static void store(struct run *r, struct stored *s, struct fz *f)
 {
 	s->kind = fz_u8(f);
 	s->seed = fz_u32(f);
-	fz_make_page(page, s->kind, s->seed);
+	fz_make_page(s->want, s->kind, s->seed);
 	last.len = 0;
-	s->e = swap_out(r->ctx, page);
+	s->e = swap_out(r->ctx, s->want);
 	fz_check(s->e.val != 0, "swap_out: errno %d", errno);
 	s->len = last.len;
 	if (s->len) {
@@ -149,10 +150,9 @@ static void alter_file(struct run *r, struct fz *f)
 
 static void check_memory(struct stored *s, int err)
 {
-	const uint8_t *p;
+	const uint8_t *p, *expect = s->want;
 	bool altered;
 
-	fz_make_page(expect, s->kind, s->seed);
 	if (!s->len) {
 		fz_check(err == 0 && !memcmp(page, expect, FZ_PAGE), "same-filled page");
 		return;
@@ -172,8 +172,8 @@ static void check_memory(struct stored *s, int err)
 static void check_file(struct run *r, struct stored *s, int err)
 {
 	off_t at = (off_t)(swp_offset(s->e) * FZ_PAGE);
+	const uint8_t *expect = s->want;
 
-	fz_make_page(expect, s->kind, s->seed);
 	if (pread(r->fd, now, FZ_PAGE, at) != FZ_PAGE)
 		fz_check(err == -EIO, "a slot past the end of the file: %d", err);
 	else if (!memcmp(now, expect, FZ_PAGE))
@@ -198,15 +198,25 @@ static void check(struct run *r, struct stored *s)
 }
 
 /*
- * The two memory areas (lz4, zstd) are kept across inputs, each in a context of its own: making
- * a pool and a compressor's state cost more than a typical input's operations.  An input leaves
- * its area with no entry (every entry is freed at the end, and an area with none in use is what
- * swap_off needs to succeed), so its objects, corrupted or not, are gone with it; that the area
- * holds nothing is checked again when it is taken.  Swap files are made anew each time: an input
- * may have cut or rewritten one behind the library's back.  FZ_FRESH_AREAS=1 in the environment
- * makes every area anew, to tell whether a crash depends on history.
+ * The areas are kept across inputs, one per mode, each in a context of its own: making a pool
+ * and a compressor's state, or a swap file (its creation, header and swap_on's checks), and
+ * taking them down cost more than a typical input's operations.  An input leaves its area with
+ * no entry (every entry is freed at the end, and an area with none in use is what swap_off
+ * needs to succeed), so its objects, corrupted or not, are gone with it.  An input may have cut,
+ * extended or rewritten a swap file behind the library's back: the file is put back as swap_on
+ * left it (emptied to its first length, which leaves it sparse as it was made, and its header
+ * page written again) before it is kept.  That a kept area holds nothing is checked again when
+ * it is taken.  FZ_FRESH_AREAS=1 in the environment makes every area anew, to tell whether a
+ * crash depends on history.
  */
-static struct swap_ctx *mem_ctx[2];
+#define MODES 4
+
+static struct kept {
+	struct swap_ctx *ctx;
+	int fd;		/* a swap file's, open for the input's own reads and writes */
+	off_t size;	/* the file's length after swap_on */
+	uint8_t header[FZ_PAGE];
+} kept[MODES];
 
 static bool fresh_areas(void)
 {
@@ -215,33 +225,77 @@ static bool fresh_areas(void)
 	return fz_env_on("FZ_FRESH_AREAS", &fresh);
 }
 
-static void mem_ctx_destroy(void)
+static void file_path(char *out, size_t len, unsigned mode)
 {
-	for (int i = 0; i < 2; i++) {
-		if (!mem_ctx[i])
+	snprintf(out, len, "%s/corrupt-%u", fz_scratch_dir(), mode);
+}
+
+static void kept_destroy(void)
+{
+	char path[96];
+
+	for (unsigned i = 0; i < MODES; i++) {
+		if (!kept[i].ctx)
 			continue;
-		fz_check(swap_off(mem_ctx[i], 0) == 0, "swap_off of a kept area");
-		swap_ctx_destroy(mem_ctx[i]);
+		fz_check(swap_off(kept[i].ctx, 0) == 0, "swap_off of a kept area");
+		swap_ctx_destroy(kept[i].ctx);
+		if (kept[i].fd >= 0) {
+			close(kept[i].fd);
+			file_path(path, sizeof(path), i);
+			unlink(path);
+		}
 	}
 }
 
-/* A kept memory area @i, checked to hold nothing; NULL if there is none yet. */
-static struct swap_ctx *mem_ctx_take(int i)
+/* The kept area of @mode into @r, checked to hold nothing; false if there is none yet. */
+static bool kept_take(struct run *r, unsigned mode)
 {
 	struct swap_area_stats st;
-	struct swap_ctx *ctx = mem_ctx[i];
+	struct kept *k = &kept[mode];
 
-	if (!ctx)
-		return NULL;
-	mem_ctx[i] = NULL;
-	fz_check(swap_area_stats(ctx, 0, &st) == 0, "stats of a kept area");
+	if (!k->ctx)
+		return false;
+	r->ctx = k->ctx;
+	r->fd = k->fd;
+	k->ctx = NULL;
+	fz_check(swap_area_stats(r->ctx, 0, &st) == 0, "stats of a kept area");
 	fz_check(st.inuse_pages == 0 && st.cache_pages == 0 && st.orig_data_size == 0 &&
 		     st.compr_data_size == 0 && st.mem_used_total == 0 && st.same_pages == 0 &&
 		     st.huge_pages == 0 && !st.draining,
 		 "a kept area is not empty: %llu in use, %llu bytes of pool",
 		 (unsigned long long)st.inuse_pages, (unsigned long long)st.mem_used_total);
-	fz_check(swap_area_stats(ctx, 1, &st) == -EINVAL, "a kept context has a second area");
-	return ctx;
+	fz_check(swap_area_stats(r->ctx, 1, &st) == -EINVAL, "a kept context has a second area");
+	return true;
+}
+
+/* A new swap file of @mode as swap_on left it, to put it back so after each input. */
+static void kept_file_made(struct run *r, unsigned mode)
+{
+	struct kept *k = &kept[mode];
+	struct stat sb;
+
+	fz_check(fstat(r->fd, &sb) == 0, "fstat");
+	k->size = sb.st_size;
+	fz_check(pread(r->fd, k->header, FZ_PAGE, 0) == FZ_PAGE, "read the header");
+}
+
+/* Keep @r's area (every entry freed) for the next input of @mode, its file as swap_on left it. */
+static void kept_put(struct run *r, unsigned mode)
+{
+	static bool registered;
+	struct kept *k = &kept[mode];
+
+	if (!registered) {
+		atexit(kept_destroy);
+		registered = true;
+	}
+	if (r->file) {
+		fz_check(ftruncate(r->fd, 0) == 0 && ftruncate(r->fd, k->size) == 0,
+			 "empty the swap file");
+		fz_check(pwrite(r->fd, k->header, FZ_PAGE, 0) == FZ_PAGE, "write the header back");
+	}
+	k->ctx = r->ctx;
+	k->fd = r->fd;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -251,14 +305,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static struct run r;
 	uint8_t mode = fz_u8(&f);
 	char path[96];
-	int type;
 	unsigned ops = 0;
 
 	/* Not the stored pages: 128 KiB to clear was a twentieth of the time of an input. */
 	memset(&r, 0, offsetof(struct run, s));
 	r.fd = -1;
 	opts.nr_pages = 64;
-	switch (mode % 4) {
+	switch (mode % MODES) {
 	case 0:
 		break;
 	case 1:
@@ -266,25 +319,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	default:
 		r.file = true;
-		r.checksum = mode % 4 == 3;
-		snprintf(path, sizeof(path), "%s/corrupt", fz_scratch_dir());
-		unlink(path);
-		opts.path = path;
+		r.checksum = mode % MODES == 3;
 		opts.flags = r.checksum ? SWAP_AREA_CHECKSUM : 0;
 		break;
 	}
-	r.ctx = r.file ? NULL : mem_ctx_take(mode % 4);
-	if (r.ctx) {
-		type = 0;
-	} else {
+	if (fresh_areas() || !kept_take(&r, mode % MODES)) {
+		if (r.file) {
+			file_path(path, sizeof(path), mode % MODES);
+			unlink(path);
+			opts.path = path;
+		}
 		r.ctx = swap_ctx_create();
 		fz_check(r.ctx != NULL, "swap_ctx_create");
-		type = swap_on(r.ctx, &opts);
+		int type = swap_on(r.ctx, &opts);
+
 		fz_check(type == 0, "swap_on: %d", type);
-	}
-	if (r.file) {
-		r.fd = open(path, O_RDWR | O_CLOEXEC);
-		fz_check(r.fd >= 0, "open %s", path);
+		if (r.file) {
+			r.fd = open(path, O_RDWR | O_CLOEXEC);
+			fz_check(r.fd >= 0, "open %s", path);
+			kept_file_made(&r, mode % MODES);
+		}
 	}
 	r.nr = 1 + fz_u8(&f) % MAX_PAGES;
 	for (unsigned i = 0; i < r.nr; i++)
@@ -320,17 +374,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check(&r, &r.s[i]);
 		fz_check(swap_free(r.ctx, r.s[i].e) == 0, "swap_free");
 	}
-	if (!r.file && !fresh_areas()) {
-		static bool registered;
-
-		if (!registered) {
-			atexit(mem_ctx_destroy);
-			registered = true;
-		}
-		mem_ctx[mode % 4] = r.ctx;
+	if (!fresh_areas()) {
+		kept_put(&r, mode % MODES);
 		return 0;
 	}
-	fz_check(swap_off(r.ctx, type) == 0, "swap_off");
+	fz_check(swap_off(r.ctx, 0) == 0, "swap_off");
 	swap_ctx_destroy(r.ctx);
 	if (r.file) {
 		close(r.fd);
