@@ -382,8 +382,9 @@ out:
 	return ret;
 }
 
-/* zs_free under the owner's class lock; out of line as malloc_locked. */
-static __attribute__((noinline)) int free_locked(struct zs_pool *pool, unsigned long handle)
+/* zs_free under the owner's class lock; out of line as malloc_locked.  *@from: the class. */
+static __attribute__((noinline)) int free_locked(struct zs_pool *pool, unsigned long handle,
+						 struct size_class **from)
 {
 	struct zspage *z;
 	uint64_t e;
@@ -406,7 +407,34 @@ static __attribute__((noinline)) int free_locked(struct zs_pool *pool, unsigned 
 	auto_compact(pool, class);
 	pthread_mutex_unlock(&class->lock);
 	zsi_debug_tick(pool);
+	*from = class;
 	return 0;
+}
+
+/*
+ * After a free on the locked path (a handle whose generation is spent, no cache at hand): when
+ * what @class has left is slots this thread caches, give them back, as cached_free does after
+ * its own frees.  Otherwise a pool whose objects were all freed kept pages until its next
+ * compaction.  Looks only at a cache the thread has already; returns the class if it flushed.
+ */
+static __attribute__((noinline)) struct size_class *settle_own_slots(struct zs_pool *pool,
+								     struct size_class *class)
+{
+	struct zs_tcache *c = NULL;
+
+	for (int i = 0; i < ZS_TCACHE_POOLS && !c; i++)
+		if (zsi_tc_slot[i] && zs_load_relaxed(&zsi_tc_slot[i]->pool) == pool)
+			c = zsi_tc_slot[i];
+	if (!c || class->nth >= c->nr || !zs_load_relaxed(&c->bins[class->nth].n) ||
+	    !tcache_enter(c, &pool->tc))
+		return NULL;
+	uint32_t n = zs_load_relaxed(&c->bins[class->nth].n);
+	bool flush = n && cnt_get(class->obj_used) <= n;
+
+	if (flush)
+		zsi_tcache_flush(pool, c, class->nth, true);
+	tcache_leave(c);
+	return flush ? class : NULL;
 }
 
 /* After a full bin gave half its slots back: automatic compaction may be due. */
@@ -425,8 +453,15 @@ ZS_API int zs_free(struct zs_pool *pool, unsigned long handle)
 	if (!pool)
 		return -EINVAL;
 	int ret = cached_free(pool, handle, &flushed);
-	if (ret > 0)
-		return free_locked(pool, handle);
+	if (ret > 0) {
+		struct size_class *from = NULL;
+
+		ret = free_locked(pool, handle, &from);
+		if (!ret && !pool->no_tcache && !from->huge &&
+		    (flushed = settle_own_slots(pool, from)) && pool->auto_compact_pages)
+			auto_compact_after_flush(pool, flushed);
+		return ret;
+	}
 	if (flushed && pool->auto_compact_pages)
 		auto_compact_after_flush(pool, flushed);
 	if (!ret)
