@@ -69,8 +69,8 @@
  * passed too: a holder that is slow (descheduled, or under a sanitizer) still finishes in time.
  * With nobody shrinking, nothing is reclaimable (no swap space): the fault gives up at once. */
 #define REGION_DIRECT_TRIES 64
-#define REGION_DIRECT_YIELDS 8
-#define REGION_DIRECT_NAP_NS 50000
+#define REGION_DIRECT_YIELDS  8
+#define REGION_DIRECT_NAP_NS  50000
 #define REGION_DIRECT_WAIT_NS 50000000
 /* Faults a handler keeps for a retry when the kernel answers EAGAIN (the program is changing
  * its mappings); more than this are left for the thread to raise again. */

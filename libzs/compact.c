@@ -648,7 +648,8 @@ static unsigned long compact_pool(struct zs_pool *pool)
 	}
 	/* The classes that had a zspage when the scan began: one that has none has nothing to
 	 * give, and one taken into use since holds only objects younger than the scan. */
-	for_each_class_down(sc.in_use, pool->classes.nr, i) {
+	for_each_class_down(sc.in_use, pool->classes.nr, i)
+	{
 		struct size_class *class = &pool->classes.v[i];
 
 		if (!cnt_get(class->zspages))

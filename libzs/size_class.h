@@ -69,8 +69,7 @@ struct zs_class_table {
 };
 
 /* Add @delta to @class's zspages (its lock held), keeping @t's in_use bit in step. */
-static inline void class_zspages_add(struct zs_class_table *t, struct size_class *class,
-				     long delta)
+static inline void class_zspages_add(struct zs_class_table *t, struct size_class *class, long delta)
 {
 	unsigned long old = cnt_get(class->zspages), now = old + (unsigned long)delta;
 	uint64_t bit = 1ULL << (class->nth & 63);

@@ -32,7 +32,8 @@ ZS_API void zs_pool_stats(struct zs_pool *pool, struct zs_pool_stats *stats)
 	/* Slots in threads' caches: allocated, not used (tcache.h). */
 	stats->objs_used -= cached;
 	stats->bytes_used += (unsigned long)moved;
-	for_each_class_down(map, pool->classes.nr, i) {
+	for_each_class_down(map, pool->classes.nr, i)
+	{
 		struct size_class *c = &pool->classes.v[i];
 
 		stats->objs_allocated += cnt_get(c->zspages) * c->objs_per_zspage;

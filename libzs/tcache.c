@@ -290,7 +290,8 @@ void zsi_tcache_sums(struct zs_pool *pool, int nth, const uint64_t *map, unsigne
 			}
 			continue;
 		}
-		for_each_class_down(map, c->nr, i) {
+		for_each_class_down(map, c->nr, i)
+		{
 			*objs += zs_load_relaxed(&c->bins[i].n);
 			*bytes += zs_load_relaxed(&c->bins[i].bytes);
 		}

@@ -140,8 +140,8 @@ Test(tcache, last_object_freed_locked_takes_the_cached_slots_back, .timeout = 60
 		cr_assert(x && y, "round %d: zs_malloc: errno %d", i, errno);
 		cr_assert_eq(zs_free(pool, i & 1 ? y : x), 0);
 		cr_assert_eq(zs_free(pool, i & 1 ? x : y), 0);
-		cr_assert_eq(zs_get_total_pages(pool), 0, "round %d: %lu pages with nothing live", i,
-			     zs_get_total_pages(pool));
+		cr_assert_eq(zs_get_total_pages(pool), 0, "round %d: %lu pages with nothing live",
+			     i, zs_get_total_pages(pool));
 	}
 	zt_assert_pool_consistent(pool, 0, 0);
 	zs_destroy_pool(pool);

@@ -213,8 +213,8 @@ static void check(struct run *r, struct stored *s)
 
 static struct kept {
 	struct swap_ctx *ctx;
-	int fd;		/* a swap file's, open for the input's own reads and writes */
-	off_t size;	/* the file's length after swap_on */
+	int fd;	    /* a swap file's, open for the input's own reads and writes */
+	off_t size; /* the file's length after swap_on */
 	uint8_t header[FZ_PAGE];
 } kept[MODES];
 
