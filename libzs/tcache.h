@@ -81,6 +81,15 @@ extern _Atomic int zsi_tc_fence; /* membarrier is missing: owners fence */
 /* This thread's cache of @pool, made on first use; NULL when out of memory. */
 struct zs_tcache *zsi_tcache_find(struct zs_pool *pool);
 
+/* The thread's cache of @pool if it has one already (none is made); NULL if not. */
+static inline struct zs_tcache *tcache_held(struct zs_pool *pool)
+{
+	for (int i = 0; i < ZS_TCACHE_POOLS; i++)
+		if (zsi_tc_slot[i] && zs_load_relaxed(&zsi_tc_slot[i]->pool) == pool)
+			return zsi_tc_slot[i];
+	return NULL;
+}
+
 /* The thread's cache of @pool: one load and a compare when it is the pool used last. */
 static inline struct zs_tcache *tcache_of(struct zs_pool *pool)
 {

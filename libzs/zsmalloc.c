@@ -312,6 +312,21 @@ unsigned long zsi_cached_release(struct zs_pool *pool, struct size_class *class,
 }
 
 /*
+ * When what class @nth has left is the @n slots @c caches (the caller is inside @c's bracket),
+ * give them all back, so that a pool whose objects are all freed holds no page (one load of a
+ * line that the fast paths only read).  Other threads' cached slots go back when their bins
+ * fill, when they exit, or at the next compaction.  True if it did.
+ */
+static inline bool flush_if_only_cached(struct zs_pool *pool, struct zs_tcache *c, uint32_t nth,
+					uint32_t n)
+{
+	if (!n || cnt_get(pool->classes.v[nth].obj_used) > n)
+		return false;
+	zsi_tcache_flush(pool, c, nth, true);
+	return true;
+}
+
+/*
  * zs_free into the thread's cache: 0, -EINVAL, -EBUSY as zs_free; 1 when the locked path must
  * do it (huge or retiring objects, no cache, the gate up, a racing free).  *@flushed: the bin
  * was full and gave half its slots back (then automatic compaction may be due).
@@ -367,16 +382,8 @@ static inline int cached_free(struct zs_pool *pool, unsigned long handle,
 	b->idx[n] = hidx;
 	zs_store_relaxed(&b->n, n + 1);
 	zs_store_relaxed(&b->bytes, zs_load_relaxed(&b->bytes) - (long)he_size(e));
-	/*
-	 * The class's last object but those this thread caches: give them all back, so that a
-	 * pool whose objects are all freed holds no page (one load of a line that the fast
-	 * paths only read).  Other threads' cached slots go back when their bins fill, when
-	 * they exit, or at the next compaction.
-	 */
-	if (cnt_get(pool->classes.v[nth].obj_used) <= n + 1) {
-		zsi_tcache_flush(pool, c, nth, true);
+	if (flush_if_only_cached(pool, c, nth, n + 1))
 		*flushed = &pool->classes.v[nth];
-	}
 out:
 	tcache_leave(c);
 	return ret;
@@ -412,29 +419,23 @@ static __attribute__((noinline)) int free_locked(struct zs_pool *pool, unsigned 
 }
 
 /*
- * After a free on the locked path (a handle whose generation is spent, no cache at hand): when
- * what @class has left is slots this thread caches, give them back, as cached_free does after
- * its own frees.  Otherwise a pool whose objects were all freed kept pages until its next
- * compaction.  Looks only at a cache the thread has already; returns the class if it flushed.
+ * After a free on the locked path (a handle whose generation is spent, no cache at hand): the
+ * same rule as after a cached free (flush_if_only_cached), on the cache the thread has already,
+ * if any.  Otherwise a pool whose objects were all freed kept pages until its next compaction.
+ * Returns the class if it flushed.
  */
 static __attribute__((noinline)) struct size_class *settle_own_slots(struct zs_pool *pool,
 								     struct size_class *class)
 {
-	struct zs_tcache *c = NULL;
+	struct zs_tcache *c = tcache_held(pool);
+	bool flushed;
 
-	for (int i = 0; i < ZS_TCACHE_POOLS && !c; i++)
-		if (zsi_tc_slot[i] && zs_load_relaxed(&zsi_tc_slot[i]->pool) == pool)
-			c = zsi_tc_slot[i];
 	if (!c || class->nth >= c->nr || !zs_load_relaxed(&c->bins[class->nth].n) ||
 	    !tcache_enter(c, &pool->tc))
 		return NULL;
-	uint32_t n = zs_load_relaxed(&c->bins[class->nth].n);
-	bool flush = n && cnt_get(class->obj_used) <= n;
-
-	if (flush)
-		zsi_tcache_flush(pool, c, class->nth, true);
+	flushed = flush_if_only_cached(pool, c, class->nth, zs_load_relaxed(&c->bins[class->nth].n));
 	tcache_leave(c);
-	return flush ? class : NULL;
+	return flushed ? class : NULL;
 }
 
 /* After a full bin gave half its slots back: automatic compaction may be due. */
